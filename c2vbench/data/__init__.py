@@ -1,0 +1,1 @@
+"""Dataset records, frame sampling, video decoding and the torch data loaders built on them."""

@@ -1,0 +1,106 @@
+"""Records that every dataset plug-in returns: videos, captions, splits and the protocol they define.
+
+A dataset plug-in's factory returns a :class:`RetrievalDataset`. The core never looks inside annotation files: it
+only sees these records, so one pipeline serves every dataset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from .sampling import FrameSampling
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoRecord:
+    """One video of a split.
+
+    Attributes:
+        video_id: the dataset's id (``video7010``, ``-4wsuPCjDBc_5_15``).
+        source: a video file, or a folder of extracted frames (``00000001.jpg``...).
+    """
+
+    video_id: str
+    source: Path
+
+
+@dataclasses.dataclass(frozen=True)
+class CaptionRecord:
+    """One caption (one text query), pointing at its video by index into ``RetrievalSplit.videos``."""
+
+    text: str
+    video_index: int
+
+
+@dataclasses.dataclass(frozen=True)
+class QuerySubset:
+    """A named subset of a test split, reported separately in the result file (e.g. ``order_twins``).
+
+    Attributes:
+        caption_indices: text queries of the subset (indices into ``RetrievalSplit.captions``).
+        video_indices: video queries of the subset (indices into ``RetrievalSplit.videos``).
+
+    Ranks inside a subset are still computed against the whole gallery; only the averaging is restricted.
+    """
+
+    caption_indices: tuple[int, ...]
+    video_indices: tuple[int, ...]
+
+
+@dataclasses.dataclass
+class RetrievalSplit:
+    """Videos and captions of one split, in the split's canonical (query) order."""
+
+    name: str
+    videos: list[VideoRecord]
+    captions: list[CaptionRecord]
+    subsets: dict[str, QuerySubset] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for caption in self.captions:
+            if not 0 <= caption.video_index < len(self.videos):
+                raise ValueError(f"caption {caption.text!r} points at video {caption.video_index}, "
+                                 f"but split '{self.name}' has {len(self.videos)} videos")
+
+    @property
+    def text_to_video(self) -> list[int]:
+        """For every caption, the index of its ground-truth video."""
+        return [caption.video_index for caption in self.captions]
+
+    @property
+    def is_multi_caption(self) -> bool:
+        return len(self.captions) != len(self.videos)
+
+    def video_ids(self) -> list[str]:
+        return [video.video_id for video in self.videos]
+
+
+@dataclasses.dataclass
+class RetrievalDataset:
+    """What a dataset plug-in's factory returns.
+
+    Attributes:
+        name: the dataset's registered name.
+        splits: at least ``train`` and ``test``; ``val`` when there is one for model selection.
+        sampling: how frames are sampled from each video.
+        protocol: everything that defines the benchmark besides the model (variant, split names, annotation
+            checksums, caption expansion, missing ids, ...); it is merged with the sampling description and hashed
+            into ``protocol.hash`` of every result.
+        selection_split: the split used for model selection (``val``; ``test`` is allowed but recorded).
+    """
+
+    name: str
+    splits: dict[str, RetrievalSplit]
+    sampling: FrameSampling
+    protocol: dict[str, Any] = dataclasses.field(default_factory=dict)
+    selection_split: str = "val"
+
+    def split(self, name: str) -> RetrievalSplit:
+        from ..errors import DataError
+
+        if name not in self.splits:
+            raise DataError(f"dataset '{self.name}' has no split '{name}'",
+                            f"its splits are: {', '.join(sorted(self.splits))}")
+        return self.splits[name]

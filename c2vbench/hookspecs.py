@@ -1,0 +1,117 @@
+"""Hook specifications: the plug-in API of c2vbench.
+
+A plug-in is any module (or object) with functions decorated by :data:`c2vbench.hookimpl` whose names match the
+hooks below. Distributions register such modules under the entry-point group ``c2vbench``::
+
+    [project.entry-points.c2vbench]
+    my-temporal = "my_package.temporal"
+
+Every registration hook returns an iterable (a generator is fine) of spec objects from :mod:`c2vbench.specs`. The
+core collects the specs of all plug-ins, checks that every name is lower-case and unique within its kind, and
+records which distribution provided each one. Factories are called only for the components a run selects.
+
+The docstrings in this module are the reference for plug-in authors; ``tests/test_hookspecs.py`` fails when a hook
+lacks its arguments, yields and example sections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pluggy
+
+PROJECT_NAME = "c2vbench"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def c2vbench_register_backbones() -> Iterable:
+    """Register image-and-text encoders.
+
+    Arguments:
+        none.
+
+    Yields:
+        :class:`c2vbench.specs.BackboneSpec` objects. ``factory(options)`` returns an ``nn.Module`` implementing
+        :class:`c2vbench.interfaces.Backbone`: ``encode_frames`` (images to per-frame embeddings), ``encode_text``
+        (token ids to EOT and per-token embeddings), ``tokenize``, and the preprocessing constants ``image_size``,
+        ``image_mean`` and ``image_std``.
+
+    Example::
+
+        @c2vbench.hookimpl
+        def c2vbench_register_backbones():
+            yield BackboneSpec(name="my-clip", summary="CLIP with my tweaks", factory=build_my_clip,
+                               options_type=MyClipOptions)
+    """
+
+
+@hookspec
+def c2vbench_register_temporal_modules() -> Iterable:
+    """Register temporal modules: frame embeddings and a frame mask to a video embedding.
+
+    Arguments:
+        none.
+
+    Yields:
+        :class:`c2vbench.specs.TemporalSpec` objects. ``factory(options, context)`` receives a
+        :class:`c2vbench.interfaces.BuildContext` (the built backbone, its embedding width, the number of frames)
+        and returns an ``nn.Module`` implementing :class:`c2vbench.interfaces.TemporalModule`: ``forward(frames,
+        frame_mask, want_alignment_tokens=False)`` returning :class:`c2vbench.interfaces.VideoFeatures`. A module
+        that can offer richer tokens to an alignment head (as TDB offers its difference-enhanced half-rate stream
+        to TAB) fills ``VideoFeatures.alignment_tokens`` when asked to.
+
+    Example::
+
+        @c2vbench.hookimpl
+        def c2vbench_register_temporal_modules():
+            yield TemporalSpec(name="maxp", summary="max pooling over frames",
+                               factory=lambda options, context: MaxPool())
+    """
+
+
+@hookspec
+def c2vbench_register_similarities() -> Iterable:
+    """Register similarity (alignment) heads, selected with ``--align``.
+
+    Arguments:
+        none.
+
+    Yields:
+        :class:`c2vbench.specs.SimilaritySpec` objects. ``factory(options, context)`` returns an ``nn.Module``
+        implementing :class:`c2vbench.interfaces.Similarity`: ``forward(text, video)`` gives the retrieval logits
+        ``[n_text, n_video]`` and ``loss(text, video)`` the training loss on a batch of matching pairs (row i
+        matches column i). A head that wants token-level video features sets ``wants_alignment_tokens = True``.
+
+    Example::
+
+        @c2vbench.hookimpl
+        def c2vbench_register_similarities():
+            yield SimilaritySpec(name="dot", summary="unscaled dot product",
+                                 factory=lambda options, context: DotProduct())
+    """
+
+
+@hookspec
+def c2vbench_register_datasets() -> Iterable:
+    """Register retrieval datasets: videos, captions, splits and their frame-sampling protocol.
+
+    Arguments:
+        none.
+
+    Yields:
+        :class:`c2vbench.specs.DatasetSpec` objects. ``factory(options, data_root)`` receives the dataset's options
+        and the ``--data-root`` path (``None`` when not given; a spec with ``needs_data_root=False`` generates or
+        ships its data) and returns a :class:`c2vbench.data.types.RetrievalDataset`: named splits of
+        :class:`c2vbench.data.types.RetrievalSplit` (video records, caption records, optional query subsets) and a
+        protocol description that goes, hashed, into every result.
+
+    Example::
+
+        @c2vbench.hookimpl
+        def c2vbench_register_datasets():
+            yield DatasetSpec(name="my-clips", summary="our lab's clips", factory=load_my_clips,
+                              options_type=MyClipsOptions)
+    """
