@@ -115,3 +115,23 @@ def c2vbench_register_datasets() -> Iterable:
             yield DatasetSpec(name="my-clips", summary="our lab's clips", factory=load_my_clips,
                               options_type=MyClipsOptions)
     """
+
+
+@hookspec
+def c2vbench_register_checkpoint_formats() -> Iterable:
+    """Register checkpoint file formats readable by :func:`c2vbench.load_checkpoint` and ``c2vbench eval``.
+
+    Arguments:
+        none.
+
+    Yields:
+        :class:`c2vbench.specs.CheckpointFormatSpec` objects. ``factory(path, legacy_mask=False, **options)``
+        reads the file at ``path`` (safely: ``torch.load(..., weights_only=True)`` or safetensors) and returns a
+        :class:`c2vbench.model.RetrievalModel` in eval mode, with every size inferred from the file.
+
+    Example::
+
+        @c2vbench.hookimpl
+        def c2vbench_register_checkpoint_formats():
+            yield CheckpointFormatSpec(name="xclip", summary="X-CLIP release files", factory=load_xclip_file)
+    """

@@ -33,8 +33,10 @@ HOOK_FOR_KIND = {
     "temporal": "c2vbench_register_temporal_modules",
     "align": "c2vbench_register_similarities",
     "dataset": "c2vbench_register_datasets",
+    "checkpoint_format": "c2vbench_register_checkpoint_formats",
 }
-KIND_LABEL = {"backbone": "backbone", "temporal": "temporal module", "align": "similarity (--align)", "dataset": "dataset"}
+KIND_LABEL = {"backbone": "backbone", "temporal": "temporal module", "align": "similarity (--align)", "dataset": "dataset",
+              "checkpoint_format": "checkpoint format"}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,6 +11,7 @@ The factory signatures (each receives the resolved ``options`` object, an instan
   (see :class:`c2vbench.interfaces.TemporalModule`; ``context`` is a :class:`c2vbench.interfaces.BuildContext`)
 * :class:`SimilaritySpec`: ``factory(options, context) -> similarity`` (see :class:`c2vbench.interfaces.Similarity`)
 * :class:`DatasetSpec`: ``factory(options, data_root) -> dataset`` (see :class:`c2vbench.data.types.RetrievalDataset`)
+* :class:`CheckpointFormatSpec`: ``factory(path, legacy_mask=False, **options) -> RetrievalModel``
 """
 
 from __future__ import annotations
@@ -89,8 +90,18 @@ class DatasetSpec(ComponentSpec):
     needs_data_root: bool = True
 
 
+@dataclasses.dataclass(frozen=True)
+class CheckpointFormatSpec(ComponentSpec):
+    """A checkpoint file format that :func:`c2vbench.load_checkpoint` can read.
+
+    ``factory(path, legacy_mask=False, **options)`` returns a :class:`c2vbench.model.RetrievalModel`.
+    """
+
+    kind: ClassVar[str] = "checkpoint_format"
+
+
 SPEC_TYPES: dict[str, type[ComponentSpec]] = {
-    spec_type.kind: spec_type for spec_type in (BackboneSpec, TemporalSpec, SimilaritySpec, DatasetSpec)
+    spec_type.kind: spec_type for spec_type in (BackboneSpec, TemporalSpec, SimilaritySpec, DatasetSpec, CheckpointFormatSpec)
 }
 KINDS: tuple[str, ...] = tuple(SPEC_TYPES)
 

@@ -1,0 +1,85 @@
+"""Entry point of the ``c2vbench`` command.
+
+Sub-commands live in their own modules and are imported only when invoked, so ``c2vbench --help`` stays instant and
+never loads plug-ins or torch. Every :class:`c2vbench.errors.C2VBenchError` becomes one red line on stderr and exit
+status 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from .. import __version__
+
+# command name -> (module, attribute, one-line help shown by --help without importing the module)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "run": ("c2vbench.cli.run", "run_command", "Train (unless zero-shot) and evaluate one configuration."),
+    "eval": ("c2vbench.cli.evaluate", "eval_command", "Evaluate a saved or an official checkpoint."),
+    "plugins": ("c2vbench.cli.plugins", "plugins_command", "List every registered plug-in component."),
+    "score": ("c2vbench.cli.score", "score_command", "Standardized metrics for your own similarity matrix."),
+    "compare": ("c2vbench.cli.compare", "compare_command", "Paired significance tests between two result files."),
+    "leaderboard": ("c2vbench.cli.leaderboard", "leaderboard_command", "Render leaderboard markdown from results."),
+    "prepare": ("c2vbench.cli.prepare", "prepare_command", "Extract frames and write manifests for a dataset."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose sub-commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module_name, attribute, _ = COMMANDS[name]
+        return getattr(importlib.import_module(module_name), attribute)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_text) for name, (_, _, help_text) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="c2vbench")
+def cli() -> None:
+    """c2vbench: a plug-in benchmark suite for video-text retrieval.
+
+    Example: c2vbench run --temporal tdb --align tab --dataset synthetic-motion
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; user errors print one line and exit 2."""
+    from ..errors import C2VBenchError
+
+    try:
+        cli.main(args=argv, prog_name="c2vbench", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except C2VBenchError as error:
+        report_error(error)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+
+
+def report_error(error: Exception) -> None:
+    """Print a user error as one line on stderr."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(str(error))}")
+
+
+if __name__ == "__main__":
+    main()
