@@ -1,0 +1,146 @@
+"""Backbone ``clip``: any open_clip architecture, with weights from an open_clip tag, a local file, or none.
+
+``pretrained`` takes ``none`` (random initialisation, recorded in the result), an open_clip pretrained tag such as
+``openai`` (read from the local open_clip / Hugging Face cache: nothing is downloaded when offline), or the path of a
+local weights file (an OpenAI CLIP ``.pt`` file, a plain OpenAI-layout state dict, or an open_clip checkpoint).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+from c2vbench import hookimpl
+from c2vbench.errors import C2VBenchError
+from c2vbench.specs import BackboneSpec
+
+PRECISIONS = ("fp32", "fp16")
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipOptions:
+    """``model``: open_clip architecture name; ``pretrained``: none, a tag, or a file; ``precision``: fp32, or
+    fp16 for CLIP2Video's fp16-stored towers (computation then follows the weights' dtype)."""
+
+    model: str = "ViT-B-32"
+    pretrained: str = "none"
+    max_words: int = 32
+    precision: str = "fp32"
+
+
+def build_clip(options: ClipOptions):
+    import open_clip
+    import torch
+
+    from .clip_backbone import ClipBackbone, clip_from_openai_state_dict
+
+    if options.precision not in PRECISIONS:
+        raise C2VBenchError(f"unknown precision {options.precision!r} for backbone 'clip'",
+                            f"use one of {', '.join(PRECISIONS)}")
+    if options.model not in open_clip.list_models():
+        raise C2VBenchError(f"open_clip has no architecture '{options.model}'",
+                            "see open_clip.list_models() for the names (e.g. ViT-B-32, ViT-B-16)")
+    pretrained = options.pretrained
+    path = Path(pretrained).expanduser()
+    if pretrained.lower() == "none":
+        clip = open_clip.create_model(options.model, pretrained=None)
+    elif path.exists():
+        state_dict = _read_weights_file(path)
+        if "visual.conv1.weight" in state_dict and "visual.proj" in state_dict:
+            clip = clip_from_openai_state_dict(state_dict)
+        else:
+            clip = open_clip.create_model(options.model, pretrained=None)
+            try:
+                clip.load_state_dict(state_dict)
+            except RuntimeError as error:
+                raise C2VBenchError(f"weights file {path} does not fit open_clip '{options.model}': "
+                                    f"{str(error).splitlines()[0]}",
+                                    "pass the architecture the file was trained with as model=...") from None
+    elif pretrained in open_clip.list_pretrained_tags_by_model(options.model):
+        clip = _create_from_cache(open_clip, options.model, pretrained)
+    else:
+        known = ", ".join(open_clip.list_pretrained_tags_by_model(options.model)) or "(none)"
+        raise C2VBenchError(f"pretrained={pretrained!r} is neither a file nor an open_clip tag of {options.model}",
+                            f"tags: {known}; or give the path of a weights file, or none")
+    clip = clip.float()
+    if options.precision == "fp16":
+        from open_clip.model import convert_weights_to_lp
+
+        convert_weights_to_lp(clip, dtype=torch.float16)
+    mean, std = _normalisation(open_clip, clip)
+    return ClipBackbone(clip, max_words=options.max_words, image_mean=mean, image_std=std)
+
+
+def _read_weights_file(path: Path) -> dict:
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:
+        try:  # OpenAI's released .pt files are TorchScript archives
+            state = torch.jit.load(str(path), map_location="cpu").state_dict()
+        except Exception as error:
+            raise C2VBenchError(f"cannot read weights file {path}: {error}",
+                                "give a state dict saved with torch.save, or an OpenAI CLIP .pt file") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise C2VBenchError(f"weights file {path} holds a {type(state).__name__}, not a state dict",
+                            "save the model's state_dict()")
+    return {key.removeprefix("module."): value for key, value in state.items()}
+
+
+def _create_from_cache(open_clip, model: str, tag: str):
+    """Build from a tag's weights if they are already in a local cache; never touch the network."""
+    path = cached_pretrained_file(open_clip, model, tag)
+    if path is None:
+        raise C2VBenchError(
+            f"pretrained weights '{tag}' for {model} are not in the local open_clip / Hugging Face cache",
+            f"download them where there is internet (open_clip.create_model('{model}', pretrained='{tag}') fills the "
+            "cache, or fetch the weights file) and pass --backbone-option pretrained=/path/to/weights, "
+            "or use pretrained=none for random weights",
+        )
+    return open_clip.create_model(model, pretrained=str(path))
+
+
+def cached_pretrained_file(open_clip, model: str, tag: str) -> Path | None:
+    """The local file holding a tag's weights, looked up in the caches open_clip downloads to, or None."""
+    config = open_clip.get_pretrained_cfg(model, tag)
+    hub = config.get("hf_hub", "")
+    if hub:
+        from huggingface_hub import try_to_load_from_cache
+
+        repo_id, filename = os.path.split(hub)
+        for candidate in ([filename] if filename else ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]):
+            found = try_to_load_from_cache(repo_id, candidate)
+            if isinstance(found, str) and Path(found).is_file():
+                return Path(found)
+    url = config.get("url", "")
+    if url:
+        local = Path("~/.cache/clip").expanduser() / os.path.basename(url)
+        if local.is_file():
+            return local
+    return None
+
+
+def _normalisation(open_clip, clip):
+    try:
+        config = open_clip.get_model_preprocess_cfg(clip)
+        return tuple(config["mean"]), tuple(config["std"])
+    except Exception:
+        from c2vbench.data.preprocess import CLIP_MEAN, CLIP_STD
+
+        return CLIP_MEAN, CLIP_STD
+
+
+@hookimpl
+def c2vbench_register_backbones():
+    yield BackboneSpec(
+        name="clip",
+        summary="Any open_clip architecture; weights from a tag (offline cache), a local file, or none",
+        factory=build_clip,
+        options_type=ClipOptions,
+        paper="Radford et al., Learning Transferable Visual Models From Natural Language Supervision, 2021",
+        url="https://github.com/mlfoundations/open_clip",
+    )
