@@ -1,0 +1,54 @@
+"""Similarity ``cosine``: scaled cosine of text EOT and pooled video embeddings, symmetric InfoNCE loss."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from c2vbench import hookimpl
+from c2vbench.specs import SimilaritySpec
+
+
+@dataclasses.dataclass(frozen=True)
+class CosineOptions:
+    """``learn_scale``: train the logit scale (clamped to at most ln 100, as CLIP does)."""
+
+    learn_scale: bool = True
+
+
+def build_cosine(options: CosineOptions, context):
+    import math
+
+    import torch
+    from torch import nn
+
+    from .losses import symmetric_infonce
+    from .pooling import l2_normalise
+
+    max_log_scale = math.log(100.0)
+
+    class CosineSimilarity(nn.Module):
+        wants_alignment_tokens = False
+
+        def __init__(self, initial_log_scale: float):
+            super().__init__()
+            self.logit_scale = nn.Parameter(torch.tensor(float(initial_log_scale)),
+                                            requires_grad=options.learn_scale)
+
+        def forward(self, text, video):
+            scale = self.logit_scale.clamp(max=max_log_scale).exp()
+            return scale * l2_normalise(text.eot) @ l2_normalise(video.pooled).t()
+
+        def loss(self, text, video):
+            return symmetric_infonce(self.forward(text, video))
+
+    return CosineSimilarity(context.backbone.initial_logit_scale())
+
+
+@hookimpl
+def c2vbench_register_similarities():
+    yield SimilaritySpec(
+        name="cosine",
+        summary="Scaled cosine similarity of sentence and video embeddings; symmetric InfoNCE",
+        factory=build_cosine,
+        options_type=CosineOptions,
+    )
