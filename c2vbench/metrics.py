@@ -304,9 +304,7 @@ def metrics_from_ranks(ranks: Any, ties: Any, tie: str) -> dict[str, float]:
         raise DataError("cannot compute metrics over zero queries")
     ties_array = np.zeros(ranks.shape) if ties is None else np.asarray(ties, dtype=np.float64)
     above = above_from_ranks(ranks, ties_array, tie)
-    metrics = {
-        f"R@{k}": float(100.0 * _recall_contributions(above, ties_array, tie, k).mean()) for k in RECALL_LEVELS
-    }
+    metrics = {f"R@{k}": float(100.0 * _recall_contributions(above, ties_array, tie, k).mean()) for k in RECALL_LEVELS}
     metrics["MdR"] = float(np.median(ranks))
     metrics["MnR"] = float(ranks.mean())
     return metrics

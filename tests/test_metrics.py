@@ -69,9 +69,7 @@ def reference_v2t_group_max(sim: np.ndarray, text_to_video: list[int], tie: str)
     for query in range(n_video):
         candidate_scores = []
         for candidate in range(n_video):
-            candidate_scores.append(
-                max(sim[c, query] for c in range(sim.shape[0]) if text_to_video[c] == candidate)
-            )
+            candidate_scores.append(max(sim[c, query] for c in range(sim.shape[0]) if text_to_video[c] == candidate))
         out.append(reference_query(candidate_scores, query, tie))
     return out
 
@@ -177,9 +175,7 @@ def test_multi_caption_v2t_ignores_other_ground_truth_captions():
     assert legacy.per_query["v2t_rank"] == [2.0, 1.0]
 
 
-@pytest.mark.parametrize(
-    ("ranks", "median"), [([1, 2, 3, 4], 2.5), ([1, 2, 10], 2.0), ([7], 7.0), ([1, 1, 2, 9], 1.5)]
-)
+@pytest.mark.parametrize(("ranks", "median"), [([1, 2, 3, 4], 2.5), ([1, 2, 10], 2.0), ([7], 7.0), ([1, 1, 2, 9], 1.5)])
 def test_median_is_ordinary_median(ranks, median):
     assert metrics_from_ranks(ranks, [0] * len(ranks), "optimistic")["MdR"] == median
 
