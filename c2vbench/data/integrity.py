@@ -1,40 +1,108 @@
-"""Screening a split's videos before a run: missing or unreadable videos stop the run unless explicitly allowed.
+"""Screening a split's videos before a run: bad videos stop the run unless explicitly allowed.
 
-(Minimal version: checks that every source exists and is not empty; decoding problems surface when frames are read.)
+Every video of the split is looked at (:func:`c2vbench.data.decoding.probe_source`): a missing source, a zero-byte
+file, an empty frame folder, a file no decoder can open, or a video too short to yield a single frame under the
+sampling rule is a *problem*. Without ``allow_missing`` any problem raises one :class:`DataError` listing every
+offender; with it, the offenders are dropped and listed in :attr:`ScreenedSplit.skipped` (the pipeline writes them
+into the result file and the protocol hash, so an incomplete result is never ranked beside a complete one).
+
+A video that can be read only in part (a truncated file whose first frames decode) is *not* a problem: it is used
+as far as it is readable and listed in :attr:`ScreenedSplit.partial`, which the result file must carry too.
+
+Departure from the official loaders, on purpose: they turn a video with no frames into an all-zero clip (MSR-VTT,
+MSVD) or silently drop it (VATEX); here both stop the run or are recorded as skipped.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from ..errors import DataError
+from .decoding import VideoProbe, probe_source
+from .sampling import FrameSampling, grid_size, sample_grid_indices
 from .types import CaptionRecord, RetrievalSplit
+
+MAX_LISTED = 20
 
 
 @dataclasses.dataclass
 class ScreenedSplit:
-    """A split after screening: the usable split and every skipped video with the reason."""
+    """A split after screening.
+
+    Attributes:
+        split: the usable split (offenders dropped when allowed).
+        skipped: every dropped video, ``{"video_id", "reason"}``, in split order.
+        partial: every partially readable video kept in the split, ``{"video_id", "reason"}``.
+    """
 
     split: RetrievalSplit
     skipped: list[dict[str, str]]
+    partial: list[dict[str, str]] = dataclasses.field(default_factory=list)
 
 
-def screen_split(split: RetrievalSplit, allow_missing: bool = False) -> ScreenedSplit:
-    """Check every video of ``split``; without ``allow_missing`` any problem raises one DataError listing them all."""
+def screen_split(split: RetrievalSplit, allow_missing: bool = False, sampling: FrameSampling | None = None,
+                 probe: bool = True, progress: Callable[[int, int], None] | None = None) -> ScreenedSplit:
+    """Check every video of ``split``; without ``allow_missing`` any problem raises one DataError listing them all.
+
+    Args:
+        split: the split to check.
+        allow_missing: drop offenders (recorded in ``skipped``) instead of stopping.
+        sampling: when given, a video whose frame count yields no sampled frame is a problem, and the decoder it
+            names is used for the probe.
+        probe: open each video file and decode its first and last frame (False: only existence and size, fast).
+        progress: called as ``progress(done, total)`` after each video.
+    """
     problems: list[dict[str, str]] = []
-    for video in split.videos:
-        if not video.source.exists():
-            problems.append({"video_id": video.video_id, "reason": "missing"})
-        elif video.source.is_file() and video.source.stat().st_size == 0:
-            problems.append({"video_id": video.video_id, "reason": "empty file"})
-    if not problems:
-        return ScreenedSplit(split, [])
-    if not allow_missing:
-        listed = ", ".join(f"{p['video_id']} ({p['reason']})" for p in problems[:20])
-        more = f" and {len(problems) - 20} more" if len(problems) > 20 else ""
-        raise DataError(f"{len(problems)} video(s) of split '{split.name}' cannot be used: {listed}{more}",
-                        "fix or re-download them, or pass --allow-missing to skip them (recorded in the result)")
-    return ScreenedSplit(drop_videos(split, {p["video_id"] for p in problems}), problems)
+    partial: list[dict[str, str]] = []
+    decoder = sampling.decoder if sampling is not None else "decord"
+    total = len(split.videos)
+    for done, video in enumerate(split.videos, start=1):
+        result = probe_source(video.source, decoder) if probe else _existence_only(video.source)
+        reason = result.problem or _too_short(result, sampling)
+        if reason:
+            problems.append({"video_id": video.video_id, "reason": reason})
+        elif result.partial:
+            partial.append({"video_id": video.video_id, "reason": result.partial})
+        if progress is not None:
+            progress(done, total)
+    if problems and not allow_missing:
+        raise DataError(f"{len(problems)} of {total} video(s) of split '{split.name}' cannot be used: "
+                        f"{format_offenders(problems)}",
+                        "fix or re-download them, or pass --allow-missing to skip them (recorded in the result "
+                        "and its protocol hash)")
+    kept = drop_videos(split, {p["video_id"] for p in problems}) if problems else split
+    return ScreenedSplit(kept, problems, partial)
+
+
+def format_offenders(problems: list[dict[str, str]], limit: int = MAX_LISTED) -> str:
+    listed = "; ".join(f"{p['video_id']} ({p['reason']})" for p in problems[:limit])
+    more = f"; and {len(problems) - limit} more" if len(problems) > limit else ""
+    return listed + more
+
+
+def _existence_only(source) -> VideoProbe:
+    if not source.exists():
+        return VideoProbe(source, "missing", problem="missing")
+    if source.is_file() and source.stat().st_size == 0:
+        return VideoProbe(source, "video", problem="empty file (0 bytes)")
+    if source.is_dir() and not any(source.iterdir()):
+        return VideoProbe(source, "frames", problem="empty folder (no frames)")
+    return VideoProbe(source, "video" if source.is_file() else "frames")
+
+
+def _too_short(result: VideoProbe, sampling: FrameSampling | None) -> str | None:
+    """A video the sampling rule would turn into zero frames (the official loader feeds an all-zero clip)."""
+    if sampling is None or result.n_frames <= 0:
+        return None
+    if result.kind == "frames" or sampling.grid_fps is None:
+        n_grid = result.n_frames
+    else:
+        n_grid = grid_size(result.n_frames, result.fps, sampling.grid_fps)
+    if len(sample_grid_indices(n_grid, sampling)) == 0:
+        return (f"no frames: {n_grid} grid frame(s) is fewer than feature_framerate "
+                f"{sampling.feature_framerate}")
+    return None
 
 
 def drop_videos(split: RetrievalSplit, video_ids: set[str]) -> RetrievalSplit:
