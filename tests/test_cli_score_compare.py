@@ -91,3 +91,89 @@ def test_score_malformed_input_is_one_error_line(tmp_path, capsys, make, extra, 
 def test_score_missing_file(tmp_path, capsys):
     code, _, err = run_cli(["score", str(tmp_path / "absent.npz")], capsys)
     assert code == 2 and "does not exist" in err
+
+
+# ------------------------------------------------------------------------------------------------------------
+# compare
+
+
+def write_result(path: Path, t2v_rank, v2t_rank, protocol_hash="p" * 64, split="test", **extra) -> Path:
+    from c2vbench.metrics import metrics_from_ranks
+
+    result = {
+        "schema_version": 1,
+        "c2vbench_version": "0.1.0",
+        "created": "2026-01-01T00:00:00+00:00",
+        "run_id": path.stem,
+        "plugins": {},
+        "config": {"seed": 0},
+        "protocol": {"dataset": "synthetic-motion", "split": split, "hash": protocol_hash},
+        "metrics": {
+            "t2v": metrics_from_ranks(t2v_rank, None, "expected"),
+            "v2t": metrics_from_ranks(v2t_rank, None, "expected"),
+        },
+        "per_query": {"t2v_rank": [float(r) for r in t2v_rank], "v2t_rank": [float(r) for r in v2t_rank]},
+        "tie": "expected",
+        "v2t_mode": "all-captions",
+        "env": {},
+        **extra,
+    }
+    path.write_text(json.dumps(result))
+    return path
+
+
+@pytest.fixture
+def result_pair(tmp_path: Path) -> tuple[Path, Path]:
+    rng = np.random.default_rng(1)
+    a_t2v = rng.integers(1, 12, 50)
+    b_t2v = np.maximum(1, a_t2v - rng.integers(0, 4, 50))
+    first = write_result(tmp_path / "a.json", a_t2v, rng.integers(1, 12, 25))
+    second = write_result(tmp_path / "b.json", b_t2v, rng.integers(1, 12, 25))
+    return first, second
+
+
+def test_compare_json_shape(result_pair, capsys):
+    from c2vbench.resultfiles import load_result_file
+    from c2vbench.stats import compare_results
+
+    first, second = result_pair
+    code, out, err = run_cli(["compare", str(first), str(second), "--json", "--n-resamples", "500"], capsys)
+    assert code == 0, err
+    payload = json.loads(out)
+    expected = compare_results(load_result_file(first), load_result_file(second), n_resamples=500, seed=0)
+    assert payload == expected
+    for direction in ("t2v", "v2t"):
+        for metric in ("R@1", "R@5", "R@10", "MnR"):
+            row = payload[direction][metric]
+            assert set(row) == {"a", "b", "diff", "ci", "p"} and len(row["ci"]) == 2
+            assert row["diff"] == pytest.approx(row["b"] - row["a"])
+
+
+def test_compare_table(result_pair, capsys):
+    code, out, _ = run_cli(["compare", *map(str, result_pair), "--n-resamples", "300"], capsys)
+    assert code == 0 and "MnR" in out and "95% CI" in out
+
+
+def test_compare_refuses_different_protocols(tmp_path, capsys):
+    first = write_result(tmp_path / "a.json", [1, 2, 3], [1, 2], protocol_hash="a" * 64, split="test")
+    second = write_result(tmp_path / "b.json", [1, 2, 3], [1, 2], protocol_hash="b" * 64, split="val")
+    code, out, err = run_cli(["compare", str(first), str(second)], capsys)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "split: 'test' vs 'val'" in err and "a.json" in err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ('{"name": "some package"}', "schema_version"),
+        ('{"schema_version": 99}', "not supported"),
+        ('{"schema_version": 1, "metrics": {"t2v": {}, "v2t": {}}}', "metrics.t2v.R@1"),
+    ],
+)
+def test_compare_malformed_file_is_one_line(tmp_path, capsys, content, message):
+    good = write_result(tmp_path / "good.json", [1, 2], [1, 2])
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    code, _, err = run_cli(["compare", str(good), str(bad)], capsys)
+    assert code == 2 and "bad.json" in err and message in err and len(err.strip().splitlines()) == 1

@@ -1,0 +1,65 @@
+"""``c2vbench compare``: paired significance tests between two result files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+def _format_value(metric: str, value: float) -> str:
+    return f"{value:.4f}" if metric == "MRR" else f"{value:.2f}"
+
+
+@click.command("compare")
+@click.argument("result_a", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("result_b", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--n-resamples", default=10_000, show_default=True, type=click.IntRange(min=100), help="Resamples.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the resampling.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only: {t2v|v2t: {METRIC: {a, b, diff, ci, p}}}.")
+def compare_command(result_a: Path, result_b: Path, n_resamples: int, seed: int, as_json: bool) -> None:
+    """Paired comparison of RESULT_B against RESULT_A on the same test set (diff = B - A).
+
+    Confidence intervals: paired percentile bootstrap (videos resampled as clusters when captions share a video).
+    p-values: paired sign-flip randomisation test, two-sided.
+
+    Example: c2vbench compare results/meanp.json results/tdb.json
+    """
+    from ..resultfiles import load_result_file
+    from ..stats import compare_results
+
+    first = load_result_file(result_a)
+    second = load_result_file(result_b)
+    comparison = compare_results(
+        first, second, n_resamples=n_resamples, seed=seed, labels=(str(result_a), str(result_b))
+    )
+    if as_json:
+        click.echo(json.dumps(comparison))
+        return
+
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=f"A = {escape(str(result_a))}   B = {escape(str(result_b))}")
+    for column in ("direction", "metric", "A", "B", "B − A", "95% CI", "p"):
+        table.add_column(column, justify="left" if column in ("direction", "metric") else "right")
+    for direction, label in (("t2v", "text → video"), ("v2t", "video → text")):
+        for metric, row in comparison[direction].items():
+            low, high = row["ci"]
+            table.add_row(
+                label,
+                metric,
+                _format_value(metric, row["a"]),
+                _format_value(metric, row["b"]),
+                f"{row['diff']:+.4f}" if metric == "MRR" else f"{row['diff']:+.2f}",
+                f"[{_format_value(metric, low)}, {_format_value(metric, high)}]",
+                f"{row['p']:.4f}",
+            )
+    console = Console()
+    console.print(table)
+    console.print(
+        f"{n_resamples} resamples, seed {seed}. Lower MnR is better; MRR in 0..1. "
+        "p: paired sign-flip randomisation test (two-sided); not corrected for multiple metrics."
+    )
