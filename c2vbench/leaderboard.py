@@ -1,0 +1,434 @@
+"""Leaderboard markdown rendered from result files.
+
+Layout: one section per protocol hash (results on different protocols are never ranked together), and inside it one
+table per post-processing track (plain inference, query bank, transductive). Runs that differ only by seed share a
+``config_key`` and form one entry: its numbers are the mean over seeds with a two-level (seeds, then queries)
+bootstrap CI; a single-seed entry gets the query-bootstrap CI. Text queries are resampled by video when the
+result files carry the caption -> video map.
+
+The rendering is deterministic — inputs sorted, fixed bootstrap seeds, no timestamps — so re-rendering the same
+files gives identical bytes, and ``--check`` can detect drift. Every string that comes from a result file (plug-in
+names, distributions, protocol fields) is escaped for markdown.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import C2VBenchError
+from .postprocess import POSTPROCESSORS
+from .stats import (
+    bootstrap_differences,
+    bootstrap_means,
+    bootstrap_p_value,
+    direction_values,
+    holm_adjust,
+    paired_randomization_test,
+    percentile_interval,
+)
+
+DEFAULT_RESAMPLES = 2000
+SIGNIFICANCE_LEVEL = 0.05
+TRACK_TITLES = {
+    "inductive": "Plain inference",
+    "query-bank": "Query bank (post-processing with training captions)",
+    "transductive": "Transductive (uses the whole test query set)",
+}
+T2V_METRICS = ("R@1", "R@5", "R@10", "MnR")
+_MARKDOWN_REPLACEMENTS = {
+    "\\": "\\\\",
+    "|": "\\|",
+    "`": "\\`",
+    "*": "\\*",
+    "_": "\\_",
+    "[": "\\[",
+    "]": "\\]",
+    "~": "\\~",
+    "<": "&lt;",
+    ">": "&gt;",
+    "&": "&amp;",
+}
+_PLAIN_TOKEN = re.compile(r"^[0-9A-Za-z.-]+$")
+
+
+def escape_markdown(text: Any) -> str:
+    """``text`` safe inside a markdown paragraph or table cell: specials escaped, HTML neutralised, one line."""
+    one_line = " ".join(str(text).splitlines()).replace("\r", " ")
+    return "".join(_MARKDOWN_REPLACEMENTS.get(character, character) for character in one_line)
+
+
+def _code(text: str) -> str:
+    """A code span for simple tokens (hashes), escaped text otherwise."""
+    return f"`{text}`" if _PLAIN_TOKEN.match(text) else escape_markdown(text)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# entries
+
+
+@dataclasses.dataclass
+class Entry:
+    """One leaderboard row: every run of one configuration (seeds merged)."""
+
+    protocol_hash: str
+    track: str
+    group_key: str
+    runs: list[tuple[Path, dict[str, Any]]]
+    name: str = ""
+    label: str = ""  # name, disambiguated when two entries of a table share it
+
+    @property
+    def results(self) -> list[dict[str, Any]]:
+        return [result for _, result in self.runs]
+
+    @property
+    def tie(self) -> str:
+        return str(self.results[0].get("tie", "expected"))
+
+    def matches(self, wanted: str) -> bool:
+        """Whether ``wanted`` names this entry (its name, label, or a run_id / config_key prefix)."""
+        if wanted in (self.name, self.label):
+            return True
+        prefixes = [result.get("run_id", "") for result in self.results] + [self.group_key.partition(":")[2]]
+        return any(prefix and prefix.startswith(wanted) for prefix in prefixes)
+
+
+def _plugin_name(result: Mapping[str, Any], kind: str) -> str:
+    plugin = result.get("plugins", {}).get(kind)
+    return str(plugin.get("name", "?")) if isinstance(plugin, Mapping) else "?"
+
+
+def postprocess_of(result: Mapping[str, Any]) -> tuple[str, str]:
+    """``(name, track)`` of the post-processing a result used (``("none", "inductive")`` when absent)."""
+    info = result.get("postprocess")
+    if isinstance(info, Mapping):
+        name = str(info.get("name", "none"))
+    else:
+        name = str(result.get("config", {}).get("postprocess", "none"))
+    if isinstance(info, Mapping) and "track" in info:
+        return name, str(info["track"])
+    known = POSTPROCESSORS.get(name)
+    if known is not None:
+        return name, known.track
+    return name, "unknown"
+
+
+def entry_name(result: Mapping[str, Any]) -> str:
+    """``backbone · temporal · align`` (+ post-processor), unescaped."""
+    name = " · ".join(_plugin_name(result, kind) for kind in ("backbone", "temporal", "align"))
+    postprocess, _ = postprocess_of(result)
+    return name if postprocess == "none" else f"{name} + {postprocess}"
+
+
+def _seed_of(result: Mapping[str, Any]) -> tuple[int, str]:
+    seed = result.get("config", {}).get("seed")
+    return (seed if isinstance(seed, int) else 0, str(result.get("run_id", "")))
+
+
+def group_entries(results: Sequence[tuple[Path, dict[str, Any]]]) -> dict[str, dict[str, list[Entry]]]:
+    """``{protocol_hash: {track: [Entry, ...]}}``; runs with one ``config_key`` (or, lacking it, one run) merge."""
+    grouped: dict[tuple[str, str, str], Entry] = {}
+    seen_runs: set[tuple[str, str, str]] = set()
+    for path, result in sorted(results, key=lambda item: str(item[0])):
+        protocol_hash = result["protocol"]["hash"]
+        _, track = postprocess_of(result)
+        if "config_key" in result:
+            group_key = f"config:{result['config_key']}"
+        elif "run_id" in result:
+            group_key = f"run:{result['run_id']}"
+        else:
+            group_key = f"file:{path}"
+        run_identity = (protocol_hash, group_key, str(result.get("run_id", path)))
+        if run_identity in seen_runs:  # the same run reached twice (a file and its directory)
+            continue
+        seen_runs.add(run_identity)
+        key = (protocol_hash, track, group_key)
+        if key not in grouped:
+            grouped[key] = Entry(protocol_hash, track, group_key, [], name=entry_name(result))
+        grouped[key].runs.append((path, result))
+
+    tables: dict[str, dict[str, list[Entry]]] = {}
+    for (protocol_hash, track, _), entry in sorted(grouped.items()):
+        entry.runs.sort(key=lambda run: _seed_of(run[1]))
+        tables.setdefault(protocol_hash, {}).setdefault(track, []).append(entry)
+    for tracks in tables.values():
+        for entries in tracks.values():
+            counts: dict[str, int] = {}
+            for entry in entries:
+                counts[entry.name] = counts.get(entry.name, 0) + 1
+            for entry in entries:
+                suffix = entry.group_key.partition(":")[2][:8]
+                entry.label = entry.name if counts[entry.name] == 1 else f"{entry.name} (config {suffix})"
+    return tables
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# numbers
+
+
+@dataclasses.dataclass
+class EntryNumbers:
+    means: dict[str, float]  # T2V metrics and "V2T R@1"
+    intervals: dict[str, tuple[float, float]]
+
+
+def _clusters(entry: Entry) -> np.ndarray | None:
+    mapping = entry.results[0]["per_query"].get("t2v_video")
+    return None if mapping is None else np.asarray(mapping)
+
+
+def entry_numbers(entry: Entry, n_resamples: int, seed: int) -> EntryNumbers:
+    """Means over seeds of the per-query metric values, with bootstrap CIs."""
+    t2v = direction_values(entry.results, "t2v", T2V_METRICS, entry.tie)
+    v2t = direction_values(entry.results, "v2t", ("R@1",), entry.tie)
+    t2v_samples = bootstrap_means(t2v, _clusters(entry), n_resamples, seed)
+    v2t_samples = bootstrap_means(v2t, None, n_resamples, seed)
+    t2v_low, t2v_high = percentile_interval(t2v_samples)
+    v2t_low, v2t_high = percentile_interval(v2t_samples)
+    t2v_means = t2v.mean(axis=1).mean(axis=0)
+    means = {metric: float(t2v_means[i]) for i, metric in enumerate(T2V_METRICS)}
+    intervals = {metric: (float(t2v_low[i]), float(t2v_high[i])) for i, metric in enumerate(T2V_METRICS)}
+    means["V2T R@1"] = float(v2t.mean(axis=1).mean())
+    intervals["V2T R@1"] = (float(v2t_low[0]), float(v2t_high[0]))
+    return EntryNumbers(means, intervals)
+
+
+def significance_vs_baseline(entry: Entry, baseline: Entry, n_resamples: int, seed: int) -> tuple[float, float] | None:
+    """``(difference, p)`` of T2V R@1 (entry - baseline), or None when the two are not comparable."""
+    if entry.tie != baseline.tie:
+        return None
+    entry_values = direction_values(entry.results, "t2v", ("R@1",), entry.tie)[:, :, 0]
+    baseline_values = direction_values(baseline.results, "t2v", ("R@1",), baseline.tie)[:, :, 0]
+    if entry_values.shape[1] != baseline_values.shape[1]:
+        return None
+    clusters = _clusters(baseline)
+    difference = float(entry_values.mean(axis=1).mean() - baseline_values.mean(axis=1).mean())
+    if entry_values.shape[0] == 1 and baseline_values.shape[0] == 1:
+        p_value = paired_randomization_test(baseline_values[0], entry_values[0], clusters, n_resamples, seed)
+    else:
+        samples = bootstrap_differences(baseline_values, entry_values, clusters, n_resamples, seed)
+        p_value = bootstrap_p_value(samples)
+    return difference, float(p_value)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# formatting
+
+
+def _number(value: float, digits: int = 1) -> str:
+    text = f"{value:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def _with_interval(value: float, interval: tuple[float, float]) -> str:
+    return f"{_number(value)} [{_number(interval[0])}, {_number(interval[1])}]"
+
+
+def _count(value: Any) -> str:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return "–"
+    for threshold, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(value) >= threshold:
+            return f"{value / threshold:.1f}{suffix}"
+    return f"{value:g}"
+
+
+def _mean_cost(entry: Entry, key: str) -> float | None:
+    values = [
+        result.get("cost", {}).get(key)
+        for result in entry.results
+        if isinstance(result.get("cost", {}).get(key), (int, float))
+        and not isinstance(result.get("cost", {}).get(key), bool)
+    ]
+    return float(np.mean(values)) if values else None
+
+
+def _parameters_cell(entry: Entry) -> str:
+    total = _mean_cost(entry, "parameters")
+    trainable = _mean_cost(entry, "trainable_parameters")
+    if total is None:
+        return "–"
+    return _count(total) if trainable is None else f"{_count(total)} ({_count(trainable)} trained)"
+
+
+def _inference_cell(entry: Entry) -> str:
+    videos = _mean_cost(entry, "videos_per_second")
+    texts = _mean_cost(entry, "texts_per_second")
+    parts = []
+    if videos is not None:
+        parts.append(f"{_number(videos)} videos/s")
+    if texts is not None:
+        parts.append(f"{_number(texts)} texts/s")
+    return ", ".join(parts) or "–"
+
+
+def _providers_cell(entry: Entry) -> str:
+    providers = set()
+    for result in entry.results:
+        for plugin in result.get("plugins", {}).values():
+            if isinstance(plugin, Mapping) and plugin.get("distribution"):
+                providers.add(f"{plugin['distribution']} {plugin.get('version', '?')}")
+    return ", ".join(escape_markdown(provider) for provider in sorted(providers)) or "–"
+
+
+def _protocol_summary(protocol: Mapping[str, Any]) -> str:
+    fields = []
+    for key in sorted(protocol):
+        if key == "hash":
+            continue
+        value = protocol[key]
+        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        fields.append(f"{escape_markdown(key)}={escape_markdown(text)}")
+    return ", ".join(fields)
+
+
+def _find_baseline(baseline: str, entries: list[Entry]) -> tuple[Entry | None, str | None]:
+    matches = [entry for entry in entries if entry.matches(baseline)]
+    plain = [entry for entry in matches if entry.track == "inductive"]
+    if len(matches) > 1 and len(plain) == 1:
+        matches = plain
+    if not matches:
+        return None, f"Baseline {escape_markdown(baseline)} has no result on this protocol."
+    if len(matches) > 1:
+        return None, (
+            f"Baseline {escape_markdown(baseline)} matches {len(matches)} entries on this protocol; "
+            "name it by a run\\_id prefix to get significance marks."
+        )
+    return matches[0], None
+
+
+def _render_table(
+    entries: list[Entry],
+    baseline: Entry | None,
+    show_significance: bool,
+    n_resamples: int,
+    seed: int,
+) -> list[str]:
+    numbers = {id(entry): entry_numbers(entry, n_resamples, seed) for entry in entries}
+    ordered = sorted(entries, key=lambda e: (-numbers[id(e)].means["R@1"], e.label, e.group_key))
+
+    marks: dict[int, str] = {}
+    if baseline is not None:
+        compared = [e for e in ordered if e is not baseline]
+        outcomes = {id(e): significance_vs_baseline(e, baseline, n_resamples, seed) for e in compared}
+        testable = [e for e in compared if outcomes[id(e)] is not None]
+        adjusted = holm_adjust([outcomes[id(e)][1] for e in testable])
+        for e, p_value in zip(testable, adjusted, strict=True):
+            difference = outcomes[id(e)][0]
+            if p_value < SIGNIFICANCE_LEVEL:
+                symbol = "▲" if difference > 0 else "▼"
+            else:
+                symbol = "="
+            marks[id(e)] = f"{symbol} p={p_value:.3f}"
+        for e in compared:
+            marks.setdefault(id(e), "n/a")
+        marks[id(baseline)] = "baseline"
+
+    header = ["#", "Entry", "T2V R@1", "T2V R@5", "T2V R@10", "T2V MnR", "V2T R@1", "Seeds", "Params", "Inference"]
+    header.append("Provided by")
+    if show_significance:
+        header.append("vs baseline")
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
+    for position, entry in enumerate(ordered, start=1):
+        entry_numbers_ = numbers[id(entry)]
+        cells = [str(position), escape_markdown(entry.label)]
+        cells += [_with_interval(entry_numbers_.means[m], entry_numbers_.intervals[m]) for m in T2V_METRICS]
+        cells.append(_number(entry_numbers_.means["V2T R@1"]))
+        cells += [str(len(entry.runs)), _parameters_cell(entry), _inference_cell(entry), _providers_cell(entry)]
+        if show_significance:
+            cells.append(marks.get(id(entry), "n/a"))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def render_leaderboard(
+    results: Sequence[tuple[Path, dict[str, Any]]],
+    command: str,
+    baseline: str | None = None,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> str:
+    """The leaderboard markdown of validated results.
+
+    Args:
+        results: ``(path, result)`` pairs (validated by :func:`c2vbench.resultfiles.load_result_file`).
+        command: the command line that produced the file, written into the header comment.
+        baseline: entry name, run_id prefix or config_key prefix of the entry to test the others against.
+        n_resamples: bootstrap / randomisation resamples.
+        seed: resampling seed.
+
+    Raises:
+        C2VBenchError: no results, or a baseline that matches no entry at all.
+    """
+    if not results:
+        raise C2VBenchError("no usable result files", "give result files or directories that contain them")
+    tables = group_entries(results)
+    if baseline is not None:
+        everything = [entry for tracks in tables.values() for entries in tracks.values() for entry in entries]
+        if not any(entry.matches(baseline) for entry in everything):
+            names = sorted({entry.label for entry in everything})
+            raise C2VBenchError(
+                f"baseline {baseline!r} matches no entry",
+                f"use an entry name ({'; '.join(names[:10])}) or a run_id prefix",
+            )
+
+    safe_command = command.replace("-->", "--&gt;")
+    lines = [
+        "<!-- Generated by c2vbench from result files; do not edit by hand. -->",
+        f"<!-- Command: {safe_command} -->",
+        "",
+        "# c2vbench leaderboard",
+        "",
+    ]
+
+    def protocol_order(protocol_hash: str) -> tuple[str, str, str]:
+        protocol = next(iter(tables[protocol_hash].values()))[0].results[0]["protocol"]
+        return str(protocol.get("dataset", "")), str(protocol.get("split", "")), protocol_hash
+
+    for protocol_hash in sorted(tables, key=protocol_order):
+        tracks = tables[protocol_hash]
+        protocol = next(iter(tracks.values()))[0].results[0]["protocol"]
+        title = f"{protocol.get('dataset', '?')} / {protocol.get('split', '?')}"
+        lines += [f"## {escape_markdown(title)} — protocol {_code(protocol_hash[:12])}", ""]
+        lines += [f"Protocol hash: {_code(protocol_hash)}", ""]
+        summary = _protocol_summary(protocol)
+        if summary:
+            lines += [f"Protocol: {summary}", ""]
+        baseline_entry, note = (None, None)
+        if baseline is not None:
+            all_entries = [entry for entries in tracks.values() for entry in entries]
+            baseline_entry, note = _find_baseline(baseline, all_entries)
+            if note:
+                lines += [note, ""]
+        track_order = [t for t in TRACK_TITLES if t in tracks] + sorted(t for t in tracks if t not in TRACK_TITLES)
+        for track in track_order:
+            title = TRACK_TITLES.get(track, f"Track: {escape_markdown(track)}")
+            lines += [f"### {title}", ""]
+            lines += _render_table(tracks[track], baseline_entry, baseline is not None, n_resamples, seed)
+            lines.append("")
+
+    lines += [
+        "## Legend",
+        "",
+        f"- Numbers are means over seeds with {int(100 * 0.95)}% percentile bootstrap intervals ({n_resamples} "
+        f"resamples, seed {seed}): seeds then queries for multi-seed entries, queries (videos for multi-caption "
+        "text queries) for single runs. Recall in percent; lower MnR is better.",
+        "- Tracks are never ranked together: post-processed rows use extra information (a training-caption bank, "
+        "or the whole test query set).",
+    ]
+    if baseline is not None:
+        lines.append(
+            f"- vs baseline (T2V R@1, Holm-adjusted across the rows of each table, level {SIGNIFICANCE_LEVEL}): "
+            "▲ significantly better, ▼ significantly worse, = no significant difference, n/a not comparable "
+            "(different tie policy or query count). Single runs: paired sign-flip randomisation test; multi-seed: "
+            "two-level bootstrap."
+        )
+    lines.append("")
+    return "\n".join(lines)
