@@ -15,8 +15,9 @@ class RetrievalModel(nn.Module):
     any video batch, so evaluation encodes every text and every video once.
     """
 
-    def __init__(self, backbone: nn.Module, temporal: nn.Module, similarity: nn.Module):
+    def __init__(self, backbone: nn.Module, temporal: nn.Module, similarity: nn.Module, max_frames: int = 12):
         super().__init__()
+        self.max_frames = max_frames  # frame slots the temporal module was built for
         self.backbone = backbone
         self.temporal = temporal
         self.similarity_head = similarity

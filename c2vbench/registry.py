@@ -35,7 +35,8 @@ HOOK_FOR_KIND = {
     "dataset": "c2vbench_register_datasets",
     "checkpoint_format": "c2vbench_register_checkpoint_formats",
 }
-KIND_LABEL = {"backbone": "backbone", "temporal": "temporal module", "align": "similarity (--align)", "dataset": "dataset",
+KIND_LABEL = {"backbone": "backbone", "temporal": "temporal module", "align": "similarity (--align)",
+              "dataset": "dataset",
               "checkpoint_format": "checkpoint format"}
 
 
@@ -216,7 +217,8 @@ def collect_components(
             try:
                 specs = list(implementation.function() or ())
             except Exception as error:
-                registry.failures.append(PluginFailure(provider, f"{hook_name}() raised {type(error).__name__}: {error}"))
+                message = f"{hook_name}() raised {type(error).__name__}: {error}"
+                registry.failures.append(PluginFailure(provider, message))
                 continue
             for spec in specs:
                 problem = _spec_problem(spec, kind)

@@ -101,7 +101,8 @@ class CheckpointFormatSpec(ComponentSpec):
 
 
 SPEC_TYPES: dict[str, type[ComponentSpec]] = {
-    spec_type.kind: spec_type for spec_type in (BackboneSpec, TemporalSpec, SimilaritySpec, DatasetSpec, CheckpointFormatSpec)
+    spec_type.kind: spec_type
+    for spec_type in (BackboneSpec, TemporalSpec, SimilaritySpec, DatasetSpec, CheckpointFormatSpec)
 }
 KINDS: tuple[str, ...] = tuple(SPEC_TYPES)
 

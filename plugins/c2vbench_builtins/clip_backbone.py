@@ -6,8 +6,6 @@ position (not only pooled) because alignment heads such as TAB need every token'
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
@@ -23,11 +21,11 @@ class ClipBackbone(nn.Module):
         clip: an ``open_clip.model.CLIP`` (ViT image tower, transformer text tower).
         max_words: token positions per caption (CLIP2Video uses 32).
         image_mean, image_std: normalisation constants of the checkpoint's preprocessing.
-        pretrained_logit_scale: whether ``clip.logit_scale`` holds trained weights (otherwise heads start at ln 100
-            anyway, CLIP's value, but this is recorded for the result file).
+        pretrained: whether the weights were trained; it sets the backbone learning-rate scale a run uses when none
+            is given (CLIP4Clip's 1e-3 for trained CLIP weights, 1 for random ones that must learn from scratch).
     """
 
-    def __init__(self, clip: nn.Module, max_words: int = 32,
+    def __init__(self, clip: nn.Module, max_words: int = 32, pretrained: bool = False,
                  image_mean: tuple[float, float, float] = (0.48145466, 0.4578275, 0.40821073),
                  image_std: tuple[float, float, float] = (0.26862954, 0.26130258, 0.27577711)):
         super().__init__()
@@ -41,6 +39,8 @@ class ClipBackbone(nn.Module):
         self.image_std = tuple(float(v) for v in image_std)
         self.embed_dim = int(clip.text_projection.shape[1])
         self.context_length = self.max_words
+        self.pretrained = pretrained
+        self.recommended_lr_scale = 1e-3 if pretrained else 1.0
 
     @property
     def storage_dtype(self) -> torch.dtype:
@@ -98,10 +98,8 @@ def make_clip(embed_dim: int, image_size: int, patch_size: int, vision_width: in
                            head_width=64)
     text = CLIPTextCfg(context_length=context_length, vocab_size=vocab_size, width=text_width,
                        heads=max(1, text_width // 64), layers=text_layers)
-    model = CLIP(embed_dim, vision_cfg=vision, text_cfg=text, quick_gelu=True, cast_dtype=None)
-    with torch.no_grad():
-        model.logit_scale.fill_(math.log(100.0))
-    return model
+    # CLIP's own initial temperature (logit scale 1/0.07); pretrained weights overwrite it.
+    return CLIP(embed_dim, vision_cfg=vision, text_cfg=text, quick_gelu=True, cast_dtype=None)
 
 
 def clip_sizes_from_openai_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, int]:
@@ -114,7 +112,8 @@ def clip_sizes_from_openai_state_dict(state_dict: dict[str, torch.Tensor]) -> di
         "image_size": patch_size * grid,
         "patch_size": patch_size,
         "vision_width": conv.shape[0],
-        "vision_layers": len({key.split(".")[3] for key in state_dict if key.startswith("visual.transformer.resblocks.")}),
+        "vision_layers": len({key.split(".")[3] for key in state_dict
+                              if key.startswith("visual.transformer.resblocks.")}),
         "context_length": state_dict["positional_embedding"].shape[0],
         "vocab_size": state_dict["token_embedding.weight"].shape[0],
         "text_width": state_dict["ln_final.weight"].shape[0],

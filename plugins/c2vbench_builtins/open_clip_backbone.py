@@ -69,7 +69,8 @@ def build_clip(options: ClipOptions):
 
         convert_weights_to_lp(clip, dtype=torch.float16)
     mean, std = _normalisation(open_clip, clip)
-    return ClipBackbone(clip, max_words=options.max_words, image_mean=mean, image_std=std)
+    return ClipBackbone(clip, max_words=options.max_words, pretrained=pretrained.lower() != "none",
+                        image_mean=mean, image_std=std)
 
 
 def _read_weights_file(path: Path) -> dict:

@@ -22,23 +22,18 @@ class TinyClipOptions:
     context_length: int = 32
     vocab_size: int = 49408
     max_words: int = 32
-    init_seed: int = 0
 
 
 def build_tiny_clip(options: TinyClipOptions):
-    import torch
-
     from .clip_backbone import ClipBackbone, make_clip
 
-    # The initial weights depend only on init_seed, not on whatever the global generator did before.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(options.init_seed)
-        clip = make_clip(
-            embed_dim=options.embed_dim, image_size=options.image_size, patch_size=options.patch_size,
-            vision_width=options.vision_width, vision_layers=options.vision_layers,
-            context_length=options.context_length, vocab_size=options.vocab_size,
-            text_width=options.text_width, text_layers=options.text_layers,
-        )
+    # Initialised from torch's global generator, which the pipeline seeds with --seed.
+    clip = make_clip(
+        embed_dim=options.embed_dim, image_size=options.image_size, patch_size=options.patch_size,
+        vision_width=options.vision_width, vision_layers=options.vision_layers,
+        context_length=options.context_length, vocab_size=options.vocab_size,
+        text_width=options.text_width, text_layers=options.text_layers,
+    )
     return ClipBackbone(clip, max_words=options.max_words)
 
 

@@ -1,0 +1,75 @@
+"""Building a run's components from the registry: dataset, backbone, temporal module, similarity head."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from .config import RunConfig
+from .data.sampling import FrameSampling
+from .data.types import RetrievalDataset
+from .errors import DataError
+from .registry import ComponentRegistry, RegisteredComponent
+from .specs import build_options, options_as_dict
+
+ROLES = ("backbone", "temporal", "align", "dataset")
+
+
+@dataclasses.dataclass
+class Assembly:
+    """Everything a run needs, built."""
+
+    model: Any
+    dataset: RetrievalDataset
+    sampling: FrameSampling
+    components: dict[str, RegisteredComponent]
+    options: dict[str, dict[str, Any]]
+
+
+def resolve_components(config: RunConfig, registry: ComponentRegistry) -> tuple[dict, dict]:
+    """Look up the four selected components and resolve their options (fails before anything is built)."""
+    names = {"backbone": config.backbone, "temporal": config.temporal, "align": config.align,
+             "dataset": config.dataset}
+    overrides = {"backbone": config.backbone_options, "temporal": config.temporal_options,
+                 "align": config.align_options, "dataset": config.dataset_options}
+    components = {role: registry.get(role, names[role]) for role in ROLES}
+    options = {role: build_options(components[role].spec, overrides[role]) for role in ROLES}
+    return components, options
+
+
+def load_dataset(component: RegisteredComponent, options: Any, data_root: str | None) -> RetrievalDataset:
+    spec = component.spec
+    root = None
+    if data_root is not None:
+        root = Path(data_root).expanduser()
+        if not root.exists():
+            raise DataError(f"--data-root {root} does not exist", f"point it at your {spec.name} folder")
+    elif getattr(spec, "needs_data_root", True):
+        raise DataError(f"dataset '{spec.name}' needs --data-root PATH (the folder you downloaded it to)",
+                        f"see `c2vbench plugins` and the {spec.name} plug-in's documentation for the layout")
+    return spec.factory(options, root)
+
+
+def build_model(components: dict[str, RegisteredComponent], options: dict[str, Any], max_frames: int):
+    """Backbone, then temporal module (seeing the backbone), then similarity (seeing both)."""
+    from .interfaces import BuildContext
+    from .model import RetrievalModel
+
+    backbone = components["backbone"].spec.factory(options["backbone"])
+    context = BuildContext(backbone=backbone, embed_dim=int(backbone.embed_dim), max_frames=max_frames)
+    temporal = components["temporal"].spec.factory(options["temporal"], context)
+    similarity = components["align"].spec.factory(options["align"], dataclasses.replace(context, temporal=temporal))
+    return RetrievalModel(backbone, temporal, similarity, max_frames=max_frames)
+
+
+def assemble(config: RunConfig, registry: ComponentRegistry) -> Assembly:
+    """Resolve, load the dataset and build the model (torch's generator must already be seeded)."""
+    components, options = resolve_components(config, registry)
+    dataset = load_dataset(components["dataset"], options["dataset"], config.data_root)
+    sampling = dataset.sampling
+    if config.max_frames is not None:
+        sampling = dataclasses.replace(sampling, max_frames=config.max_frames)
+    model = build_model(components, options, sampling.max_frames)
+    return Assembly(model, dataset, sampling, components,
+                    {role: options_as_dict(value) for role, value in options.items()})

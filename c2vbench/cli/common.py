@@ -1,0 +1,97 @@
+"""Pieces shared by the ``run`` and ``eval`` commands: run options, config resolution, the metrics table."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import click
+
+from ..config import RunConfig, load_config_file, parse_option_pairs
+
+OPTION_FLAGS = {"backbone_option": "backbone_options", "temporal_option": "temporal_options",
+                "align_option": "align_options", "dataset_option": "dataset_options"}
+
+
+def run_options(function):
+    """The options ``run`` and ``eval`` share (component choices and evaluation settings)."""
+    options = [
+        click.option("--backbone", default="tiny-clip", show_default=True, help="Backbone plug-in name."),
+        click.option("--temporal", default="meanp", show_default=True, help="Temporal module plug-in name."),
+        click.option("--align", default="cosine", show_default=True, help="Similarity (alignment) plug-in name."),
+        click.option("--dataset", default="synthetic-motion", show_default=True, help="Dataset plug-in name."),
+        click.option("--backbone-option", multiple=True, metavar="KEY=VALUE", help="Backbone option (repeatable)."),
+        click.option("--temporal-option", multiple=True, metavar="KEY=VALUE", help="Temporal module option."),
+        click.option("--align-option", multiple=True, metavar="KEY=VALUE", help="Similarity option."),
+        click.option("--dataset-option", multiple=True, metavar="KEY=VALUE", help="Dataset option."),
+        click.option("--data-root", type=click.Path(file_okay=False), default=None,
+                     help="Folder of a downloaded dataset (not needed for synthetic-motion)."),
+        click.option("--max-frames", type=int, default=None, help="Frame slots per video (default: the dataset's)."),
+        click.option("--batch-size", type=int, default=32, show_default=True, help="Training batch size."),
+        click.option("--eval-batch-size", type=int, default=64, show_default=True, help="Encoding batch size."),
+        click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random choice."),
+        click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda."),
+        click.option("--tie", default="expected", show_default=True,
+                     help="Tie policy: optimistic, pessimistic or expected."),
+        click.option("--v2t-mode", default="all-captions", show_default=True,
+                     help="Multi-caption video-to-text: all-captions or legacy-group-max."),
+        click.option("--postprocess", default="none", show_default=True, help="none, dsl or qbnorm."),
+        click.option("--allow-missing", is_flag=True, help="Skip missing/unreadable videos (recorded in the result)."),
+        click.option("--num-workers", type=int, default=0, show_default=True, help="Decoding worker processes."),
+        click.option("--out", type=click.Path(file_okay=False), default="results", show_default=True,
+                     help="Folder for the result file."),
+        click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+                     help="TOML file of settings; flags given on the command line win."),
+        click.option("--json", "as_json", is_flag=True, help="Print the result file's JSON instead of a table."),
+        click.option("--quiet", is_flag=True, help="No progress bars."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def resolve_config(ctx: click.Context, params: dict[str, Any], **fixed: Any) -> RunConfig:
+    """Defaults < config file < flags given on the command line."""
+    settings: dict[str, Any] = {}
+    if params.get("config_file"):
+        settings.update(load_config_file(params["config_file"]))
+    known = {field.name for field in dataclasses.fields(RunConfig)}
+    for name, value in params.items():
+        if name in OPTION_FLAGS:
+            if value:
+                settings[OPTION_FLAGS[name]] = {**settings.get(OPTION_FLAGS[name], {}),
+                                                **parse_option_pairs(value, "--" + name.replace("_", "-"))}
+            continue
+        if name not in known:
+            continue
+        explicit = ctx.get_parameter_source(name) not in (click.core.ParameterSource.DEFAULT,
+                                                          click.core.ParameterSource.DEFAULT_MAP, None)
+        if explicit or name not in settings:
+            settings[name] = value
+    settings.update(fixed)
+    return RunConfig(**settings)
+
+
+def metrics_table(result: dict[str, Any], title: str):
+    """A rich table: one row per direction (and per subset), R@1/5/10, MdR, MnR."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    table.add_column("queries")
+    for name in ("R@1", "R@5", "R@10", "MdR", "MnR"):
+        table.add_column(name, justify="right")
+    blocks = [("all", result["metrics"])]
+    blocks += [(name, subset["metrics"]) for name, subset in (result.get("subsets") or {}).items()]
+    if "plain" in result:
+        blocks.append(("all, no post-processing", result["plain"]["metrics"]))
+    for label, metrics in blocks:
+        for direction in ("t2v", "v2t"):
+            values = metrics[direction]
+            table.add_row(f"{direction} ({label})", *(f"{values[k]:.1f}" for k in ("R@1", "R@5", "R@10", "MdR",
+                                                                                  "MnR")))
+    return table
+
+
+def describe_run(result: dict[str, Any]) -> str:
+    plugins = result["plugins"]
+    return " · ".join(f"{plugins[role]['name']}" for role in ("backbone", "temporal", "align", "dataset"))

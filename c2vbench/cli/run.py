@@ -1,0 +1,48 @@
+"""``c2vbench run``: train (unless zero-shot) and evaluate one configuration."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from .common import describe_run, metrics_table, resolve_config, run_options
+
+
+@click.command("run")
+@run_options
+@click.option("--protocol", default="finetune", show_default=True,
+              help="zeroshot (no training), frozen (backbone frozen, features cached) or finetune.")
+@click.option("--epochs", type=int, default=12, show_default=True, help="Training epochs.")
+@click.option("--lr", type=float, default=1e-3, show_default=True, help="Learning rate of the new modules.")
+@click.option("--backbone-lr", type=float, default=None,
+              help="Backbone learning rate (default: lr x the backbone's recommended scale: "
+                   "1e-3 for pretrained CLIP, 1 for random weights).")
+@click.option("--select-on", default="val", show_default=True,
+              help="Split for picking the best epoch (val, test, or none for the last epoch).")
+@click.option("--no-checkpoint", is_flag=True, help="Do not save the trained model.")
+@click.pass_context
+def run_command(ctx: click.Context, **params) -> None:
+    """Train (unless zero-shot) and evaluate one configuration; write one result file into --out.
+
+    Example: c2vbench run --temporal tdb --align tab --dataset synthetic-motion
+    """
+    from ..pipeline import run_benchmark
+    from ..progress import Reporter
+
+    config = resolve_config(ctx, params, save_checkpoint=not params["no_checkpoint"])
+    outcome = run_benchmark(config, reporter=Reporter(quiet=params["quiet"] or params["as_json"]))
+    print_outcome(outcome.result, outcome.result_path, params["as_json"])
+
+
+def print_outcome(result, result_path, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    from rich.console import Console
+
+    console = Console()
+    console.print(metrics_table(result, describe_run(result)))
+    console.print(f"result: {result_path}", highlight=False)
+    if result.get("checkpoint"):
+        console.print(f"checkpoint: {result['checkpoint']}", highlight=False)

@@ -1,0 +1,125 @@
+"""The resolved run configuration: CLI flags (and an optional TOML file) become one object, saved in every result."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from .errors import C2VBenchError
+
+PROTOCOLS = ("zeroshot", "frozen", "finetune")
+DEVICES = ("auto", "cpu", "cuda")
+
+# Settings that never change a number: they are left out of the configuration key that groups seeds.
+NON_NUMERIC_SETTINGS = frozenset({"out", "seed", "num_workers", "save_checkpoint", "device"})
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """Every setting of a run that can change a number, plus where to write.
+
+    Learning rates follow CLIP4Clip's split: ``lr`` for the temporal and similarity modules, ``backbone_lr`` for
+    the backbone under ``finetune``. When ``backbone_lr`` is None it is ``lr × backbone_lr_scale``, and when that
+    scale is None too, ``lr ×`` the backbone's own recommendation (``recommended_lr_scale``: 1e-3 for pretrained
+    CLIP weights as in CLIP4Clip, 1 for a randomly initialised backbone).
+    """
+
+    backbone: str = "tiny-clip"
+    temporal: str = "meanp"
+    align: str = "cosine"
+    dataset: str = "synthetic-motion"
+    backbone_options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    temporal_options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    align_options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    dataset_options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    data_root: str | None = None
+    protocol: str = "finetune"
+    epochs: int = 12
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    max_frames: int | None = None
+    seed: int = 0
+    device: str = "auto"
+    lr: float = 1e-3
+    backbone_lr: float | None = None
+    backbone_lr_scale: float | None = None
+    weight_decay: float = 0.2
+    warmup_proportion: float = 0.1
+    grad_clip: float = 1.0
+    select_on: str = "val"
+    tie: str = "expected"
+    v2t_mode: str = "all-captions"
+    postprocess: str = "none"
+    allow_missing: bool = False
+    num_workers: int = 0
+    save_checkpoint: bool = True
+    out: str = "results"
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise C2VBenchError(f"unknown protocol '{self.protocol}'", f"use one of {', '.join(PROTOCOLS)}")
+        if self.device not in DEVICES:
+            raise C2VBenchError(f"unknown device '{self.device}'", f"use one of {', '.join(DEVICES)}")
+        for name in ("epochs", "batch_size", "eval_batch_size"):
+            value = getattr(self, name)
+            if value < (0 if name == "epochs" else 1):
+                raise C2VBenchError(f"--{name.replace('_', '-')} must be positive (got {value})")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise C2VBenchError(f"--max-frames must be at least 1 (got {self.max_frames})")
+        if self.protocol != "zeroshot" and self.epochs == 0:
+            raise C2VBenchError("--epochs 0 trains nothing", "use --protocol zeroshot to evaluate without training")
+        self.backbone, self.temporal, self.align, self.dataset = (
+            name.lower() for name in (self.backbone, self.temporal, self.align, self.dataset))
+
+    def effective_backbone_lr(self, recommended_scale: float = 1e-3) -> float:
+        if self.backbone_lr is not None:
+            return self.backbone_lr
+        scale = self.backbone_lr_scale if self.backbone_lr_scale is not None else recommended_scale
+        return self.lr * scale
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def config_key(self) -> str:
+        """A hash of every number-changing setting except the seed: runs differing only by seed share it."""
+        relevant = {key: value for key, value in self.to_dict().items() if key not in NON_NUMERIC_SETTINGS}
+        return canonical_hash(relevant)
+
+
+def canonical_hash(value: Any) -> str:
+    """SHA-256 of the canonical JSON form of ``value`` (sorted keys, no whitespace)."""
+    encoded = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.sha256(encoded).hexdigest()
+
+
+def parse_option_pairs(pairs: tuple[str, ...], flag: str) -> dict[str, str]:
+    """``("a=1", "b=x")`` to ``{"a": "1", "b": "x"}``, refusing anything without ``=``."""
+    options: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise C2VBenchError(f"{flag} expects key=value, got {pair!r}", f"for example {flag} layers=2")
+        options[key.strip().replace("-", "_")] = value.strip()
+    return options
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Settings from a TOML file (keys as in :class:`RunConfig`; option tables as ``[temporal_options]``)."""
+    import tomllib
+
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise C2VBenchError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as error:
+        raise C2VBenchError(f"config file {path} is not valid TOML: {error}") from None
+    known = {field.name for field in dataclasses.fields(RunConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise C2VBenchError(f"config file {path} has unknown setting(s) {', '.join(unknown)}",
+                            f"known settings: {', '.join(sorted(known))}")
+    return data

@@ -1,0 +1,186 @@
+"""``c2vbench run`` end to end: assemble, train (unless zero-shot), evaluate on the test split, write the result."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import __version__
+from .assembly import Assembly, assemble
+from .config import RunConfig
+from .data.integrity import screen_split
+from .encoding import encode_split, score_all
+from .errors import C2VBenchError
+from .progress import Reporter
+from .registry import ComponentRegistry, get_registry
+from .results import SCHEMA_VERSION, environment, new_run_id, now_iso, protocol_card, write_result
+
+
+@dataclasses.dataclass
+class RunOutcome:
+    result: dict[str, Any]
+    result_path: Path
+    checkpoint_path: Path | None
+
+
+def select_device(requested: str) -> torch.device:
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise C2VBenchError("--device cuda was requested but no CUDA device is available",
+                            "use --device auto or --device cpu")
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed every generator and ask torch for deterministic kernels (same seed → same numbers on CPU)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def run_benchmark(config: RunConfig, registry: ComponentRegistry | None = None,
+                  reporter: Reporter | None = None) -> RunOutcome:
+    """Train and evaluate one configuration and write its result file (and native checkpoint)."""
+    registry = registry or get_registry()
+    reporter = reporter or Reporter()
+    device = select_device(config.device)
+    seed_everything(config.seed)
+    with reporter.status("building components"):
+        assembly = assemble(config, registry)
+    dataset = assembly.dataset
+    test = screen_split(dataset.split("test"), allow_missing=config.allow_missing)
+    skipped = list(test.skipped)
+    model = assembly.model.to(device)
+
+    training = None
+    if config.protocol != "zeroshot":
+        train_split = screen_split(dataset.split("train"), allow_missing=config.allow_missing)
+        selection = None
+        if config.select_on != "none":
+            selection_name = config.select_on if config.select_on in dataset.splits else None
+            if selection_name is None:
+                reporter.note(f"dataset '{dataset.name}' has no '{config.select_on}' split: the last epoch is kept")
+            else:
+                if selection_name == "test":
+                    reporter.note("model selection on the test split: the result is marked as selected on test")
+                selection = screen_split(dataset.split(selection_name), allow_missing=config.allow_missing).split
+        from .training import train
+
+        state_dir = Path(config.out) / ".partial" / f"{config.config_key()[:16]}-s{config.seed}"
+        training = train(model, train_split.split, selection, assembly.sampling, config, device, reporter,
+                         state_dir=state_dir)
+
+    with reporter.status("evaluating on the test split"):
+        encoded = encode_split(model, test.split, assembly.sampling, config.eval_batch_size, device, reporter,
+                               config.num_workers)
+        sim = score_all(model, encoded.text, encoded.video, device)
+        post_sim = postprocess_scores(config, model, dataset, sim, encoded, device, reporter)
+    result = build_result(config, assembly, test.split, sim, post_sim, skipped, training, encoded, device,
+                          reporter)
+    result_path = write_result(result, config.out)
+    checkpoint_path = None
+    if config.save_checkpoint:
+        from .native_checkpoint import save_native_checkpoint
+
+        checkpoint_path = save_native_checkpoint(model, config, Path(config.out) / "checkpoints" / result["run_id"])
+        result_path = write_result({**result, "checkpoint": str(checkpoint_path)}, config.out)
+        result = {**result, "checkpoint": str(checkpoint_path)}
+    return RunOutcome(result, result_path, checkpoint_path)
+
+
+def evaluation_block(sim: np.ndarray, split, config: RunConfig) -> dict[str, Any]:
+    """Metrics, per-query ranks and subsets of one similarity matrix, possibly post-processed."""
+    from .metrics import evaluate_similarity
+
+    subsets = {name: (subset.caption_indices, subset.video_indices) for name, subset in split.subsets.items()}
+    return evaluate_similarity(sim, split.text_to_video, tie=config.tie, v2t_mode=config.v2t_mode,
+                               subsets=subsets).to_dict()
+
+
+def postprocess_scores(config: RunConfig, model, dataset, sim: np.ndarray, encoded, device: torch.device,
+                       reporter: Reporter) -> np.ndarray:
+    """Apply ``--postprocess``; QB-Norm's query bank is the training captions scored against the test videos."""
+    from .encoding import encode_texts
+    from .postprocess import get_postprocessor
+
+    processor = get_postprocessor(config.postprocess)
+    bank_sim = None
+    if processor.needs_bank:
+        bank_text = encode_texts(model, [c.text for c in dataset.split("train").captions], config.eval_batch_size,
+                                 device, reporter)
+        bank_sim = score_all(model, bank_text, encoded.video, device)
+    return processor.apply(sim, bank_sim=bank_sim)
+
+
+def build_result(config: RunConfig, assembly: Assembly, split, sim: np.ndarray, post_sim: np.ndarray,
+                 skipped: list, training, encoded, device: torch.device, reporter: Reporter) -> dict[str, Any]:
+    from .postprocess import get_postprocessor
+    from .training import backbone_lr
+
+    processor = get_postprocessor(config.postprocess)
+    plain = evaluation_block(sim, split, config)
+    evaluated = plain if config.postprocess == "none" else evaluation_block(post_sim, split, config)
+    card = {
+        **assembly.dataset.protocol,
+        "dataset": assembly.dataset.name,
+        "split": split.name,
+        "n_videos": len(split.videos),
+        "n_captions": len(split.captions),
+        "sampling": assembly.sampling.describe(),
+        "decoder": decoder_description(),
+        "skipped_videos": skipped,
+        "tie": config.tie,
+        "v2t_mode": config.v2t_mode,
+    }
+    model = assembly.model
+    result: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "c2vbench_version": __version__,
+        "created": now_iso(),
+        "run_id": new_run_id(config.config_key(), config.seed),
+        "plugins": {role: component.provenance() for role, component in assembly.components.items()},
+        "config": {**config.to_dict(), "resolved_options": assembly.options,
+                   "image_size": int(model.backbone.image_size),
+                   "effective_backbone_lr": backbone_lr(config, model) if config.protocol == "finetune" else None,
+                   "caption_sampling": "one random caption per video per epoch"},
+        "config_key": config.config_key(),
+        "protocol": protocol_card(card),
+        "metrics": evaluated["metrics"],
+        "per_query": evaluated["per_query"],
+        "subsets": evaluated.get("subsets", {}),
+        "tie": config.tie,
+        "v2t_mode": config.v2t_mode,
+        "postprocess": {"name": processor.name, "track": processor.track},
+        "training": None if training is None else dataclasses.asdict(training),
+        "model_selection": None if training is None else {
+            "split": training.selection_split, "epoch": training.selected_epoch,
+            "selected_on_test": training.selection_split == "test"},
+        "cost": {
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "trainable_parameters": sum(p.numel() for n, p in model.named_parameters()
+                                        if config.protocol == "finetune" or not n.startswith("backbone.")),
+            "videos_per_second": round(encoded.videos_per_second, 3),
+            "texts_per_second": round(encoded.texts_per_second, 3),
+        },
+        "notes": list(reporter.notes),
+        "env": environment(str(device) if device.type != "cuda" else torch.cuda.get_device_name(device)),
+    }
+    if config.postprocess != "none":
+        result["plain"] = {"metrics": plain["metrics"], "per_query": plain["per_query"]}
+    return result
+
+
+def decoder_description() -> dict[str, str]:
+    try:
+        import decord
+
+        return {"name": "decord", "version": decord.__version__}
+    except ImportError:  # pragma: no cover - decord is a dependency
+        return {"name": "unknown", "version": ""}
