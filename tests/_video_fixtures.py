@@ -83,3 +83,117 @@ def write_videos(folder: Path, video_ids: Iterable[str], suffix: str = ".mp4", n
     """One small video per id, ``folder/<id><suffix>``; each id gets its own noise seed."""
     return {video_id: encode_video(Path(folder) / f"{video_id}{suffix}", n_frames=n_frames, fps=fps, seed=number)
             for number, video_id in enumerate(video_ids)}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Tiny dataset trees in the real distribution formats
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def msrvtt_caption(video_number: int, k: int) -> str:
+    return f"video {video_number} caption {k}"
+
+
+def make_msrvtt_tree(root: Path, n_videos: int = 14, captions_per_video: int = 3, bad_videos: bool = True,
+                     n_frames: int = 30, fps: int = 10) -> Path:
+    """An MSR-VTT tree: ``MSRVTT_data.json`` (sentences interleaved across videos, as in the original), the
+    ``MSRVTT_*.csv`` split files, and ``videos/videoN.mp4``.
+
+    Split layout (with the default 14 videos), shaped like the real one: 1k-A = video9-13 (csv order 13, 9, 10,
+    11, 12 so that file order differs from id order), train.9k = every other video (video0-8), train.7k = video0-5,
+    train.full = video0-5, val.full = video6-7, test.full = video8-13 (so 1k-A is inside test.full and 9k overlaps
+    test.full). With ``bad_videos``: video11 truncated, video12 zero bytes, video13 missing.
+    """
+    import json
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    ids = [f"video{i}" for i in range(n_videos)]
+    sentences, sen_id = [], 0
+    # Round-robin over videos, but test videos first in reverse, so first appearance != id order.
+    order = list(reversed(range(8, n_videos))) + list(range(8))
+    for k in range(captions_per_video):
+        for number in order:
+            sentences.append({"caption": msrvtt_caption(number, k), "video_id": f"video{number}", "sen_id": sen_id})
+            sen_id += 1
+    videos_meta = [{"category": 0, "url": f"https://www.youtube.com/watch?v=x{i}", "video_id": video_id,
+                    "start time": 1.0, "end time": 4.0, "split": "train" if i < 8 else "test", "id": i}
+                   for i, video_id in enumerate(ids)]
+    data = {"info": {"contributor": "tests", "version": "1.0"}, "videos": videos_meta, "sentences": sentences}
+    (root / "MSRVTT_data.json").write_text(json.dumps(data), encoding="utf-8")
+    _write_csv(root / "MSRVTT_train.9k.csv", ["video_id"], [[v] for v in ids[:9]])
+    _write_csv(root / "MSRVTT_train.7k.csv", ["video_id"], [[v] for v in ids[:6]])
+    _write_csv(root / "MSRVTT_train.full.csv", ["video_id"], [[v] for v in ids[:6]])
+    _write_csv(root / "MSRVTT_val.full.csv", ["video_id"], [[v] for v in ids[6:8]])
+    _write_csv(root / "MSRVTT_test.full.csv", ["video_id"], [[v] for v in ids[8:]])
+    test_numbers = [n_videos - 1] + list(range(9, n_videos - 1))
+    _write_csv(root / "MSRVTT_JSFUSION_test.csv", ["key", "vid_key", "video_id", "sentence"],
+               [[f"ret{row}", f"msr{number}", f"video{number}", f"a person in clip {number}"]
+                for row, number in enumerate(test_numbers)])
+    write_videos(root / "videos", ids, ".mp4", n_frames=n_frames, fps=fps)
+    if bad_videos:
+        truncate_file(root / "videos" / "video11.mp4", 0.6)
+        zero_byte_file(root / "videos" / "video12.mp4")
+        (root / "videos" / "video13.mp4").unlink()
+    return root
+
+
+MSVD_IDS = ["-4wsuPCjDBc_5_15", "-7KMZQEsJW4_205_208", "-8y1Q0rA3n8_108_115", "0bSz70pYAP0_5_15",
+            "1dfR0A_BXjw_590_600", "2PC4YnXBnAo_24_32", "3chKYj3n3qQ_0_10", "4PcL6-mjRNk_11_18",
+            "5HAf_INrFy0_3_25", "6lO3l-Va5Dc_0_8"]
+
+
+def make_msvd_tree(root: Path, captions_per_video: int = 4, bad_videos: bool = True,
+                   video_source: str = "videos") -> Path:
+    """An MSVD tree: ``raw-captions.pkl`` (dict id -> list of token lists), the three list files, and
+    ``videos/<id>.avi`` (or ``frames/<id>/%08d.jpg``). train = ids 0-5, val = 6, test = 7-9 (listed 9, 7, 8).
+    With ``bad_videos`` (videos only): test id 8 is a zero-byte file."""
+    import pickle
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    captions = {video_id: [f"clip {i} says {k}".split() for k in range(captions_per_video)]
+                for i, video_id in enumerate(MSVD_IDS)}
+    with open(root / "raw-captions.pkl", "wb") as handle:
+        pickle.dump(captions, handle)
+    (root / "train_list.txt").write_text("\n".join(MSVD_IDS[:6]) + "\n")
+    (root / "val_list.txt").write_text(MSVD_IDS[6] + "\n")
+    (root / "test_list.txt").write_text("\n".join([MSVD_IDS[9], MSVD_IDS[7], MSVD_IDS[8]]) + "\n")
+    if video_source == "frames":
+        for number, video_id in enumerate(MSVD_IDS):
+            write_frame_folder(root / "frames" / video_id, 15, seed=number)
+    else:
+        write_videos(root / "videos", MSVD_IDS, ".avi")
+        if bad_videos:
+            zero_byte_file(root / "videos" / f"{MSVD_IDS[8]}.avi")
+    return root
+
+
+VATEX_IDS = [f"Yt{i:02d}_-abc_{i:06d}_{i + 10:06d}" for i in range(14)]
+
+
+def make_vatex_tree(root: Path, captions_per_video: int = 10) -> Path:
+    """A VATEX tree: ``vatex_data.json`` (id -> enCap/chCap), train/val/test lists, ``test1k5_sec_list.txt`` and
+    ``videos/<id>.mp4``. train = 0-5, HGR val = 6-9, HGR test = 10-13, random 1k5 = 7, 9, 10, 12."""
+    import json
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    data = {video_id: {"enCap": [f"english {i} number {k}" for k in range(captions_per_video)],
+                       "chCap": [f"中文 {i} {k}" for k in range(captions_per_video)]}
+            for i, video_id in enumerate(VATEX_IDS)}
+    (root / "vatex_data.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    (root / "train_list.txt").write_text("\n".join(VATEX_IDS[:6]) + "\n")
+    (root / "val_list.txt").write_text("\n".join(VATEX_IDS[6:10]) + "\n")
+    (root / "test_list.txt").write_text("\n".join(VATEX_IDS[10:]) + "\n")
+    (root / "test1k5_sec_list.txt").write_text("\n".join(VATEX_IDS[i] for i in (7, 9, 10, 12)) + "\n")
+    write_videos(root / "videos", VATEX_IDS, ".mp4", n_frames=20)
+    return root
