@@ -55,6 +55,8 @@ _MARKDOWN_REPLACEMENTS = {
     ">": "&gt;",
     "&": "&amp;",
 }
+_PROTOCOL_VALUE_WIDTH = 80
+SELECTED_ON_TEST_MARK = "†"
 _PLAIN_TOKEN = re.compile(r"^[0-9A-Za-z.-]+$")
 
 
@@ -87,6 +89,14 @@ class Entry:
     @property
     def results(self) -> list[dict[str, Any]]:
         return [result for _, result in self.runs]
+
+    @property
+    def selected_on_test(self) -> bool:
+        """Whether any run chose its checkpoint on the test split (labelled in the table)."""
+        return any(
+            isinstance(result.get("model_selection"), Mapping) and result["model_selection"].get("selected_on_test")
+            for result in self.results
+        )
 
     @property
     def tie(self) -> str:
@@ -284,7 +294,9 @@ def _protocol_summary(protocol: Mapping[str, Any]) -> str:
         if key == "hash":
             continue
         value = protocol[key]
-        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
+        if len(text) > _PROTOCOL_VALUE_WIDTH:  # e.g. long lists of skipped videos: the hash still pins them
+            text = text[: _PROTOCOL_VALUE_WIDTH - 1] + "…"
         fields.append(f"{escape_markdown(key)}={escape_markdown(text)}")
     return ", ".join(fields)
 
@@ -338,7 +350,8 @@ def _render_table(
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
     for position, entry in enumerate(ordered, start=1):
         entry_numbers_ = numbers[id(entry)]
-        cells = [str(position), escape_markdown(entry.label)]
+        label = escape_markdown(entry.label)
+        cells = [str(position), f"{label} {SELECTED_ON_TEST_MARK}" if entry.selected_on_test else label]
         cells += [_with_interval(entry_numbers_.means[m], entry_numbers_.intervals[m]) for m in T2V_METRICS]
         cells.append(_number(entry_numbers_.means["V2T R@1"]))
         cells += [str(len(entry.runs)), _parameters_cell(entry), _inference_cell(entry), _providers_cell(entry)]
@@ -422,6 +435,7 @@ def render_leaderboard(
         "text queries) for single runs. Recall in percent; lower MnR is better.",
         "- Tracks are never ranked together: post-processed rows use extra information (a training-caption bank, "
         "or the whole test query set).",
+        f"- {SELECTED_ON_TEST_MARK} the checkpoint was selected on the test split (optimistic).",
     ]
     if baseline is not None:
         lines.append(

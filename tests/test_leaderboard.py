@@ -280,3 +280,13 @@ def test_cli_no_usable_files(tmp_path, capsys):
 def test_iter_result_files_yields_errors_for_missing_paths(tmp_path):
     outcomes = list(iter_result_files([tmp_path / "absent.json"]))
     assert len(outcomes) == 1 and "no such file" in str(outcomes[0][1])
+
+
+def test_selected_on_test_runs_are_labelled_and_long_protocol_values_cut():
+    path, result = standard_results()[3]
+    result = {**result, "model_selection": {"split": "test", "epoch": 2, "selected_on_test": True}}
+    result["protocol"] = {**result["protocol"], "skipped_videos": [f"video{i}" for i in range(100)]}
+    markdown = render([(path, result)], baseline=None)
+    assert "| tiny-clip · tdb · tab † |" in markdown
+    protocol_line = next(line for line in markdown.splitlines() if line.startswith("Protocol:"))
+    assert "video99" not in protocol_line and "…" in protocol_line
