@@ -12,8 +12,10 @@ header promises more frames than can be read) is decoded as far as it goes and t
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import os
 from pathlib import Path
 
 import numpy as np
@@ -192,11 +194,29 @@ def _quiet_decord() -> None:
     decord.logging.set_level(decord.logging.QUIET)
 
 
+@contextlib.contextmanager
+def _silenced_stderr():
+    """Silence file descriptor 2 (decord's C++ logger ignores its log level when a file fails to open)."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no usable stderr: nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _open_decord(path: Path):
     import decord
 
     _quiet_decord()
-    return decord.VideoReader(str(path), num_threads=1)
+    with _silenced_stderr():
+        return decord.VideoReader(str(path), num_threads=1)
 
 
 def _decord_timestamps(reader, count: int, fps: float) -> np.ndarray:
@@ -224,7 +244,7 @@ def _read_with_decord(path: Path, sampling: FrameSampling, rng: np.random.Genera
     except Exception as error:  # decord raises DECORDError / RuntimeError: fall back to PyAV
         decoded = _read_with_pyav(path, sampling, rng)
         if decoded.partial is None:
-            decoded.partial = f"decord cannot open it ({_short(error)}); decoded with PyAV"
+            decoded.partial = f"decord cannot open it ({_short(error, path)}); decoded with PyAV"
         return decoded
     frame_map = _grid_map(_decord_timestamps(reader, n_native, fps), sampling)
     native = frame_map[sample_grid_indices(len(frame_map), sampling, rng)]
@@ -234,7 +254,7 @@ def _read_with_decord(path: Path, sampling: FrameSampling, rng: np.random.Genera
         frames = reader.get_batch(native.tolist()).asnumpy()
     except Exception as error:
         decoded = _read_with_pyav(path, sampling, rng)
-        decoded.partial = decoded.partial or f"decord failed on frames {native.tolist()} ({_short(error)}); " \
+        decoded.partial = decoded.partial or f"decord failed on frames {native.tolist()} ({_short(error, path)}); " \
                                              "decoded with PyAV"
         return decoded
     return DecodedFrames(frames, native, n_native, len(frame_map), "decord")
@@ -311,7 +331,7 @@ def _read_with_pyav(path: Path, sampling: FrameSampling, rng: np.random.Generato
     try:
         header_frames, fps = _pyav_stream_info(path)
     except Exception as error:
-        raise DataError(f"cannot decode video {path}: {_short(error)}",
+        raise DataError(f"cannot decode video {path}: {_short(error, path)}",
                         "re-encode or re-download it, or pass --allow-missing") from None
     partial = None
     if header_frames > 0 and fps > 0:
@@ -341,7 +361,7 @@ def _probe_with_pyav(path: Path, note: str | None) -> VideoProbe:
     try:
         header_frames, fps = _pyav_stream_info(path)
     except Exception as error:
-        reason = f"undecodable: {_short(error)}"
+        reason = f"undecodable: {_short(error, path)}"
         return VideoProbe(path, "video", decoder="pyav", problem=reason if note is None else f"{reason} ({note})")
     kept, readable = _pyav_decode(path, {0}, None)
     if readable == 0:
@@ -357,8 +377,13 @@ def _probe_with_pyav(path: Path, note: str | None) -> VideoProbe:
     return probe
 
 
-def _short(error: BaseException) -> str:
-    """First line of a (often very long, multi-line) decoder error."""
+def _short(error: BaseException, path: Path | None = None) -> str:
+    """Last line of a (often very long, multi-line) decoder error, without the file's location.
+
+    Reasons end up in the result's protocol card and hash, which must not depend on where the data lives.
+    """
     text = str(error).strip().splitlines()
     line = text[-1] if text else type(error).__name__
+    if path is not None:
+        line = line.replace(f": '{path}'", "").replace(str(path), path.name)
     return line[:200]
