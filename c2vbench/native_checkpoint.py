@@ -94,4 +94,5 @@ def load_native_checkpoint(path: str | Path, legacy_mask: bool = False, registry
         raise C2VBenchError(f"checkpoint {folder} does not fit the rebuilt model: missing {sorted(missing)[:5]}, "
                             f"unexpected {sorted(unexpected)[:5]}",
                             "was it written by another version of one of its plug-ins?")
+    model.component_names = dict(names)
     return model.eval()

@@ -56,7 +56,6 @@ def run_benchmark(config: RunConfig, registry: ComponentRegistry | None = None,
         assembly = assemble(config, registry)
     dataset = assembly.dataset
     test = screen_split(dataset.split("test"), allow_missing=config.allow_missing)
-    skipped = list(test.skipped)
     model = assembly.model.to(device)
 
     training = None
@@ -77,22 +76,62 @@ def run_benchmark(config: RunConfig, registry: ComponentRegistry | None = None,
         training = train(model, train_split.split, selection, assembly.sampling, config, device, reporter,
                          state_dir=state_dir)
 
-    with reporter.status("evaluating on the test split"):
-        encoded = encode_split(model, test.split, assembly.sampling, config.eval_batch_size, device, reporter,
-                               config.num_workers)
-        sim = score_all(model, encoded.text, encoded.video, device)
-        post_sim = postprocess_scores(config, model, dataset, sim, encoded, device, reporter)
-    result = build_result(config, assembly, test.split, sim, post_sim, skipped, training, encoded, device,
-                          reporter)
-    result_path = write_result(result, config.out)
+    result = evaluate_and_build_result(config, assembly, test, training, device, reporter)
     checkpoint_path = None
     if config.save_checkpoint:
         from .native_checkpoint import save_native_checkpoint
 
         checkpoint_path = save_native_checkpoint(model, config, Path(config.out) / "checkpoints" / result["run_id"])
-        result_path = write_result({**result, "checkpoint": str(checkpoint_path)}, config.out)
-        result = {**result, "checkpoint": str(checkpoint_path)}
-    return RunOutcome(result, result_path, checkpoint_path)
+        result["checkpoint"] = str(checkpoint_path)
+    return RunOutcome(result, write_result(result, config.out), checkpoint_path)
+
+
+def evaluate_and_build_result(config: RunConfig, assembly: Assembly, test, training, device: torch.device,
+                              reporter: Reporter) -> dict[str, Any]:
+    """Encode the screened test split once, score every pair, post-process, and build the result dict."""
+    model = assembly.model.to(device)
+    with reporter.status("evaluating on the test split"):
+        encoded = encode_split(model, test.split, assembly.sampling, config.eval_batch_size, device, reporter,
+                               config.num_workers)
+        sim = score_all(model, encoded.text, encoded.video, device)
+        post_sim = postprocess_scores(config, model, assembly.dataset, sim, encoded, device, reporter)
+    return build_result(config, assembly, test.split, sim, post_sim, list(test.skipped), training, encoded,
+                        device, reporter)
+
+
+def evaluate_checkpoint(config: RunConfig, checkpoint: str | Path, checkpoint_format: str, legacy_mask: bool,
+                        registry: ComponentRegistry | None = None, reporter: Reporter | None = None) -> RunOutcome:
+    """``c2vbench eval``: load a checkpoint (any registered format), evaluate it on the test split, write a result."""
+    from . import load_checkpoint
+    from .assembly import load_dataset
+    from .specs import build_options, options_as_dict
+
+    registry = registry or get_registry()
+    reporter = reporter or Reporter()
+    device = select_device(config.device)
+    seed_everything(config.seed)
+    dataset_component = registry.get("dataset", config.dataset)
+    dataset_options = build_options(dataset_component.spec, config.dataset_options)
+    dataset = load_dataset(dataset_component, dataset_options, config.data_root)
+    with reporter.status(f"loading {checkpoint}"):
+        model = load_checkpoint(checkpoint, format=checkpoint_format, legacy_mask=legacy_mask)
+    names = dict(getattr(model, "component_names", {}) or {})
+    components = {"dataset": dataset_component}
+    for role in ("backbone", "temporal", "align"):
+        # A format reader names the plug-ins it rebuilt; otherwise the format's own provider stands for them.
+        if role in names:
+            components[role] = registry.get(role, names[role])
+        else:
+            components[role] = registry.get("checkpoint_format", checkpoint_format)
+    sampling = dataset.sampling
+    max_frames = config.max_frames or getattr(model, "max_frames", None)
+    if max_frames:
+        sampling = dataclasses.replace(sampling, max_frames=int(max_frames))
+    assembly = Assembly(model, dataset, sampling, components, {"dataset": options_as_dict(dataset_options)})
+    test = screen_split(dataset.split("test"), allow_missing=config.allow_missing)
+    result = evaluate_and_build_result(config, assembly, test, None, device, reporter)
+    result["checkpoint"] = {"path": str(checkpoint), "format": checkpoint_format, "legacy_mask": legacy_mask}
+    return RunOutcome(result, write_result(result, config.out), None)
 
 
 def evaluation_block(sim: np.ndarray, split, config: RunConfig) -> dict[str, Any]:

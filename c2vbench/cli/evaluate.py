@@ -1,0 +1,36 @@
+"""``c2vbench eval``: evaluate a saved (native) or an official (CLIP2Video) checkpoint on a dataset's test split."""
+
+from __future__ import annotations
+
+import click
+
+from .common import resolve_config, run_options
+from .run import print_outcome
+
+
+@click.command("eval")
+@click.option("--checkpoint", required=True, type=click.Path(exists=True),
+              help="A folder written by `c2vbench run`, or an official file such as pytorch_model.bin.2.")
+@click.option("--format", "checkpoint_format", default=None,
+              help="Checkpoint format (c2vbench, clip2video, ...); guessed from the path when omitted.")
+@click.option("--legacy-mask", is_flag=True,
+              help="Reproduce the official per-head mask tiling (CLIP2Video parity; batch-dependent).")
+@run_options
+@click.pass_context
+def eval_command(ctx: click.Context, checkpoint: str, checkpoint_format: str | None, legacy_mask: bool,
+                 **params) -> None:
+    """Evaluate a checkpoint on the test split; write one result file into --out.
+
+    Example: c2vbench eval --checkpoint pytorch_model.bin.2 --dataset msrvtt --data-root ~/data/msrvtt
+    """
+    from pathlib import Path
+
+    from ..pipeline import evaluate_checkpoint
+    from ..progress import Reporter
+
+    if checkpoint_format is None:
+        checkpoint_format = "c2vbench" if Path(checkpoint).is_dir() else "clip2video"
+    config = resolve_config(ctx, params, protocol="zeroshot", save_checkpoint=False)
+    outcome = evaluate_checkpoint(config, checkpoint, checkpoint_format, legacy_mask,
+                                  reporter=Reporter(quiet=params["quiet"] or params["as_json"]))
+    print_outcome(outcome.result, outcome.result_path, params["as_json"])

@@ -1,0 +1,19 @@
+"""Small, fast run configurations shared by the pipeline tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from c2vbench.config import RunConfig
+
+SMALL_DATASET = {"train_videos": "24", "val_videos": "8", "test_twin_pairs": "6", "test_singles": "4",
+                 "frames_per_video": "8", "max_frames": "4"}
+SMALL_BACKBONE = {"vision_layers": "1", "text_layers": "1"}
+
+
+def small_config(out: Path, **overrides) -> RunConfig:
+    settings = dict(backbone="tiny-clip", temporal="meanp", align="cosine", dataset="synthetic-motion",
+                    backbone_options=dict(SMALL_BACKBONE), dataset_options=dict(SMALL_DATASET),
+                    epochs=2, batch_size=8, eval_batch_size=16, out=str(out), save_checkpoint=False)
+    settings.update(overrides)
+    return RunConfig(**settings)

@@ -1,0 +1,21 @@
+"""Test isolation: a private dataset cache, built-in plug-ins only, and a fresh registry in every test."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def c2vbench_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("c2vbench-cache")
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(monkeypatch, c2vbench_cache):
+    from c2vbench.registry import get_registry
+
+    monkeypatch.setenv("C2VBENCH_CACHE", str(c2vbench_cache))
+    monkeypatch.setenv("C2VBENCH_LOAD_PLUGINS", "c2vbench")
+    get_registry.cache_clear()
+    yield
+    get_registry.cache_clear()
