@@ -1,0 +1,106 @@
+"""``c2vbench prepare DATASET --videos DIR --out DIR``: extract 5 fps frames and write a manifest per video."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+
+@click.command("prepare")
+@click.argument("dataset")
+@click.option("--videos", "videos_dir", required=True, type=click.Path(exists=True, file_okay=False),
+              help="Folder of the dataset's video files (<video_id>.mp4, .avi, ...).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Where to write <video_id>/%08d.jpg (use <data-root>/frames to run on frames).")
+@click.option("--data-root", type=click.Path(exists=True, file_okay=False), default=None,
+              help="The dataset's annotation folder: extract only the ids it lists and report the missing ones.")
+@click.option("--dataset-option", multiple=True, metavar="KEY=VALUE",
+              help="Dataset option used with --data-root (e.g. variant=full).")
+@click.option("--fps", type=float, default=5.0, show_default=True, help="Grid rate (the official pipeline uses 5).")
+@click.option("--workers", type=int, default=-1, help="Parallel extraction processes (default: every CPU core).")
+@click.option("--decoder", type=click.Choice(["decord", "pyav"]), default="decord", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def prepare_command(dataset: str, videos_dir: str, out_dir: str, data_root: str | None,
+                    dataset_option: tuple[str, ...], fps: float, workers: int, decoder: str, as_json: bool) -> None:
+    """Extract frames for DATASET (resumable: a re-run skips finished videos).
+
+    Writes OUT/<video_id>/00000001.jpg ... and OUT/.manifests/<video_id>.json (frame count, fps, duration,
+    resolution, sha256). Exits with status 1 when a video is unreadable, empty or missing.
+
+    Example: c2vbench prepare msrvtt --videos ~/msrvtt/videos --out ~/msrvtt/frames --data-root ~/msrvtt
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ..data.extraction import prepare_videos
+    from ..data.loader import default_num_workers
+
+    expected_ids = _expected_ids(dataset, data_root, dataset_option, videos_dir)
+    workers = default_num_workers() if workers < 0 else workers
+    console = Console(stderr=True)
+    with Progress(TextColumn("extracting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console, disable=as_json, transient=True) as progress:
+        task = progress.add_task("extract", total=None)
+
+        def on_done(outcome, done, total):
+            progress.update(task, completed=done, total=total)
+
+        report = prepare_videos(videos_dir, out_dir, fps=fps, workers=workers, decoder=decoder,
+                                expected_ids=expected_ids, on_done=on_done)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=1))
+    else:
+        _print_summary(Console(), report, dataset, out_dir)
+    if any(item["status"] in ("failed", "missing") for item in report.offenders()):
+        sys.exit(1)
+
+
+def _expected_ids(dataset: str, data_root: str | None, dataset_option: tuple[str, ...],
+                  videos_dir: str) -> list[str] | None:
+    """Every video id of every split of DATASET, read through its plug-in (None without --data-root)."""
+    import dataclasses
+    from pathlib import Path
+
+    from ..config import parse_option_pairs
+    from ..registry import get_registry
+    from ..specs import build_options
+
+    component = get_registry().get("dataset", dataset)
+    if data_root is None:
+        return None
+    overrides = parse_option_pairs(dataset_option, "--dataset-option") if dataset_option else {}
+    fields = {field.name for field in dataclasses.fields(component.spec.options_type)} \
+        if dataclasses.is_dataclass(component.spec.options_type) else set()
+    # Point the plug-in at the videos being extracted (frames may not exist yet).
+    if {"video_source", "videos_dir"} <= fields:
+        overrides.setdefault("video_source", "videos")
+        overrides.setdefault("videos_dir", str(Path(videos_dir).resolve()))
+    options = build_options(component.spec, overrides)
+    built = component.spec.factory(options, Path(data_root))
+    ids: list[str] = []
+    for split in built.splits.values():
+        ids.extend(split.video_ids())
+    return list(dict.fromkeys(ids))
+
+
+def _print_summary(console, report, dataset: str, out_dir: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"prepare {dataset} → {out_dir}", title_justify="left")
+    table.add_column("videos")
+    table.add_column("count", justify="right")
+    for status in ("extracted", "skipped", "partial", "failed"):
+        table.add_row({"skipped": "already done"}.get(status, status), str(report.count(status)))
+    table.add_row("missing", str(len(report.missing)))
+    console.print(table)
+    offenders = report.offenders()
+    if offenders:
+        problems = Table(title="unreadable, empty, partial or missing videos", title_justify="left")
+        for column in ("video_id", "status", "reason"):
+            problems.add_column(column)
+        for item in offenders:
+            style = "yellow" if item["status"] == "partial" else "red"
+            problems.add_row(item["video_id"], f"[{style}]{item['status']}[/]", item["reason"])
+        console.print(problems)
