@@ -19,6 +19,15 @@ from .metrics import METRIC_NAMES, TIE_POLICIES, V2T_MODES
 SUPPORTED_SCHEMA_VERSIONS = (1,)
 
 
+class ForeignFileError(ResultFileError):
+    """A JSON file that does not claim to be a result file at all (no ``schema_version``): e.g. a checkpoint's
+    ``config.json`` lying next to the results. Directory scans may summarise these instead of listing each."""
+
+
+class _ForeignFile(ValueError):
+    pass
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -45,10 +54,10 @@ def _check_number_list(values: Any, name: str, length: int | None = None, integr
 def validate_result(result: Any) -> dict[str, Any]:
     """Return ``result`` if it is a usable result dictionary, else raise ``ValueError`` with the reason."""
     if not isinstance(result, dict):
-        raise ValueError("not a JSON object")
+        raise _ForeignFile("not a JSON object (not a c2vbench result file?)")
     version = result.get("schema_version")
     if "schema_version" not in result:
-        raise ValueError("missing 'schema_version' (not a c2vbench result file?)")
+        raise _ForeignFile("missing 'schema_version' (not a c2vbench result file?)")
     if not isinstance(version, int) or isinstance(version, bool):
         raise ValueError(f"schema_version must be an integer, got {version!r}")
     if version not in SUPPORTED_SCHEMA_VERSIONS:
@@ -110,6 +119,8 @@ def load_result_file(path: str | Path) -> dict[str, Any]:
         raise ResultFileError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
     try:
         return validate_result(data)
+    except _ForeignFile as error:
+        raise ForeignFileError(f"{path}: {error}", "remove it from the inputs") from None
     except ValueError as error:
         raise ResultFileError(f"{path}: {error}", "regenerate it with `c2vbench run` or `c2vbench eval`") from None
 
@@ -117,12 +128,17 @@ def load_result_file(path: str | Path) -> dict[str, Any]:
 def iter_result_files(paths_or_dirs: Iterable[str | Path]) -> Iterator[tuple[Path, dict[str, Any] | ResultFileError]]:
     """Yield ``(path, result)`` or ``(path, error)`` for every file given or found under the directories given.
 
-    Directories are searched recursively for ``*.json`` (sorted); a path that does not exist yields an error.
+    Directories are searched recursively for ``*.json`` (sorted), skipping hidden files and directories (a
+    writer's partial state); a path that does not exist yields an error.
     """
     for entry in paths_or_dirs:
         entry = Path(entry)
         if entry.is_dir():
-            files = sorted(candidate for candidate in entry.rglob("*.json") if candidate.is_file())
+            files = sorted(
+                candidate
+                for candidate in entry.rglob("*.json")
+                if candidate.is_file() and not any(part.startswith(".") for part in candidate.relative_to(entry).parts)
+            )
         else:
             files = [entry]
         for file in files:

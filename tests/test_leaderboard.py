@@ -229,6 +229,10 @@ def results_dir(tmp_path: Path) -> Path:
         (directory / "nested" / path.name).write_text(json.dumps(result))
     (directory / "broken.json").write_text("{oops")
     (directory / "package.json").write_text('{"name": "not a result"}')
+    (directory / "checkpoints").mkdir()
+    (directory / "checkpoints" / "config.json").write_text('{"width": 64}')
+    (directory / ".partial").mkdir()
+    (directory / ".partial" / "progress.json").write_text("{torn")
     (directory / "old.json").write_text(json.dumps({**standard_results()[0][1], "schema_version": 0}))
     return directory
 
@@ -239,9 +243,9 @@ def test_cli_writes_skips_malformed_and_checks(results_dir, tmp_path, capsys):
     code, _, err = run_cli([*args, "--out", str(out)], capsys)
     assert code == 0, err
     skipped = [line for line in err.splitlines() if line.startswith("skipped")]
-    assert len(skipped) == 3
+    assert len(skipped) == 3  # broken.json, old.json, one summary of the 2 foreign files; .partial is hidden
     assert any("broken.json" in line and "not valid JSON" in line for line in skipped)
-    assert any("package.json" in line and "schema_version" in line for line in skipped)
+    assert any("2 JSON file(s) that are not result files" in line for line in skipped)
     assert any("old.json" in line and "not supported" in line for line in skipped)
     markdown = out.read_text(encoding="utf-8")
     assert f"--out {out}" in markdown.splitlines()[1] and "--check" not in markdown
@@ -290,3 +294,12 @@ def test_selected_on_test_runs_are_labelled_and_long_protocol_values_cut():
     assert "| tiny-clip · tdb · tab † |" in markdown
     protocol_line = next(line for line in markdown.splitlines() if line.startswith("Protocol:"))
     assert "video99" not in protocol_line and "…" in protocol_line
+
+
+def test_explicit_foreign_file_is_reported_by_name(tmp_path, capsys):
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(standard_results()[3][1]))
+    foreign = tmp_path / "package.json"
+    foreign.write_text('{"name": "x"}')
+    code, _, err = run_cli(["leaderboard", str(good), str(foreign), "--out", str(tmp_path / "o.md")], capsys)
+    assert code == 0 and f"skipped {foreign}: missing 'schema_version'" in err

@@ -45,14 +45,23 @@ def leaderboard_command(
     """
     from ..errors import ResultFileError
     from ..leaderboard import render_leaderboard
-    from ..resultfiles import iter_result_files
+    from ..resultfiles import ForeignFileError, iter_result_files
 
+    explicit = {Path(entry) for entry in inputs}
     results = []
+    foreign: list[Path] = []
     for path, loaded in iter_result_files(inputs):
-        if isinstance(loaded, ResultFileError):
+        if isinstance(loaded, ForeignFileError) and path not in explicit:
+            foreign.append(path)  # e.g. checkpoint config.json files in a results folder: summarised below
+        elif isinstance(loaded, ResultFileError):
             click.echo(f"skipped {loaded}", err=True)
         else:
             results.append((path, loaded))
+    if foreign:
+        click.echo(
+            f"skipped {len(foreign)} JSON file(s) that are not result files (no schema_version), e.g. {foreign[0]}",
+            err=True,
+        )
     command = leaderboard_command_line(inputs, baseline, out, n_resamples, seed)
     markdown = render_leaderboard(results, command=command, baseline=baseline, n_resamples=n_resamples, seed=seed)
     target = Path(out)
