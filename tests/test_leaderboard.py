@@ -303,3 +303,13 @@ def test_explicit_foreign_file_is_reported_by_name(tmp_path, capsys):
     foreign.write_text('{"name": "x"}')
     code, _, err = run_cli(["leaderboard", str(good), str(foreign), "--out", str(tmp_path / "o.md")], capsys)
     assert code == 0 and f"skipped {foreign}: missing 'schema_version'" in err
+
+
+def test_baseline_missing_from_a_protocol_is_noted_there():
+    markdown = render(baseline="tiny-clip · tdb · tab")
+    msrvtt = protocol_section(markdown, "msrvtt")
+    assert "Baseline tiny-clip · tdb · tab has no result on this protocol." in msrvtt
+    assert msrvtt.rstrip().splitlines()[-1].endswith("| n/a |")
+    rows = table_rows(markdown, "### Plain inference")
+    assert rows["tiny-clip · tdb · tab"][-1] == "baseline"
+    assert rows["tiny-clip · meanp · cosine"][-1].startswith("▼")
