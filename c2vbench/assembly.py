@@ -43,7 +43,7 @@ def load_dataset(component: RegisteredComponent, options: Any, data_root: str | 
     root = None
     if data_root is not None:
         root = Path(data_root).expanduser()
-        if not root.exists():
+        if not root.exists() and getattr(spec, "needs_data_root", True):  # generated datasets create it
             raise DataError(f"--data-root {root} does not exist", f"point it at your {spec.name} folder")
     elif getattr(spec, "needs_data_root", True):
         raise DataError(f"dataset '{spec.name}' needs --data-root PATH (the folder you downloaded it to)",
