@@ -221,3 +221,35 @@ def test_vatex_random1k5_reads_the_paper_list_and_keeps_val_disjoint(registry, v
     assert dataset.split("train").video_ids() == VATEX_IDS[:6]
     assert dataset.protocol["annotation_sha256"]["test1k5_sec_list.txt"] == sha256(vatex_root / "test1k5_sec_list.txt")
     assert dataset.sampling.feature_framerate == 1
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# End to end through `c2vbench run`
+
+
+@pytest.mark.slow
+def test_run_end_to_end_on_generated_msrvtt_trees(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from c2vbench.cli.main import cli
+
+    complete = make_msrvtt_tree(tmp_path / "complete", bad_videos=False, n_frames=20)
+    broken = make_msrvtt_tree(tmp_path / "broken", bad_videos=True, n_frames=20)
+    common = ["run", "--dataset", "msrvtt", "--epochs", "1", "--batch-size", "4", "--quiet", "--no-checkpoint",
+              "--json", "--backbone-option", "image_size=32"]
+    runner = CliRunner()
+    outcome = runner.invoke(cli, [*common, "--data-root", str(complete), "--out", str(tmp_path / "a")])
+    assert outcome.exit_code == 0, outcome.output
+    full = json.loads(outcome.output)
+    refused = runner.invoke(cli, [*common, "--data-root", str(broken), "--out", str(tmp_path / "b")])
+    assert refused.exit_code != 0 and "video13 (missing)" in str(refused.exception)
+    outcome = runner.invoke(cli, [*common, "--data-root", str(broken), "--out", str(tmp_path / "b"),
+                                  "--allow-missing"])
+    assert outcome.exit_code == 0, outcome.output
+    partial = json.loads(outcome.output)
+    assert [s["video_id"] for s in partial["protocol"]["skipped_videos"]] == ["video13", "video11", "video12"]
+    assert len(partial["per_query"]["t2v_rank"]) == 2 and len(full["per_query"]["t2v_rank"]) == 5
+    assert partial["protocol"]["hash"] != full["protocol"]["hash"]
+    assert full["protocol"]["annotation_sha256"]["MSRVTT_JSFUSION_test.csv"]
