@@ -36,7 +36,8 @@ def main() -> None:
         warm = timed(command, env)  # dataset cached
     print(f"c2vbench run --temporal {args.temporal} --align {args.align} --dataset synthetic-motion "
           f"on {os.cpu_count()} CPU cores")
-    print(f"  cold (with dataset generation): {cold:7.1f} s  = {cold / args.budget:.2f} x the {args.budget:.0f} s budget")
+    print(f"  cold (with dataset generation): {cold:7.1f} s  = {cold / args.budget:.2f} x the "
+          f"{args.budget:.0f} s budget")
     print(f"  warm (dataset cached):          {warm:7.1f} s  = {warm / args.budget:.2f} x the budget")
     print(f"  dataset generation + start-up:  {cold - warm:7.1f} s")
 
