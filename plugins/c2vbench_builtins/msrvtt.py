@@ -13,9 +13,9 @@ Expected layout under ``--data-root`` (the annotation files are CLIP4Clip's ``ms
 
 Protocols (options ``variant`` and ``test``):
 
-* ``9k`` / ``7k`` train on the csv's videos with every caption (about 20 per video, one training sample each, as
-  CLIP4Clip's ``--expand_msrvtt_sentences``) and test on ``1k-A``: the JSFUSION csv's 1000 (video, sentence) rows in
-  file order, one caption per video.
+* ``9k`` / ``7k`` train on the csv's videos with every caption (about 20 per video; the trainer decides whether
+  each is a sample, as CLIP4Clip's ``--expand_msrvtt_sentences``, or one is drawn per video) and test on
+  ``1k-A``: the JSFUSION csv's 1000 (video, sentence) rows in file order, one caption per video.
 * ``full`` trains on the 6513 ``train.full`` videos, selects on the official 497 ``val.full`` videos and tests on
   the 2990 ``test.full`` videos with all their captions (multi-caption; videos in order of first appearance in
   ``MSRVTT_data.json``, captions in file order, as the official loader).
@@ -158,7 +158,8 @@ def build_msrvtt(options: MsrvttOptions, data_root: Path | None) -> Any:
                              feature_framerate=options.feature_framerate, mode=options.sampling,
                              train_jitter=options.train_jitter, decoder=options.decoder)
     expansion = {
-        "train": "every caption of every video is a training sample (CLIP4Clip --expand_msrvtt_sentences)",
+        "train": "every caption of every video is in the train split (how the trainer draws them is recorded "
+                 "by the run as config.caption_sampling)",
         "test": "1k-A: one caption per video, the JSFUSION csv sentence" if test == "1k-A"
         else "full: every caption of every video (multi-caption protocol)",
     }
