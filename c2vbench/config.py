@@ -49,7 +49,7 @@ class RunConfig:
     weight_decay: float = 0.2
     warmup_proportion: float = 0.1
     grad_clip: float = 1.0
-    select_on: str = "val"
+    select_on: str = "auto"
     tie: str = "expected"
     v2t_mode: str = "all-captions"
     postprocess: str = "none"

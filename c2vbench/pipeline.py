@@ -45,6 +45,26 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+class SplitScreener:
+    """Screens splits before use and keeps, per split, the skipped and the partially readable videos."""
+
+    def __init__(self, dataset, sampling, allow_missing: bool, reporter: Reporter):
+        self.dataset, self.sampling, self.allow_missing, self.reporter = dataset, sampling, allow_missing, reporter
+        self.skipped: dict[str, list] = {}
+        self.partial: dict[str, list] = {}
+
+    def __call__(self, name: str):
+        screened = screen_split(self.dataset.split(name), allow_missing=self.allow_missing, sampling=self.sampling)
+        if screened.skipped:
+            self.skipped[name] = screened.skipped
+            self.reporter.note(f"skipped {len(screened.skipped)} unusable video(s) of split '{name}' "
+                               "(--allow-missing); they are listed in the result's protocol card")
+        if screened.partial:
+            self.partial[name] = screened.partial
+            self.reporter.note(f"{len(screened.partial)} video(s) of split '{name}' are only partly readable")
+        return screened.split
+
+
 def run_benchmark(config: RunConfig, registry: ComponentRegistry | None = None,
                   reporter: Reporter | None = None) -> RunOutcome:
     """Train and evaluate one configuration and write its result file (and native checkpoint)."""
@@ -55,28 +75,30 @@ def run_benchmark(config: RunConfig, registry: ComponentRegistry | None = None,
     with reporter.status("building components"):
         assembly = assemble(config, registry)
     dataset = assembly.dataset
-    test = screen_split(dataset.split("test"), allow_missing=config.allow_missing)
+    screen = SplitScreener(dataset, assembly.sampling, config.allow_missing, reporter)
+    test = screen("test")
     model = assembly.model.to(device)
 
     training = None
     if config.protocol != "zeroshot":
-        train_split = screen_split(dataset.split("train"), allow_missing=config.allow_missing)
+        train_split = screen("train")
         selection = None
         if config.select_on != "none":
-            selection_name = config.select_on if config.select_on in dataset.splits else None
+            wanted = dataset.selection_split if config.select_on == "auto" else config.select_on
+            selection_name = wanted if wanted in dataset.splits else None
             if selection_name is None:
-                reporter.note(f"dataset '{dataset.name}' has no '{config.select_on}' split: the last epoch is kept")
+                reporter.note(f"dataset '{dataset.name}' has no '{wanted}' split: the last epoch is kept")
             else:
                 if selection_name == "test":
                     reporter.note("model selection on the test split: the result is marked as selected on test")
-                selection = screen_split(dataset.split(selection_name), allow_missing=config.allow_missing).split
+                selection = screen(selection_name)
         from .training import train
 
         state_dir = Path(config.out) / ".partial" / f"{config.config_key()[:16]}-s{config.seed}"
-        training = train(model, train_split.split, selection, assembly.sampling, config, device, reporter,
+        training = train(model, train_split, selection, assembly.sampling, config, device, reporter,
                          state_dir=state_dir)
 
-    result = evaluate_and_build_result(config, assembly, test, training, device, reporter)
+    result = evaluate_and_build_result(config, assembly, test, screen, training, device, reporter)
     checkpoint_path = None
     if config.save_checkpoint:
         from .native_checkpoint import save_native_checkpoint
@@ -86,17 +108,16 @@ def run_benchmark(config: RunConfig, registry: ComponentRegistry | None = None,
     return RunOutcome(result, write_result(result, config.out), checkpoint_path)
 
 
-def evaluate_and_build_result(config: RunConfig, assembly: Assembly, test, training, device: torch.device,
-                              reporter: Reporter) -> dict[str, Any]:
+def evaluate_and_build_result(config: RunConfig, assembly: Assembly, test, screen: SplitScreener, training,
+                              device: torch.device, reporter: Reporter) -> dict[str, Any]:
     """Encode the screened test split once, score every pair, post-process, and build the result dict."""
     model = assembly.model.to(device)
     with reporter.status("evaluating on the test split"):
-        encoded = encode_split(model, test.split, assembly.sampling, config.eval_batch_size, device, reporter,
+        encoded = encode_split(model, test, assembly.sampling, config.eval_batch_size, device, reporter,
                                config.num_workers)
         sim = score_all(model, encoded.text, encoded.video, device)
         post_sim = postprocess_scores(config, model, assembly.dataset, sim, encoded, device, reporter)
-    return build_result(config, assembly, test.split, sim, post_sim, list(test.skipped), training, encoded,
-                        device, reporter)
+    return build_result(config, assembly, test, sim, post_sim, screen, training, encoded, device, reporter)
 
 
 def evaluate_checkpoint(config: RunConfig, checkpoint: str | Path, checkpoint_format: str, legacy_mask: bool,
@@ -128,8 +149,8 @@ def evaluate_checkpoint(config: RunConfig, checkpoint: str | Path, checkpoint_fo
     if max_frames:
         sampling = dataclasses.replace(sampling, max_frames=int(max_frames))
     assembly = Assembly(model, dataset, sampling, components, {"dataset": options_as_dict(dataset_options)})
-    test = screen_split(dataset.split("test"), allow_missing=config.allow_missing)
-    result = evaluate_and_build_result(config, assembly, test, None, device, reporter)
+    screen = SplitScreener(dataset, sampling, config.allow_missing, reporter)
+    result = evaluate_and_build_result(config, assembly, screen("test"), screen, None, device, reporter)
     result["checkpoint"] = {"path": str(checkpoint), "format": checkpoint_format, "legacy_mask": legacy_mask}
     return RunOutcome(result, write_result(result, config.out), None)
 
@@ -159,7 +180,8 @@ def postprocess_scores(config: RunConfig, model, dataset, sim: np.ndarray, encod
 
 
 def build_result(config: RunConfig, assembly: Assembly, split, sim: np.ndarray, post_sim: np.ndarray,
-                 skipped: list, training, encoded, device: torch.device, reporter: Reporter) -> dict[str, Any]:
+                 screen: SplitScreener, training, encoded, device: torch.device,
+                 reporter: Reporter) -> dict[str, Any]:
     from .postprocess import get_postprocessor
     from .training import backbone_lr
 
@@ -173,8 +195,10 @@ def build_result(config: RunConfig, assembly: Assembly, split, sim: np.ndarray, 
         "n_videos": len(split.videos),
         "n_captions": len(split.captions),
         "sampling": assembly.sampling.describe(),
-        "decoder": decoder_description(),
-        "skipped_videos": skipped,
+        # a dataset reading frame folders names its own decoder (PIL); video files are read with decord
+        "decoder": assembly.dataset.protocol.get("decoder", decoder_description()),
+        "skipped_videos": screen.skipped,
+        "partial_videos": screen.partial,
         "tie": config.tie,
         "v2t_mode": config.v2t_mode,
     }

@@ -36,6 +36,8 @@ def test_plugins_json_lists_builtins_with_contract_keys(capsys):
     (("run", "--backbone-option", "widht=3"), "has no option widht"),
     (("run", "--protocol", "halfway"), "unknown protocol 'halfway'"),
     (("eval", "--checkpoint", "."), "is not a c2vbench checkpoint"),
+    (("run", "--dataset", "msrvtt"), "dataset 'msrvtt' needs --data-root"),
+    (("run", "--dataset", "msvd", "--data-root", "/nonexistent/msvd"), "--data-root /nonexistent/msvd does not exist"),
 ])
 def test_bad_input_gives_one_error_line_and_exit_2(capsys, argv, expected):
     code, out, err = invoke(capsys, *argv)

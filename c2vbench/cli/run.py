@@ -18,8 +18,9 @@ from .common import describe_run, metrics_table, resolve_config, run_options
 @click.option("--backbone-lr", type=float, default=None,
               help="Backbone learning rate (default: lr x the backbone's recommended scale: "
                    "1e-3 for pretrained CLIP, 1 for random weights).")
-@click.option("--select-on", default="val", show_default=True,
-              help="Split for picking the best epoch (val, test, or none for the last epoch).")
+@click.option("--select-on", default="auto", show_default=True,
+              help="Split for picking the best epoch: auto (the dataset's choice, normally val), val, test, "
+                   "or none (keep the last epoch).")
 @click.option("--no-checkpoint", is_flag=True, help="Do not save the trained model.")
 @click.pass_context
 def run_command(ctx: click.Context, **params) -> None:
