@@ -172,3 +172,18 @@ def test_full_model_loss_decreases_over_a_few_training_steps():
     assert losses[-1] < 0.7 * losses[0], losses
     assert all(p.grad is not None for p in head.parameters())
     assert temporal.actionClip.resblocks[0].attn.in_proj_weight.grad.abs().sum() > 0
+
+
+def test_videos_without_real_frames_and_cpu_autocast_give_finite_scores():
+    temporal, head = build_pair(slots=6, legacy=False)
+    frames, mask = video_batch([6, 4, 5], slots=6)
+    mask[2] = 0  # a video with no real frame at all (the official loader's "get raw video error" case)
+    text = text_batch([9, 4, 6])
+    logits = head(text, temporal(frames, mask, want_alignment_tokens=True))
+    assert torch.isfinite(logits).all()
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        video = temporal(frames, mask, want_alignment_tokens=True)
+        loss = head.train().loss(text, video)
+        low_precision = head.eval()(text, video)
+    assert torch.isfinite(loss) and low_precision.dtype == torch.float32
+    torch.testing.assert_close(low_precision, logits, rtol=0, atol=0.1 * logits.abs().max().item())

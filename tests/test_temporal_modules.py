@@ -190,3 +190,19 @@ def test_mismatched_text_width_gives_random_initialisation_with_a_note():
     assert 0.01 < module.frame_position_embeddings.weight.std().item() < 0.03  # N(0, 0.02)
     assert isinstance(module, TemporalDifferenceBlock) and module.provides_alignment_tokens
     assert not SequenceTransformer.provides_alignment_tokens
+
+
+def test_half_precision_bias_masks_without_infinities():
+    from c2vbench_builtins.temporal_blocks import as_attention_dtype
+
+    bias = key_padding_bias(torch.tensor([[1, 0, 0]]), heads=1, legacy=False, dtype=torch.float32)
+    half = as_attention_dtype(bias, torch.float16)
+    assert torch.isfinite(half).all() and half[0, 0, 0, 1] < -3e4 and half[0, 0, 0, 0] == 0
+
+
+def test_more_frames_than_positions_is_a_clear_error():
+    from c2vbench.errors import C2VBenchError
+
+    module = build_seqtransf(SeqTransfOptions(layers=1, positions=8), context(slots=8))
+    with pytest.raises(C2VBenchError, match="9 frame slots but only 8 position"):
+        module(*video_batch([9], slots=9))

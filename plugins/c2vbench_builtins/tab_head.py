@@ -114,6 +114,11 @@ class TemporalAlignmentHead(nn.Module):
 
     def logit_pair(self, text: TextFeatures, video: VideoFeatures) -> tuple[torch.Tensor, torch.Tensor]:
         """``(S_global, S_TAB)``, both ``[n_text, n_video]`` and scaled by s."""
+        # The head is cheap: it runs in fp32 even under autocast, so the token sums and norms keep their precision.
+        with torch.autocast(device_type=text.eot.device.type, enabled=False):
+            return self._logit_pair_fp32(text, video)
+
+    def _logit_pair_fp32(self, text: TextFeatures, video: VideoFeatures) -> tuple[torch.Tensor, torch.Tensor]:
         scale = self.scale()
         global_logits = scale * l2_normalise(text.eot.float()) @ l2_normalise(video.pooled.float()).t()
         text_vectors = self.aggregate(text.tokens.float(), text_token_weights(text.token_mask))

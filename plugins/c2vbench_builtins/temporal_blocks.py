@@ -65,16 +65,23 @@ def key_padding_bias(key_mask: torch.Tensor, heads: int, legacy: bool, dtype: to
     (reference §2.6). The result then depends on which videos share the batch.
     """
     keep = key_mask.to(torch.float32)
-    bias = (1.0 - keep) * MASKED_KEY_BIAS
-    if dtype != torch.float32:
-        # -1e6 overflows fp16 to -inf (NaN rows when every key is masked); half the dtype's range is as good.
-        bias = bias.clamp(min=torch.finfo(dtype).min / 2).to(dtype)
+    bias = as_attention_dtype((1.0 - keep) * MASKED_KEY_BIAS, dtype)
     batch = key_mask.shape[0]
     if not legacy or heads == 1:
         return bias[:, None, None, :]
     source = (torch.arange(batch, device=key_mask.device)[:, None] * heads
               + torch.arange(heads, device=key_mask.device)[None, :]) % batch
     return bias[source][:, :, None, :]
+
+
+def as_attention_dtype(bias: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The additive bias in the attention's compute dtype. -1e6 overflows fp16 to -inf (NaN rows when every key is
+    masked, e.g. under CUDA autocast), so there it becomes half the dtype's most negative value, which masks as well."""
+    if dtype == bias.dtype:
+        return bias
+    if dtype == torch.float16:
+        bias = bias.clamp(min=torch.finfo(dtype).min / 2)
+    return bias.to(dtype)
 
 
 class MaskedSelfAttention(nn.Module):
@@ -100,7 +107,7 @@ class MaskedSelfAttention(nn.Module):
         qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)
         qkv = qkv.reshape(batch, length, 3, self.heads, self.width // self.heads).permute(2, 0, 3, 1, 4)
         query, key, value = qkv.unbind(0)
-        attended = F.scaled_dot_product_attention(query, key, value, attn_mask=bias.to(query.dtype))
+        attended = F.scaled_dot_product_attention(query, key, value, attn_mask=as_attention_dtype(bias, query.dtype))
         return self.out_proj(attended.transpose(1, 2).reshape(batch, length, self.width))
 
 

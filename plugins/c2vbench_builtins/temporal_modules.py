@@ -94,6 +94,12 @@ class FrameSeeds:
         return "; ".join(self.notes) or "initialised from the backbone's text transformer"
 
 
+def check_slots(frames: torch.Tensor, positions: nn.Embedding, component: str) -> None:
+    if frames.shape[1] > positions.weight.shape[0]:
+        raise C2VBenchError(f"{component}: {frames.shape[1]} frame slots but only {positions.weight.shape[0]} "
+                            "position embeddings", "use fewer frames (--max-frames) or build with more positions")
+
+
 class SequenceTransformer(nn.Module):
     """CLIP4Clip ``seqTransf``: ``pool(transformerClip(X + P[0:T]) + X)``."""
 
@@ -117,6 +123,7 @@ class SequenceTransformer(nn.Module):
 
     def forward(self, frames: torch.Tensor, frame_mask: torch.Tensor,
                 want_alignment_tokens: bool = False) -> VideoFeatures:
+        check_slots(frames, self.frame_position_embeddings, "seqtransf")
         positions = self.frame_position_embeddings.weight[: frames.shape[1]]
         encoded = self.transformerClip(frames + positions, frame_mask) + frames
         return VideoFeatures(pooled=masked_mean_pool(encoded.float(), frame_mask), frames=frames,
@@ -222,6 +229,7 @@ class TemporalDifferenceBlock(nn.Module):
 
     def forward(self, frames: torch.Tensor, frame_mask: torch.Tensor,
                 want_alignment_tokens: bool = False) -> VideoFeatures:
+        check_slots(frames, self.frame_position_embeddings, "tdb")
         encoded = self.encode_frames(frames, frame_mask, self.transformerClip)
         features = VideoFeatures(pooled=masked_mean_pool(encoded.float(), frame_mask), frames=frames,
                                  frame_mask=frame_mask)
