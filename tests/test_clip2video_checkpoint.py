@@ -242,3 +242,17 @@ def test_files_with_arbitrary_objects_are_refused_not_executed(tmp_path):
     path = save({"clip.logit_scale": torch.zeros(()), "payload": Payload()}, tmp_path, "pickled.bin")
     with pytest.raises(C2VBenchError, match="cannot read"):
         c2vbench.load_checkpoint(path)
+
+
+def test_fp16_clip_mode_keeps_the_towers_in_half_precision_and_stays_close(tmp_path):
+    path = save(official_state(), tmp_path)
+    full = c2vbench.load_checkpoint(path, legacy_mask=True)
+    half = c2vbench.load_checkpoint(path, legacy_mask=True, clip_precision="fp16")
+    assert half.backbone.clip.visual.conv1.weight.dtype == torch.float16
+    assert half.backbone.clip.ln_final.weight.dtype == torch.float32
+    assert half.temporal.transformerClip.resblocks[0].attn.in_proj_weight.dtype == torch.float32
+    batch = inputs()
+    gap = (logits_of(full, *batch) - logits_of(half, *batch)).abs().max().item()
+    assert 0 < gap < 0.05
+    with pytest.raises(C2VBenchError, match="clip_precision"):
+        c2vbench.load_checkpoint(path, clip_precision="int8")

@@ -203,7 +203,8 @@ def load_clip2video_checkpoint(path: str | Path, legacy_mask: bool = False, **op
         path: the file (or a folder holding exactly one ``pytorch_model.bin.N``).
         legacy_mask: reproduce the official per-head mask tiling (reference §2.6); False gives the corrected mask.
         options: ``max_words`` (32), ``max_frames`` (12), ``temporal_proj`` and ``center_proj`` to override the
-            inferred variant (see the module docs).
+            inferred variant (see the module docs), ``clip_precision`` (``fp32``, or ``fp16`` to run the CLIP towers
+            with fp16 weights as the official model does; about 1e-2 off the fp32 logits on a tiny model).
 
     Returns:
         a :class:`c2vbench.model.RetrievalModel` with ``component_names`` (the plug-ins it was rebuilt from) and
@@ -216,7 +217,11 @@ def load_clip2video_checkpoint(path: str | Path, legacy_mask: bool = False, **op
 
     from .clip_backbone import ClipBackbone, clip_from_openai_state_dict, clip_sizes_from_openai_state_dict
 
-    known = {"max_words", "max_frames", "temporal_proj", "center_proj"}
+    known = {"max_words", "max_frames", "temporal_proj", "center_proj", "clip_precision"}
+    clip_precision = options.get("clip_precision", "fp32")
+    if clip_precision not in ("fp32", "fp16"):
+        raise C2VBenchError(f"clip_precision={clip_precision!r} is not fp32 or fp16",
+                            "fp32 (default, reproducible) or fp16 (the official towers' storage precision)")
     if set(options) - known:
         raise C2VBenchError(f"clip2video checkpoints take no option {', '.join(sorted(set(options) - known))}",
                             f"known options: {', '.join(sorted(known))}")
@@ -249,7 +254,15 @@ def load_clip2video_checkpoint(path: str | Path, legacy_mask: bool = False, **op
         "align_options": layout.align_options, "center_proj": layout.center_proj, "unused_keys": sorted(unused),
         "clip_dtypes": sorted({str(value.dtype).removeprefix("torch.") for value in clip_state.values()}),
     }
-    return model.float().eval()
+    model = model.float().eval()
+    if clip_precision == "fp16":
+        from open_clip.model import convert_weights_to_lp
+
+        # The official model converts CLIP's Conv/Linear/attention/projection weights to fp16 and runs both towers
+        # in fp16 (reference §1.5); everything after the encoders stays fp32.
+        convert_weights_to_lp(model.backbone.clip, dtype=torch.float16)
+    model.checkpoint_info["clip_precision"] = clip_precision
+    return model
 
 
 def build_component(kind: str, name: str, option_values: dict[str, Any], context):
