@@ -187,3 +187,35 @@ def test_videos_without_real_frames_and_cpu_autocast_give_finite_scores():
         low_precision = head.eval()(text, video)
     assert torch.isfinite(loss) and low_precision.dtype == torch.float32
     torch.testing.assert_close(low_precision, logits, rtol=0, atol=0.1 * logits.abs().max().item())
+
+
+def test_a_third_party_temporal_module_can_feed_tab_through_the_alignment_token_interface():
+    from c2vbench_builtins.pooling import masked_mean_pool
+
+    from c2vbench.interfaces import VideoFeatures
+
+    class MaxAndMeanTokens(torch.nn.Module):
+        """Offers two tokens per video: the mean and the max of its real frames."""
+
+        provides_alignment_tokens = True
+
+        def forward(self, frames, frame_mask, want_alignment_tokens=False):
+            features = VideoFeatures(masked_mean_pool(frames, frame_mask), frames, frame_mask)
+            if want_alignment_tokens:
+                weights = frame_mask.unsqueeze(-1).float()
+                mean = (frames * weights).sum(1) / weights.sum(1)
+                peak = frames.masked_fill(weights == 0, -1e9).amax(1)
+                features.alignment_tokens = torch.stack([mean, peak], dim=1)
+                features.alignment_mask = torch.ones(len(frames), 2)
+            return features
+
+    build = context(slots=6)
+    temporal = MaxAndMeanTokens()
+    head = build_tab(TabOptions(centers=3), BuildContext(build.backbone, WIDTH, 6, temporal=temporal)).eval()
+    assert head.stream == "tdb" and head.wants_alignment_tokens
+    frames, mask = video_batch([6, 2], slots=6)
+    video = temporal(frames, mask, want_alignment_tokens=True)
+    tokens, weights = head.video_tokens(video)
+    assert tokens.shape == (2, 2, WIDTH) and torch.equal(tokens, video.alignment_tokens)
+    with pytest.raises(C2VBenchError, match="want_alignment_tokens=True"):
+        head(text_batch([5, 4]), temporal(frames, mask))
