@@ -206,3 +206,19 @@ def test_more_frames_than_positions_is_a_clear_error():
     module = build_seqtransf(SeqTransfOptions(layers=1, positions=8), context(slots=8))
     with pytest.raises(C2VBenchError, match="9 frame slots but only 8 position"):
         module(*video_batch([9], slots=9))
+
+
+def test_interleaving_puts_difference_i_at_2i_plus_1_with_frame_i_position_type_0_and_mask():
+    module = randomise_(build_tdb(TdbOptions(layers=1, difference="raw"), context(slots=5)))
+    frames, mask = video_batch([3], slots=5)
+    tokens, token_mask = module.interleaved_tokens(frames, mask)
+    positions = module.frame_position_embeddings.weight
+    frame_type, difference_type = module.type_position_embeddings.weight[1], module.type_position_embeddings.weight[0]
+    assert tokens.shape == (1, 9, WIDTH)
+    for i in range(5):
+        torch.testing.assert_close(tokens[0, 2 * i], frames[0, i] + positions[i] + frame_type)
+        if i < 4:
+            difference = frames[0, i + 1] - frames[0, i]
+            torch.testing.assert_close(tokens[0, 2 * i + 1], difference + positions[i] + difference_type)
+    # Difference 2 (last real frame -> first padded frame) carries frame 2's mask, so it stays visible (Q2).
+    assert token_mask[0].tolist() == [1, 1, 1, 1, 1, 1, 0, 0, 0]
