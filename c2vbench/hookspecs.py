@@ -61,7 +61,8 @@ def c2vbench_register_temporal_modules() -> Iterable:
         and returns an ``nn.Module`` implementing :class:`c2vbench.interfaces.TemporalModule`: ``forward(frames,
         frame_mask, want_alignment_tokens=False)`` returning :class:`c2vbench.interfaces.VideoFeatures`. A module
         that can offer richer tokens to an alignment head (as TDB offers its difference-enhanced half-rate stream
-        to TAB) fills ``VideoFeatures.alignment_tokens`` when asked to.
+        to TAB) sets ``provides_alignment_tokens = True`` and fills ``VideoFeatures.alignment_tokens`` and
+        ``alignment_mask`` when asked to.
 
     Example::
 

@@ -53,8 +53,9 @@ class VideoFeatures:
         pooled: ``[B, D]`` the video embedding (L2-normalised by the built-in modules).
         frames: ``[B, T, D]`` the raw per-frame backbone embeddings the module started from.
         frame_mask: ``[B, T]`` 1 for real frames, 0 for padded slots.
-        alignment_tokens: ``[B, N, D]`` optional token set for token-level alignment heads (TAB); None when the
-            module offers none or was not asked for them, in which case such heads use ``frames``.
+        alignment_tokens: ``[B, N, D]`` optional token set for token-level alignment heads (TAB), in the frame
+            embedding space and not normalised; None when the module offers none (``provides_alignment_tokens``
+            is False) or was not asked for them, in which case such heads build their own stream from ``frames``.
         alignment_mask: ``[B, N]`` weights of ``alignment_tokens``.
     """
 
@@ -157,7 +158,13 @@ class Backbone(Protocol):
 
 @runtime_checkable
 class TemporalModule(Protocol):
-    """Frame features to a video embedding (an ``nn.Module``)."""
+    """Frame features to a video embedding (an ``nn.Module``).
+
+    Attributes:
+        provides_alignment_tokens: optional; True when ``forward(..., want_alignment_tokens=True)`` fills
+            ``VideoFeatures.alignment_tokens`` and ``alignment_mask`` (TDB does, with its difference-enhanced
+            half-rate stream). Alignment heads such as TAB read it to choose their token stream.
+    """
 
     def forward(
         self, frames: torch.Tensor, frame_mask: torch.Tensor, want_alignment_tokens: bool = False

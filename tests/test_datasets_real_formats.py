@@ -249,7 +249,7 @@ def test_run_end_to_end_on_generated_msrvtt_trees(tmp_path):
                                   "--allow-missing"])
     assert outcome.exit_code == 0, outcome.output
     partial = json.loads(outcome.output)
-    assert [s["video_id"] for s in partial["protocol"]["skipped_videos"]] == ["video13", "video11", "video12"]
+    assert [s["video_id"] for s in partial["protocol"]["skipped_videos"]["test"]] == ["video13", "video11", "video12"]
     assert len(partial["per_query"]["t2v_rank"]) == 2 and len(full["per_query"]["t2v_rank"]) == 5
     assert partial["protocol"]["hash"] != full["protocol"]["hash"]
     assert full["protocol"]["annotation_sha256"]["MSRVTT_JSFUSION_test.csv"]

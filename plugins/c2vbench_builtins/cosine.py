@@ -35,7 +35,9 @@ def build_cosine(options: CosineOptions, context):
                                             requires_grad=options.learn_scale)
 
         def forward(self, text, video):
-            scale = self.logit_scale.clamp(max=max_log_scale).exp()
+            # CLIP clamps the learned scale while training; at inference a loaded scale is used as stored.
+            log_scale = self.logit_scale.clamp(max=max_log_scale) if self.training else self.logit_scale
+            scale = log_scale.exp()
             return scale * l2_normalise(text.eot) @ l2_normalise(video.pooled).t()
 
         def loss(self, text, video):
