@@ -211,8 +211,10 @@ def train(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | 
     if best is not None:
         model.load_state_dict(best[2])
         selected_epoch = best[1] + 1
-    if state_dir is not None:
-        (state_dir / TRAINING_STATE_FILE).unlink(missing_ok=True)
+    if state_dir is not None:  # finished: the resumable state has served its purpose
+        import shutil
+
+        shutil.rmtree(state_dir, ignore_errors=True)
     return TrainingSummary(history, selected_epoch, selection_split.name if selection_split else None, resumed_from)
 
 

@@ -73,3 +73,30 @@ def test_config_file_is_overridden_by_flags(capsys, tmp_path):
     result = json.loads(out)
     assert result["config"]["protocol"] == "zeroshot" and result["config"]["seed"] == 7
     assert result["training"] is None
+
+
+def test_compare_accepts_folders_of_seeds_and_refuses_mixed_folders(capsys, tmp_path):
+    from _small_runs import small_config
+
+    from c2vbench.pipeline import run_benchmark
+    from c2vbench.progress import Reporter
+
+    for temporal in ("meanp", "seqtransf"):
+        for seed in (0, 1):
+            run_benchmark(small_config(tmp_path / temporal, temporal=temporal, protocol="zeroshot", seed=seed),
+                          reporter=Reporter(quiet=True))
+    code, out, err = invoke(capsys, "compare", str(tmp_path / "meanp"), str(tmp_path / "seqtransf"), "--json",
+                            "--n-resamples", "200")
+    assert code == 0, err
+    comparison = json.loads(out)
+    row = comparison["t2v"]["R@1"]
+    assert row["ci"][0] <= row["diff"] <= row["ci"][1] and 0 <= row["p"] <= 1
+    assert set(comparison) == {"t2v", "v2t"} and {"R@1", "R@5", "R@10", "MnR"} <= set(comparison["v2t"])
+    # the two seeds of one side are averaged: b equals the mean of the per-seed values
+    per_seed = [json.loads(p.read_text())["metrics"]["t2v"]["R@1"] for p in (tmp_path / "seqtransf").glob("*.json")]
+    assert abs(row["b"] - sum(per_seed) / 2) < 1e-9
+
+    for path in (tmp_path / "seqtransf").glob("*.json"):
+        path.rename(tmp_path / "meanp" / path.name)
+    code, _, err = invoke(capsys, "compare", str(tmp_path / "meanp"), str(tmp_path / "meanp"))
+    assert code == 2 and "mixes 2 configurations" in err

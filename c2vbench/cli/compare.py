@@ -12,27 +12,50 @@ def _format_value(metric: str, value: float) -> str:
     return f"{value:.4f}" if metric == "MRR" else f"{value:.2f}"
 
 
+def load_side(path: Path) -> list[dict]:
+    """A result file, or a folder holding the seeds of one configuration (every run must share its config_key)."""
+    from ..errors import ResultFileError
+    from ..resultfiles import iter_result_files, load_result_file
+
+    if not path.is_dir():
+        return [load_result_file(path)]
+    runs = [item for _, item in iter_result_files([path]) if isinstance(item, dict)]
+    if not runs:
+        raise ResultFileError(f"{path} holds no result file", "run `c2vbench run --out` into it first")
+    keys = {run.get("config_key") for run in runs}
+    if len(keys) != 1 or None in keys:
+        raise ResultFileError(f"{path} mixes {len(keys)} configurations",
+                              "a folder given to compare must hold the seeds of a single configuration")
+    return sorted(runs, key=lambda run: (run["config"].get("seed", 0), run["run_id"]))
+
+
 @click.command("compare")
-@click.argument("result_a", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("result_b", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("result_a", type=click.Path(exists=True, path_type=Path))
+@click.argument("result_b", type=click.Path(exists=True, path_type=Path))
 @click.option("--n-resamples", default=10_000, show_default=True, type=click.IntRange(min=100), help="Resamples.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the resampling.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only: {t2v|v2t: {METRIC: {a, b, diff, ci, p}}}.")
 def compare_command(result_a: Path, result_b: Path, n_resamples: int, seed: int, as_json: bool) -> None:
     """Paired comparison of RESULT_B against RESULT_A on the same test set (diff = B - A).
 
+    Each side is a result file, or a folder with the runs of one configuration under several seeds; then the
+    intervals and p-values come from a two-level bootstrap (seeds, then queries), so both sources of variance count.
+
     Confidence intervals: paired percentile bootstrap (videos resampled as clusters when captions share a video).
     p-values: paired sign-flip randomisation test, two-sided.
 
     Example: c2vbench compare results/meanp.json results/tdb.json
     """
-    from ..resultfiles import load_result_file
     from ..stats import compare_results
 
-    first = load_result_file(result_a)
-    second = load_result_file(result_b)
+    first = load_side(result_a)
+    second = load_side(result_b)
     comparison = compare_results(
-        first, second, n_resamples=n_resamples, seed=seed, labels=(str(result_a), str(result_b))
+        first if len(first) > 1 else first[0],
+        second if len(second) > 1 else second[0],
+        n_resamples=n_resamples,
+        seed=seed,
+        labels=(str(result_a), str(result_b)),
     )
     if as_json:
         click.echo(json.dumps(comparison))
