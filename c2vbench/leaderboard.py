@@ -210,6 +210,26 @@ def entry_numbers(entry: Entry, n_resamples: int, seed: int) -> EntryNumbers:
     return EntryNumbers(means, intervals)
 
 
+def shared_subsets(entries: Sequence[Entry]) -> list[str]:
+    """Names of the query subsets every run of every entry reports (e.g. synthetic-motion's ``order_twins``)."""
+    names: set[str] | None = None
+    for entry in entries:
+        for result in entry.results:
+            present = set((result.get("subsets") or {}).keys())
+            names = present if names is None else names & present
+    return sorted(names or ())
+
+
+def subset_numbers(entry: Entry, subset: str, n_resamples: int, seed: int) -> tuple[float, tuple[float, float]]:
+    """Mean over seeds of the subset's T2V R@1 (ranks against the whole gallery), with a bootstrap CI."""
+    views = [{"per_query": result["subsets"][subset]["per_query"]} for result in entry.results]
+    values = direction_values(views, "t2v", ("R@1",), entry.tie)
+    mapping = views[0]["per_query"].get("t2v_video")
+    samples = bootstrap_means(values, None if mapping is None else np.asarray(mapping), n_resamples, seed)
+    low, high = percentile_interval(samples)
+    return float(values.mean(axis=1).mean()), (float(low[0]), float(high[0]))
+
+
 def significance_vs_baseline(entry: Entry, baseline: Entry, n_resamples: int, seed: int) -> tuple[float, float] | None:
     """``(difference, p)`` of T2V R@1 (entry - baseline), or None when the two are not comparable."""
     if entry.tie != baseline.tie:
@@ -343,8 +363,10 @@ def _render_table(
             marks.setdefault(id(e), "n/a")
         marks[id(baseline)] = "baseline"
 
-    header = ["#", "Entry", "T2V R@1", "T2V R@5", "T2V R@10", "T2V MnR", "V2T R@1", "Seeds", "Params", "Inference"]
-    header.append("Provided by")
+    subsets = shared_subsets(entries)
+    header = ["#", "Entry", "T2V R@1", "T2V R@5", "T2V R@10", "T2V MnR", "V2T R@1"]
+    header += [f"T2V R@1 ({escape_markdown(name)})" for name in subsets]
+    header += ["Seeds", "Params", "Inference", "Provided by"]
     if show_significance:
         header.append("vs baseline")
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
@@ -354,6 +376,7 @@ def _render_table(
         cells = [str(position), f"{label} {SELECTED_ON_TEST_MARK}" if entry.selected_on_test else label]
         cells += [_with_interval(entry_numbers_.means[m], entry_numbers_.intervals[m]) for m in T2V_METRICS]
         cells.append(_number(entry_numbers_.means["V2T R@1"]))
+        cells += [_with_interval(*subset_numbers(entry, name, n_resamples, seed)) for name in subsets]
         cells += [str(len(entry.runs)), _parameters_cell(entry), _inference_cell(entry), _providers_cell(entry)]
         if show_significance:
             cells.append(marks.get(id(entry), "n/a"))

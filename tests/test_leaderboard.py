@@ -313,3 +313,28 @@ def test_baseline_missing_from_a_protocol_is_noted_there():
     rows = table_rows(markdown, "### Plain inference")
     assert rows["tiny-clip · tdb · tab"][-1] == "baseline"
     assert rows["tiny-clip · meanp · cosine"][-1].startswith("▼")
+
+
+def with_subset(result: dict, name: str, caption_indices: list[int]) -> dict:
+    ranks = [result["per_query"]["t2v_rank"][i] for i in caption_indices]
+    subset = {"metrics": {"t2v": metrics_from_ranks(ranks, None, "expected")},
+              "per_query": {"t2v_rank": ranks, "t2v_ties": [0] * len(ranks),
+                            "t2v_video": [CAPTION_VIDEO[i] for i in caption_indices]}}
+    return {**result, "subsets": {name: subset}}
+
+
+def test_subset_column_shows_each_entry_subset_recall_when_every_entry_has_it():
+    twins = list(range(0, N_CAPTIONS, 2))
+    first = with_subset(make_result("tiny-clip", "meanp", "cosine", 0.3), "order_twins", twins)
+    second = with_subset(make_result("tiny-clip", "tdb", "tab", 0.8), "order_twins", twins)
+    text = render_leaderboard([(Path("a.json"), first), (Path("b.json"), second)], command="test")
+    assert "T2V R@1 (order\\_twins)" in text
+    for result in (first, second):
+        expected = 100.0 * np.mean([rank <= 1 for rank in result["subsets"]["order_twins"]["per_query"]["t2v_rank"]])
+        row = next(line for line in text.splitlines()
+                   if line.startswith("| ") and result["plugins"]["temporal"]["name"] in line)
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        assert cells[7].startswith(f"{expected:.1f} [")
+    without = render_leaderboard([(Path("a.json"), first), (Path("c.json"), make_result("x", "y", "z", 0.5))],
+                                 command="test")
+    assert "order\\_twins" not in without
