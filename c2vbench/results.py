@@ -69,6 +69,10 @@ def write_json_atomic(path: str | Path, payload: Any) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # mkstemp creates the file private (0600); a result file gets the ordinary permissions of a new file.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temp_name, 0o666 & ~umask)
     try:
         with os.fdopen(handle, "w") as stream:
             json.dump(payload, stream, indent=1, sort_keys=False, allow_nan=False)

@@ -6,6 +6,7 @@ Every random choice (caption per video, batch order, sampling jitter) is drawn f
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import math
@@ -215,6 +216,8 @@ def train(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | 
         import shutil
 
         shutil.rmtree(state_dir, ignore_errors=True)
+        with contextlib.suppress(OSError):  # the shared .partial folder, once no other run uses it
+            state_dir.parent.rmdir()
     return TrainingSummary(history, selected_epoch, selection_split.name if selection_split else None, resumed_from)
 
 
