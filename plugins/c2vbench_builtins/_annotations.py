@@ -1,7 +1,8 @@
 """Readers for annotation files as the datasets distribute them: id lists, csv, json, and a *safe* pickle reader.
 
 Every reader raises :class:`c2vbench.errors.DataError` naming the file and what is wrong with it. Every file a
-dataset reads is checksummed (:func:`sha256_file`) so the protocol card can prove which annotations a result used.
+dataset reads is checksummed (:func:`c2vbench.data.extraction.sha256_file`) so the protocol card can prove which
+annotations a result used.
 
 Pickles: ``raw-captions.pkl`` (MSVD) is a pickle, and unpickling runs code chosen by whoever wrote the file.
 :func:`load_plain_pickle` uses an unpickler that resolves no global at all except a few plain container types, so
@@ -11,7 +12,6 @@ a pickle that tries to call anything (``os.system``, ``eval``, a class construct
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import pickle
@@ -32,14 +32,6 @@ _ALLOWED_GLOBALS = {
     ("__builtin__", "set"),  # Python 2 pickles
     ("__builtin__", "frozenset"),
 }
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def require_file(root: Path, relative: str, dataset: str, how_to_get: str) -> Path:

@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from c2vbench.data.decoding import VIDEO_SUFFIXES
+from c2vbench.data.extraction import sha256_file
 from c2vbench.data.types import CaptionRecord, RetrievalSplit, VideoRecord
 from c2vbench.errors import DataError
 
-from ._annotations import sha256_file
-
 VIDEO_SOURCES = ("auto", "frames", "videos")
 SELECTIONS = ("val", "test")
+
 
 
 class VideoSources:

@@ -36,6 +36,8 @@ from typing import Any
 from c2vbench import hookimpl
 from c2vbench.specs import DatasetSpec
 
+from ._dataset_options import RealDatasetOptions
+
 ANNOTATIONS = "MSRVTT_data.json"
 TRAIN_LISTS = {"9k": "MSRVTT_train.9k.csv", "7k": "MSRVTT_train.7k.csv", "full": "MSRVTT_train.full.csv"}
 VAL_FULL = "MSRVTT_val.full.csv"
@@ -46,33 +48,20 @@ LAYOUT = "MSRVTT_data.json, the MSRVTT_*.csv split files and videos/ (or frames/
 
 
 @dataclasses.dataclass(frozen=True)
-class MsrvttOptions:
-    """Options of the ``msrvtt`` dataset.
+class MsrvttOptions(RealDatasetOptions):
+    """Options of the ``msrvtt`` dataset (the shared ones are documented on ``RealDatasetOptions``).
 
     Attributes:
         variant: training list ``9k``, ``7k`` or ``full``.
         test: ``1k-A`` (one caption per video), ``full`` (multi-caption), or ``auto`` (``full`` for the full
             variant, ``1k-A`` otherwise).
         val_size: videos carved from the training list for validation (9k/7k only; at most a tenth of it).
-        selection: ``val`` (default) or ``test`` (select on the test split; recorded in the result).
-        video_source: ``frames``, ``videos`` or ``auto``.
-        frames_dir, videos_dir: folders of frames / video files (default ``frames``, ``videos`` under the root).
-        decoder: ``decord`` or ``pyav`` (video files only).
-        max_frames, feature_framerate, sampling, train_jitter: frame sampling (official: 12, 2, clip2video, on).
     """
 
     variant: str = "9k"
     test: str = "auto"
     val_size: int = 500
-    selection: str = "val"
-    video_source: str = "auto"
-    frames_dir: str = ""
-    videos_dir: str = ""
-    decoder: str = "decord"
-    max_frames: int = 12
-    feature_framerate: int = 2
-    sampling: str = "clip2video"
-    train_jitter: bool = True
+    feature_framerate: int = 2  # the official MSR-VTT scripts sample a 2.5 fps grid
 
 
 @hookimpl

@@ -25,6 +25,8 @@ from typing import Any
 from c2vbench import hookimpl
 from c2vbench.specs import DatasetSpec
 
+from ._dataset_options import RealDatasetOptions
+
 CAPTIONS = "raw-captions.pkl"
 LISTS = {"train": "train_list.txt", "val": "val_list.txt", "test": "test_list.txt"}
 HOW_TO_GET = ("download CLIP4Clip's msvd_data.zip (https://github.com/ArrowLuo/CLIP4Clip, 'Data Preparing') and "
@@ -33,22 +35,14 @@ LAYOUT = "raw-captions.pkl, train_list.txt, val_list.txt, test_list.txt and vide
 
 
 @dataclasses.dataclass(frozen=True)
-class MsvdOptions:
-    """Options of the ``msvd`` dataset (see :class:`c2vbench_builtins.msrvtt.MsrvttOptions` for the shared ones).
+class MsvdOptions(RealDatasetOptions):
+    """Options of the ``msvd`` dataset (the shared ones are documented on ``RealDatasetOptions``).
 
     Attributes:
         selection: ``val`` (the official 100-video val list) or ``test`` (recorded in the result).
     """
 
-    selection: str = "val"
-    video_source: str = "auto"
-    frames_dir: str = ""
-    videos_dir: str = ""
-    decoder: str = "decord"
-    max_frames: int = 12
-    feature_framerate: int = 1
-    sampling: str = "clip2video"
-    train_jitter: bool = True
+    # the shared options only (MSVD has official train/val/test lists)
 
 
 @hookimpl

@@ -78,6 +78,7 @@ class SceneSpec:
 
 
 def build_synthetic_motion(options: SyntheticMotionOptions, data_root):
+    from c2vbench.data.extraction import sha256_file
     from c2vbench.data.sampling import FrameSampling
     from c2vbench.data.types import CaptionRecord, QuerySubset, RetrievalDataset, RetrievalSplit, VideoRecord
 
@@ -104,7 +105,7 @@ def build_synthetic_motion(options: SyntheticMotionOptions, data_root):
         "dataset": "synthetic-motion",
         "generator_version": GENERATOR_VERSION,
         "options": dataclasses.asdict(options),
-        "annotations_sha256": _sha256(root / "annotations.json"),
+        "annotations_sha256": sha256_file(root / "annotations.json"),
         "caption_expansion": "train: every caption is a sample; val/test: one caption per video",
     }
     return RetrievalDataset("synthetic-motion", splits, sampling, protocol, selection_split="val")
@@ -260,10 +261,6 @@ def generate(root: Path, options: SyntheticMotionOptions) -> None:
                             "options": dataclasses.asdict(options)},
                    "videos": annotation_videos, "sentences": sentences, "order_twins": twins}
     (root / "annotations.json").write_text(json.dumps(annotations, indent=1))
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @hookimpl

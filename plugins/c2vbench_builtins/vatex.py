@@ -33,6 +33,8 @@ from typing import Any
 from c2vbench import hookimpl
 from c2vbench.specs import DatasetSpec
 
+from ._dataset_options import RealDatasetOptions
+
 ANNOTATIONS = "vatex_data.json"
 TRAIN_LIST, VAL_LIST, TEST_LIST, RANDOM_1K5_LIST = "train_list.txt", "val_list.txt", "test_list.txt", \
     "test1k5_sec_list.txt"
@@ -42,8 +44,8 @@ LAYOUT = "vatex_data.json, train_list.txt, val_list.txt, test_list.txt, test1k5_
 
 
 @dataclasses.dataclass(frozen=True)
-class VatexOptions:
-    """Options of the ``vatex`` dataset (see :class:`c2vbench_builtins.msrvtt.MsrvttOptions` for the shared ones).
+class VatexOptions(RealDatasetOptions):
+    """Options of the ``vatex`` dataset (the shared ones are documented on ``RealDatasetOptions``).
 
     Attributes:
         test: ``hgr`` (HGR test list) or ``random1k5`` (the paper's split).
@@ -51,15 +53,6 @@ class VatexOptions:
     """
 
     test: str = "hgr"
-    selection: str = "val"
-    video_source: str = "auto"
-    frames_dir: str = ""
-    videos_dir: str = ""
-    decoder: str = "decord"
-    max_frames: int = 12
-    feature_framerate: int = 1
-    sampling: str = "clip2video"
-    train_jitter: bool = True
 
 
 @hookimpl
