@@ -227,8 +227,7 @@ def build_result(config: RunConfig, assembly: Assembly, split, sim: np.ndarray, 
             "selected_on_test": training.selection_split == "test"},
         "cost": {
             "parameters": sum(p.numel() for p in model.parameters()),
-            "trainable_parameters": sum(p.numel() for n, p in model.named_parameters()
-                                        if config.protocol == "finetune" or not n.startswith("backbone.")),
+            "trainable_parameters": trained_parameter_count(model, config.protocol),
             "videos_per_second": round(encoded.videos_per_second, 3),
             "texts_per_second": round(encoded.texts_per_second, 3),
         },
@@ -238,6 +237,14 @@ def build_result(config: RunConfig, assembly: Assembly, split, sim: np.ndarray, 
     if config.postprocess != "none":
         result["plain"] = {"metrics": plain["metrics"], "per_query": plain["per_query"]}
     return result
+
+
+def trained_parameter_count(model, protocol: str) -> int:
+    """Parameters the protocol trains: none (zeroshot), all but the backbone (frozen), all (finetune)."""
+    if protocol == "zeroshot":
+        return 0
+    return sum(p.numel() for name, p in model.named_parameters()
+               if p.requires_grad and (protocol == "finetune" or not name.startswith("backbone.")))
 
 
 def decoder_description() -> dict[str, str]:

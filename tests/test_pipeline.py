@@ -56,6 +56,7 @@ def test_protocol_hash_tracks_the_protocol_not_the_model(tmp_path):
     other_tie = run_benchmark(small_config(tmp_path / "d", protocol="zeroshot", tie="optimistic"),
                               reporter=QUIET).result
     assert base["protocol"]["hash"] == other_model["protocol"]["hash"]
+    assert base["cost"]["trainable_parameters"] == 0 < base["cost"]["parameters"]
     assert base["protocol"]["hash"] != fewer_frames["protocol"]["hash"]
     assert base["protocol"]["hash"] != other_tie["protocol"]["hash"]
 
@@ -94,6 +95,7 @@ def test_frozen_protocol_trains_only_the_new_modules(tmp_path):
     before = {k: v.clone() for k, v in assembly.model.backbone.state_dict().items()}
     outcome = run_benchmark(config, reporter=QUIET)
     assert outcome.result["training"]["history"][0]["steps"] > 0
+    assert outcome.result["cost"]["trainable_parameters"] == 1  # cosine's logit scale; meanp has none
     # a fresh build with the same seed equals the initial backbone; the frozen run must not have moved it
     rebuilt = assemble(config, get_registry()).model.backbone.state_dict()
     assert all(np.array_equal(before[k].numpy(), rebuilt[k].numpy()) for k in before)
