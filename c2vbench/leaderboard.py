@@ -230,6 +230,23 @@ def subset_numbers(entry: Entry, subset: str, n_resamples: int, seed: int) -> tu
     return float(values.mean(axis=1).mean()), (float(low[0]), float(high[0]))
 
 
+def shared_pairwise_subsets(entries: Sequence[Entry], subsets: Sequence[str]) -> list[str]:
+    """The shared subsets whose every run also reports a pairwise accuracy (own video vs. a rival)."""
+    return [name for name in subsets
+            if all("pairwise" in result["subsets"][name] for entry in entries for result in entry.results)]
+
+
+def pairwise_numbers(entry: Entry, subset: str, n_resamples: int, seed: int) -> tuple[float, tuple[float, float]]:
+    """Mean over seeds of a subset's pairwise accuracy (percent), with a bootstrap CI (queries of one video move
+    together)."""
+    blocks = [result["subsets"][subset] for result in entry.results]
+    values = np.stack([100.0 * np.asarray(block["pairwise"]["per_query"], dtype=np.float64) for block in blocks])
+    mapping = blocks[0]["per_query"].get("t2v_video")
+    samples = bootstrap_means(values[:, :, None], None if mapping is None else np.asarray(mapping), n_resamples, seed)
+    low, high = percentile_interval(samples)
+    return float(values.mean()), (float(low[0]), float(high[0]))
+
+
 def significance_vs_baseline(entry: Entry, baseline: Entry, n_resamples: int, seed: int) -> tuple[float, float] | None:
     """``(difference, p)`` of T2V R@1 (entry - baseline), or None when the two are not comparable."""
     if entry.tie != baseline.tie:
@@ -364,8 +381,10 @@ def _render_table(
         marks[id(baseline)] = "baseline"
 
     subsets = shared_subsets(entries)
+    pairwise = shared_pairwise_subsets(entries, subsets)
     header = ["#", "Entry", "T2V R@1", "T2V R@5", "T2V R@10", "T2V MnR", "V2T R@1"]
     header += [f"T2V R@1 ({escape_markdown(name)})" for name in subsets]
+    header += [f"{escape_markdown(name)}: own > rival %" for name in pairwise]
     header += ["Seeds", "Params", "Inference", "Provided by"]
     if show_significance:
         header.append("vs baseline")
@@ -377,6 +396,7 @@ def _render_table(
         cells += [_with_interval(entry_numbers_.means[m], entry_numbers_.intervals[m]) for m in T2V_METRICS]
         cells.append(_number(entry_numbers_.means["V2T R@1"]))
         cells += [_with_interval(*subset_numbers(entry, name, n_resamples, seed)) for name in subsets]
+        cells += [_with_interval(*pairwise_numbers(entry, name, n_resamples, seed)) for name in pairwise]
         cells += [str(len(entry.runs)), _parameters_cell(entry), _inference_cell(entry), _providers_cell(entry)]
         if show_significance:
             cells.append(marks.get(id(entry), "n/a"))
@@ -459,6 +479,9 @@ def render_leaderboard(
         "- Tracks are never ranked together: post-processed rows use extra information (a training-caption bank, "
         "or the whole test query set).",
         f"- {SELECTED_ON_TEST_MARK} the checkpoint was selected on the test split (optimistic).",
+        "- T2V R@1 (subset): the subset's text queries, ranked against the whole gallery. "
+        "own > rival %: how often a subset query scores its own video above its rival (synthetic-motion: the "
+        "clip's exact time reversal); 50 is chance, and all an order-blind model can reach.",
     ]
     if baseline is not None:
         lines.append(

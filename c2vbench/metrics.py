@@ -401,3 +401,19 @@ def evaluate_similarity(
         tie=tie,
         v2t_mode=v2t_mode,
     )
+
+
+def pairwise_accuracy(sim: Any, queries: Sequence[int], own_videos: Sequence[int],
+                      rival_videos: Sequence[int]) -> dict[str, Any]:
+    """How often each text query scores its own video above one rival video (ties count one half).
+
+    Returns ``{"accuracy": percent, "per_query": [1.0 | 0.5 | 0.0, ...]}``; 50% is what a model that cannot tell
+    own and rival apart gets (synthetic-motion's order twins: the rival is the clip's time reversal).
+    """
+    sim = np.asarray(sim)
+    rows = np.asarray(queries, dtype=np.int64)
+    own = sim[rows, np.asarray(own_videos, dtype=np.int64)]
+    rival = sim[rows, np.asarray(rival_videos, dtype=np.int64)]
+    per_query = np.where(own > rival, 1.0, np.where(own == rival, 0.5, 0.0))
+    return {"accuracy": float(100.0 * per_query.mean()) if len(per_query) else float("nan"),
+            "per_query": per_query.tolist()}

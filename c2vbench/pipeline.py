@@ -157,11 +157,17 @@ def evaluate_checkpoint(config: RunConfig, checkpoint: str | Path, checkpoint_fo
 
 def evaluation_block(sim: np.ndarray, split, config: RunConfig) -> dict[str, Any]:
     """Metrics, per-query ranks and subsets of one similarity matrix, possibly post-processed."""
-    from .metrics import evaluate_similarity
+    from .metrics import evaluate_similarity, pairwise_accuracy
 
     subsets = {name: (subset.caption_indices, subset.video_indices) for name, subset in split.subsets.items()}
-    return evaluate_similarity(sim, split.text_to_video, tie=config.tie, v2t_mode=config.v2t_mode,
-                               subsets=subsets).to_dict()
+    evaluated = evaluate_similarity(sim, split.text_to_video, tie=config.tie, v2t_mode=config.v2t_mode,
+                                    subsets=subsets).to_dict()
+    for name, subset in split.subsets.items():
+        if subset.rival_videos:
+            evaluated["subsets"][name]["pairwise"] = pairwise_accuracy(
+                sim, subset.caption_indices, [split.captions[i].video_index for i in subset.caption_indices],
+                subset.rival_videos)
+    return evaluated
 
 
 def postprocess_scores(config: RunConfig, model, dataset, sim: np.ndarray, encoded, device: torch.device,

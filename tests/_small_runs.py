@@ -7,7 +7,7 @@ from pathlib import Path
 from c2vbench.config import RunConfig
 
 SMALL_DATASET = {"train_videos": "24", "val_videos": "8", "test_twin_pairs": "6", "test_singles": "4",
-                 "frames_per_video": "8", "max_frames": "4"}
+                 "frames_per_video": "7", "max_frames": "4"}
 SMALL_BACKBONE = {"vision_layers": "1", "text_layers": "1"}
 
 

@@ -338,3 +338,19 @@ def test_subset_column_shows_each_entry_subset_recall_when_every_entry_has_it():
     without = render_leaderboard([(Path("a.json"), first), (Path("c.json"), make_result("x", "y", "z", 0.5))],
                                  command="test")
     assert "order\\_twins" not in without
+
+
+def test_pairwise_column_appears_when_every_run_reports_it():
+    twins = list(range(0, N_CAPTIONS, 2))
+    runs = []
+    for temporal, wins in (("meanp", 0.5), ("tdb", 0.75)):
+        result = with_subset(make_result("tiny-clip", temporal, "cosine", 0.5), "order_twins", twins)
+        per_query = [1.0 if i < wins * len(twins) else 0.0 for i in range(len(twins))]
+        result["subsets"]["order_twins"]["pairwise"] = {"accuracy": 100 * wins, "per_query": per_query}
+        runs.append((Path(f"{temporal}.json"), result))
+    text = render_leaderboard(runs, command="test")
+    header = next(line for line in text.splitlines() if line.startswith("| # |"))
+    column = [cell.strip() for cell in header.strip("|").split("|")].index("order\\_twins: own > rival %")
+    for temporal, expected in (("meanp", "50.0 ["), ("tdb", "75.0 [")):
+        row = next(line for line in text.splitlines() if line.startswith("| ") and f"· {temporal} ·" in line)
+        assert [cell.strip() for cell in row.strip("|").split("|")][column].startswith(expected)

@@ -114,12 +114,19 @@ def drop_videos(split: RetrievalSplit, video_ids: set[str]) -> RetrievalSplit:
         if caption.video_index in new_index:
             caption_map[old] = len(captions)
             captions.append(CaptionRecord(caption.text, new_index[caption.video_index]))
-    subsets = {
-        name: dataclasses.replace(
-            subset,
-            caption_indices=tuple(caption_map[i] for i in subset.caption_indices if i in caption_map),
-            video_indices=tuple(new_index[i] for i in subset.video_indices if i in new_index),
-        )
-        for name, subset in split.subsets.items()
-    }
+    subsets = {name: _remap_subset(subset, caption_map, new_index) for name, subset in split.subsets.items()}
     return RetrievalSplit(split.name, [split.videos[i] for i in keep], captions, subsets)
+
+
+def _remap_subset(subset, caption_map: dict[int, int], video_map: dict[int, int]):
+    """A subset renumbered after videos were dropped; a query whose rival video was dropped leaves it."""
+    rivals = subset.rival_videos or (None,) * len(subset.caption_indices)
+    kept = [(caption_map[c], None if r is None else video_map[r])
+            for c, r in zip(subset.caption_indices, rivals, strict=True)
+            if c in caption_map and (r is None or r in video_map)]
+    return dataclasses.replace(
+        subset,
+        caption_indices=tuple(c for c, _ in kept),
+        video_indices=tuple(video_map[i] for i in subset.video_indices if i in video_map),
+        rival_videos=tuple(r for _, r in kept) if subset.rival_videos else (),
+    )

@@ -43,10 +43,19 @@ class QuerySubset:
         video_indices: video queries of the subset (indices into ``RetrievalSplit.videos``).
 
     Ranks inside a subset are still computed against the whole gallery; only the averaging is restricted.
+
+    ``rival_videos`` (optional, aligned with ``caption_indices``): for each text query, one competing video. The
+    result then also reports the subset's pairwise accuracy: how often the query's own video scores above its rival
+    (ties count one half), 50% for a model that cannot tell the two apart.
     """
 
     caption_indices: tuple[int, ...]
     video_indices: tuple[int, ...]
+    rival_videos: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.rival_videos and len(self.rival_videos) != len(self.caption_indices):
+            raise ValueError("rival_videos must give one video per caption of the subset")
 
 
 @dataclasses.dataclass

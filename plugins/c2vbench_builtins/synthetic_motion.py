@@ -9,7 +9,9 @@ file per split.
 The test split holds **order twins**: a clip and its exact time reversal, each with its own caption ("moves left" /
 "moves right", "turns red then blue" / "turns blue then red"). With ``frames_per_video − 1`` a multiple of
 ``max_frames − 1`` the sampled frames of a twin are exactly its partner's in reverse order, so an order-blind model
-(mean pooling) scores the two identically and cannot beat chance on the ``order_twins`` subset.
+(mean pooling) scores the two alike and cannot beat chance on the ``order_twins`` subset: the subset's pairwise
+accuracy (own clip scored above its twin, for each twin caption) is 50% for such a model. The training split is made
+of twin pairs too (``train_twins``), so that a temporal module has the signal it needs to learn order.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 from c2vbench import hookimpl
 from c2vbench.specs import DatasetSpec
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 COLOURS = {
     "red": (220, 40, 40), "green": (40, 180, 60), "blue": (40, 80, 220), "yellow": (230, 210, 40),
@@ -54,6 +56,7 @@ class SyntheticMotionOptions:
 
     seed: int = 0
     train_videos: int = 240
+    train_twins: bool = True
     val_videos: int = 40
     test_twin_pairs: int = 30
     test_singles: int = 30
@@ -95,9 +98,14 @@ def build_synthetic_motion(options: SyntheticMotionOptions, data_root):
         subsets = {}
         if split_name == "test":
             twin_ids = {video_id for pair in annotations["order_twins"] for video_id in pair}
+            twin_of = {}
+            for first, second in annotations["order_twins"]:
+                twin_of[first], twin_of[second] = second, first
+            twin_captions = [i for i, c in enumerate(captions) if video_ids[c.video_index] in twin_ids]
             subsets["order_twins"] = QuerySubset(
-                caption_indices=tuple(i for i, c in enumerate(captions) if video_ids[c.video_index] in twin_ids),
+                caption_indices=tuple(twin_captions),
                 video_indices=tuple(i for i, video_id in enumerate(video_ids) if video_id in twin_ids),
+                rival_videos=tuple(index_of[twin_of[video_ids[captions[i].video_index]]] for i in twin_captions),
             )
         splits[split_name] = RetrievalSplit(split_name, videos, captions, subsets)
     sampling = FrameSampling(max_frames=options.max_frames, grid_fps=None, feature_framerate=1, mode="clip2video")
@@ -162,15 +170,22 @@ def plan_scenes(options: SyntheticMotionOptions) -> dict[str, list[SceneSpec]]:
             start=(float(rng.uniform(0.3, 0.7)), float(rng.uniform(0.3, 0.7))),
         )
 
+    def twin_pairs(count: int) -> list[SceneSpec]:
+        scenes: list[SceneSpec] = []
+        for _ in range(count):
+            original = random_scene()
+            scenes += [original, random_scene(reversed_of=original)]
+        return scenes
+
+    if options.train_twins:  # reversed pairs in training teach what the test twins measure: temporal order
+        train = twin_pairs((options.train_videos + 1) // 2)[: options.train_videos]
+    else:
+        train = [random_scene() for _ in range(options.train_videos)]
     scenes = {
-        "train": [random_scene() for _ in range(options.train_videos)],
+        "train": train,
         "val": [random_scene() for _ in range(options.val_videos)],
     }
-    test: list[SceneSpec] = []
-    for _ in range(options.test_twin_pairs):
-        original = random_scene()
-        test += [original, random_scene(reversed_of=original)]
-    test += [random_scene() for _ in range(options.test_singles)]
+    test = twin_pairs(options.test_twin_pairs) + [random_scene() for _ in range(options.test_singles)]
     scenes["test"] = test
     return scenes
 
