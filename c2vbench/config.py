@@ -37,7 +37,7 @@ class RunConfig:
     dataset_options: dict[str, Any] = dataclasses.field(default_factory=dict)
     data_root: str | None = None
     protocol: str = "finetune"
-    epochs: int = 12
+    epochs: int = 20
     batch_size: int = 32
     eval_batch_size: int = 64
     max_frames: int | None = None

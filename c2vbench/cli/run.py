@@ -13,7 +13,7 @@ from .common import describe_run, metrics_table, resolve_config, run_options
 @run_options
 @click.option("--protocol", default="finetune", show_default=True,
               help="zeroshot (no training), frozen (backbone frozen, features cached) or finetune.")
-@click.option("--epochs", type=int, default=12, show_default=True, help="Training epochs.")
+@click.option("--epochs", type=int, default=20, show_default=True, help="Training epochs.")
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="Learning rate of the new modules.")
 @click.option("--backbone-lr", type=float, default=None,
               help="Backbone learning rate (default: lr x the backbone's recommended scale: "
