@@ -20,6 +20,9 @@ def run_options(function):
         click.option("--temporal", default="meanp", show_default=True, help="Temporal module plug-in name."),
         click.option("--align", default="cosine", show_default=True, help="Similarity (alignment) plug-in name."),
         click.option("--dataset", default="synthetic-motion", show_default=True, help="Dataset plug-in name."),
+        click.option("--pretrained", default=None,
+                     help="Backbone weights: an open_clip tag, a local file, or none (random; the default). "
+                          "Shorthand for --backbone-option pretrained=..."),
         click.option("--backbone-option", multiple=True, metavar="KEY=VALUE", help="Backbone option (repeatable)."),
         click.option("--temporal-option", multiple=True, metavar="KEY=VALUE", help="Temporal module option."),
         click.option("--align-option", multiple=True, metavar="KEY=VALUE", help="Similarity option."),
@@ -69,6 +72,8 @@ def resolve_config(ctx: click.Context, params: dict[str, Any], **fixed: Any) -> 
                                                           click.core.ParameterSource.DEFAULT_MAP, None)
         if explicit or name not in settings:
             settings[name] = value
+    if params.get("pretrained") is not None:
+        settings["backbone_options"] = {**settings.get("backbone_options", {}), "pretrained": params["pretrained"]}
     settings.update(fixed)
     return RunConfig(**settings)
 
