@@ -54,7 +54,9 @@ class SplitScreener:
         self.partial: dict[str, list] = {}
 
     def __call__(self, name: str):
-        screened = screen_split(self.dataset.split(name), allow_missing=self.allow_missing, sampling=self.sampling)
+        with self.reporter.counter(f"checking the {name} videos") as progress:
+            screened = screen_split(self.dataset.split(name), allow_missing=self.allow_missing,
+                                    sampling=self.sampling, progress=progress)
         if screened.skipped:
             self.skipped[name] = screened.skipped
             self.reporter.note(f"skipped {len(screened.skipped)} unusable video(s) of split '{name}' "
@@ -144,10 +146,10 @@ def evaluate_checkpoint(config: RunConfig, checkpoint: str | Path, checkpoint_fo
             components[role] = registry.get(role, names[role])
         else:
             components[role] = registry.get("checkpoint_format", checkpoint_format)
+    # The dataset's protocol decides the frames (so that the result ranks beside others on it), not the checkpoint.
     sampling = dataset.sampling
-    max_frames = config.max_frames or getattr(model, "max_frames", None)
-    if max_frames:
-        sampling = dataclasses.replace(sampling, max_frames=int(max_frames))
+    if config.max_frames:
+        sampling = dataclasses.replace(sampling, max_frames=int(config.max_frames))
     assembly = Assembly(model, dataset, sampling, components, {"dataset": options_as_dict(dataset_options)})
     screen = SplitScreener(dataset, sampling, config.allow_missing, reporter)
     result = evaluate_and_build_result(config, assembly, screen("test"), screen, None, device, reporter)

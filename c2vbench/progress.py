@@ -42,6 +42,19 @@ class Reporter:
             yield from progress.track(items, total=total, description=description)
 
     @contextlib.contextmanager
+    def counter(self, description: str):
+        """A ``callback(done, total)`` driving a progress bar, for loops that live in other modules."""
+        if self.quiet or not self.console.is_terminal:
+            yield lambda done, total: None
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=self.console, transient=True) as progress:
+            task = progress.add_task(description, total=None)
+            yield lambda done, total: progress.update(task, completed=done, total=total)
+
+    @contextlib.contextmanager
     def status(self, message: str):
         if self.quiet:
             yield

@@ -60,6 +60,7 @@ def test_run_prints_a_table_and_writes_the_result(capsys, tmp_path):
         "--epochs", "1", "--batch-size", "8", "--out", str(tmp_path), "--no-checkpoint", "--quiet")
     assert code == 0, err
     assert "t2v (order_twins)" in out and "R@1" in out
+    assert "order_twins: own video scored above its rival for" in out
     files = list(tmp_path.glob("*.json"))
     assert len(files) == 1
     result = json.loads(files[0].read_text())

@@ -44,6 +44,10 @@ def print_outcome(result, result_path, as_json: bool) -> None:
 
     console = Console()
     console.print(metrics_table(result, describe_run(result)))
+    for name, subset in (result.get("subsets") or {}).items():
+        if "pairwise" in subset:
+            console.print(f"{name}: own video scored above its rival for {subset['pairwise']['accuracy']:.1f}% "
+                          "of the text queries (50% is chance)", highlight=False)
     console.print(f"result: {result_path}", highlight=False)
     if result.get("checkpoint"):
         console.print(f"checkpoint: {result['checkpoint']}", highlight=False)
