@@ -38,14 +38,10 @@ class EncodedSplit:
     videos_per_second: float
 
 
-def tokenize_all(backbone, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    return backbone.tokenize(captions)
-
-
 @torch.no_grad()
 def encode_texts(model, captions: list[str], batch_size: int, device: torch.device,
                  reporter: Reporter) -> TextFeatures:
-    input_ids, attention_mask = tokenize_all(model.backbone, captions)
+    input_ids, attention_mask = model.backbone.tokenize(captions)
     parts = []
     starts = range(0, len(captions), batch_size)
     for start in reporter.track(starts, "encoding texts", total=len(starts)):

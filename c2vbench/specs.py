@@ -131,7 +131,7 @@ def build_options(spec: ComponentSpec, overrides: dict[str, Any] | None = None) 
     converted = {}
     for key, value in overrides.items():
         default = getattr(defaults, key)
-        if isinstance(value, str) and isinstance(default, (bool, int, float)) and not isinstance(default, type(None)):
+        if isinstance(value, str) and isinstance(default, (bool, int, float)):
             converted[key] = _parse_scalar(value, type(default), spec, key)
         else:
             converted[key] = value

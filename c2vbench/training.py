@@ -97,38 +97,90 @@ def selection_score(model, split: RetrievalSplit, sampling: FrameSampling, confi
             "rsum": metrics["t2v"]["R@1"] + metrics["t2v"]["R@5"] + metrics["t2v"]["R@10"]}
 
 
+def steps_per_epoch(n_videos: int, batch_size: int) -> int:
+    """Optimiser steps in one epoch: every batch of at least two videos (a contrastive loss needs negatives)."""
+    full, remainder = divmod(n_videos, batch_size)
+    return max(1, full + (1 if remainder >= 2 else 0))
+
+
+@dataclasses.dataclass
+class FrozenFeatures:
+    """Under ``frozen`` the backbone never changes: its outputs are computed once and reused every epoch."""
+
+    train_frames: FrameBank
+    train_text: Any  # TextFeatures of every training caption
+    selection_frames: FrameBank | None
+
+
+def cache_frozen_features(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | None,
+                          input_ids, attention_mask, sampling: FrameSampling, config: RunConfig,
+                          device: torch.device, reporter: Reporter) -> FrozenFeatures:
+    def bank(split, description):
+        return compute_frame_bank(model, split, sampling, config.eval_batch_size, device, reporter,
+                                  config.num_workers, description)
+
+    with torch.no_grad():
+        text = model.encode_text(input_ids.to(device), attention_mask.to(device))
+    selection = bank(selection_split, "caching selection frames") if selection_split is not None else None
+    return FrozenFeatures(bank(train_split, "caching training frames"), text, selection)
+
+
+def epoch_batches(epoch: int, n_videos: int, config: RunConfig, rng: np.random.Generator,
+                  video_dataset: VideoClipDataset | None, device: torch.device):
+    """``(frames, frame_mask, video_indices)`` batches of one epoch; frames are None under ``frozen``."""
+    if video_dataset is None:
+        order = rng.permutation(n_videos)
+        for start in range(0, n_videos, config.batch_size):
+            yield None, None, torch.from_numpy(order[start:start + config.batch_size])
+        return
+    video_dataset.set_epoch(epoch)
+    yield from make_video_loader(video_dataset, config.batch_size, config.num_workers, shuffle=True,
+                                 seed=config.seed * 100003 + epoch, pin_memory=device.type == "cuda")
+
+
+def batch_loss(model, frames, frame_mask, video_indices, caption_indices, input_ids, attention_mask,
+               frozen: FrozenFeatures | None, device: torch.device):
+    """The similarity head's loss on one batch of (caption, video) pairs."""
+    if frozen is not None:
+        text = frozen.train_text.index(caption_indices.to(device))
+        video = model.encode_video_from_frame_features(frozen.train_frames.features[video_indices].to(device),
+                                                       frozen.train_frames.frame_mask[video_indices].to(device))
+    else:
+        text = model.encode_text(input_ids[caption_indices].to(device), attention_mask[caption_indices].to(device))
+        video = model.encode_video(frames.to(device, non_blocking=True), frame_mask.to(device))
+    return model.loss(text, video)
+
+
 def train(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | None, sampling: FrameSampling,
           config: RunConfig, device: torch.device, reporter: Reporter,
           state_dir: Path | None = None) -> TrainingSummary:
     """Train ``model`` in place; returns the history. ``state_dir`` keeps a resumable state after every epoch."""
-    frozen = config.protocol == "frozen"
+    is_frozen = config.protocol == "frozen"
     model.to(device)
-    if frozen:
+    if is_frozen:
         model.backbone.requires_grad_(False)
     groups = parameter_groups(model, config.lr, backbone_lr(config, model), config.weight_decay,
-                              train_backbone=not frozen)
+                              train_backbone=not is_frozen)
     if not groups:
         raise C2VBenchError(f"nothing to train: {config.temporal}/{config.align} has no trainable parameters under "
                             f"--protocol {config.protocol}", "use --protocol finetune or zeroshot")
+    trained_parameters = [p for group in groups for p in group["params"]]
     optimizer = torch.optim.AdamW(groups, betas=(0.9, 0.98), eps=1e-6)
-    batches_per_epoch = max(1, len(train_split.videos) // config.batch_size)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, warmup_cosine(batches_per_epoch * config.epochs, config.warmup_proportion))
+    total_steps = steps_per_epoch(len(train_split.videos), config.batch_size) * config.epochs
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total_steps, config.warmup_proportion))
     use_amp = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
     grouped = captions_by_video(train_split)
     input_ids, attention_mask = model.backbone.tokenize([c.text for c in train_split.captions])
-    train_bank = selection_bank = text_bank = None
-    if frozen:
-        # The backbone never changes: its frame and text features are computed once and reused every epoch.
-        train_bank = compute_frame_bank(model, train_split, sampling, config.eval_batch_size, device, reporter,
-                                        config.num_workers, "caching training frames")
-        with torch.no_grad():
-            text_bank = model.encode_text(input_ids.to(device), attention_mask.to(device))
-        if selection_split is not None:
-            selection_bank = compute_frame_bank(model, selection_split, sampling, config.eval_batch_size, device,
-                                                reporter, config.num_workers, "caching selection frames")
+    frozen = None
+    video_dataset = None
+    if is_frozen:
+        frozen = cache_frozen_features(model, train_split, selection_split, input_ids, attention_mask, sampling,
+                                       config, device, reporter)
+    else:
+        video_dataset = VideoClipDataset(train_split.videos, sampling, image_format_of(model.backbone), train=True,
+                                         seed=config.seed)
 
     history: list[dict[str, Any]] = []
     best: tuple[float, int, dict] | None = None
@@ -139,47 +191,26 @@ def train(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | 
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        history, start_epoch = state["history"], state["epoch"] + 1
-        best = state["best"]
+        history, start_epoch, best = state["history"], state["epoch"] + 1, state["best"]
         resumed_from = state["epoch"]
         reporter.note(f"resumed after epoch {resumed_from + 1} from {state_dir}")
 
-    video_dataset = None
-    if not frozen:
-        video_dataset = VideoClipDataset(train_split.videos, sampling, image_format_of(model.backbone), train=True,
-                                         seed=config.seed)
     for epoch in range(start_epoch, config.epochs):
         model.train()
-        if frozen:
+        if is_frozen:
             model.backbone.eval()
         rng = np.random.default_rng([config.seed, epoch])
         losses: list[float] = []
-        if frozen:
-            order = rng.permutation(len(train_split.videos))
-            batches = [order[i:i + config.batch_size] for i in range(0, len(order), config.batch_size)]
-            batches = [b for b in batches if len(b) >= 2]
-            iterator = ((None, None, torch.from_numpy(b)) for b in batches)
-            total = len(batches)
-        else:
-            video_dataset.set_epoch(epoch)
-            iterator = make_video_loader(video_dataset, config.batch_size, config.num_workers, shuffle=True,
-                                         seed=config.seed * 100003 + epoch, pin_memory=device.type == "cuda")
-            total = len(iterator)
-        for frames, frame_mask, video_indices in reporter.track(iterator, f"epoch {epoch + 1}/{config.epochs}",
+        batches = epoch_batches(epoch, len(train_split.videos), config, rng, video_dataset, device)
+        total = steps_per_epoch(len(train_split.videos), config.batch_size)
+        for frames, frame_mask, video_indices in reporter.track(batches, f"epoch {epoch + 1}/{config.epochs}",
                                                                 total=total):
             if len(video_indices) < 2:
                 continue  # a contrastive loss needs negatives
             caption_indices = torch.from_numpy(pick_captions(grouped, video_indices.numpy(), rng))
             with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
-                if frozen:
-                    text = text_bank.index(caption_indices.to(device))
-                    video = model.encode_video_from_frame_features(
-                        train_bank.features[video_indices].to(device), train_bank.frame_mask[video_indices].to(device))
-                else:
-                    text = model.encode_text(input_ids[caption_indices].to(device),
-                                             attention_mask[caption_indices].to(device))
-                    video = model.encode_video(frames.to(device, non_blocking=True), frame_mask.to(device))
-                loss = model.loss(text, video)
+                loss = batch_loss(model, frames, frame_mask, video_indices, caption_indices, input_ids,
+                                  attention_mask, frozen, device)
             if not torch.isfinite(loss):
                 raise C2VBenchError(f"training diverged: the loss is {loss.item()} at epoch {epoch + 1}",
                                     "lower --lr, or check the data for blank or corrupt videos")
@@ -187,7 +218,7 @@ def train(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | 
             scaler.scale(loss).backward()
             scaler.unscale_(optimizer)
             if config.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], config.grad_clip)
+                torch.nn.utils.clip_grad_norm_(trained_parameters, config.grad_clip)
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
@@ -196,15 +227,12 @@ def train(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | 
                                   "steps": len(losses)}
         if selection_split is not None:
             record["selection"] = selection_score(model, selection_split, sampling, config, device, reporter,
-                                                  selection_bank)
-            score = record["selection"]["rsum"]
-            if best is None or score > best[0]:
-                best = (score, epoch, {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()})
+                                                  frozen.selection_frames if frozen else None)
+            if best is None or record["selection"]["rsum"] > best[0]:
+                best = (record["selection"]["rsum"], epoch,
+                        {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()})
         history.append(record)
-        if not reporter.quiet:
-            reporter.console.print(f"epoch {epoch + 1}: loss {record['loss']:.4f}"
-                                   + (f", {selection_split.name} t2v R@1 {record['selection']['R@1']:.1f}"
-                                      if selection_split is not None else ""), highlight=False)
+        report_epoch(reporter, record, selection_split)
         if state_dir is not None:
             save_training_state(state_dir, model, optimizer, scheduler, history, epoch, best)
 
@@ -219,6 +247,15 @@ def train(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | 
         with contextlib.suppress(OSError):  # the shared .partial folder, once no other run uses it
             state_dir.parent.rmdir()
     return TrainingSummary(history, selected_epoch, selection_split.name if selection_split else None, resumed_from)
+
+
+def report_epoch(reporter: Reporter, record: dict[str, Any], selection_split: RetrievalSplit | None) -> None:
+    if reporter.quiet:
+        return
+    line = f"epoch {record['epoch']}: loss {record['loss']:.4f}"
+    if selection_split is not None:
+        line += f", {selection_split.name} t2v R@1 {record['selection']['R@1']:.1f}"
+    reporter.console.print(line, highlight=False)
 
 
 def save_training_state(state_dir: Path, model, optimizer, scheduler, history, epoch: int, best) -> None:
