@@ -10,7 +10,7 @@ from .config import RunConfig
 from .data.sampling import FrameSampling
 from .data.types import RetrievalDataset
 from .errors import DataError
-from .registry import ComponentRegistry, RegisteredComponent
+from .registry import ROLE_KIND, ComponentRegistry, RegisteredComponent
 from .specs import build_options, options_as_dict
 
 ROLES = ("backbone", "temporal", "align", "dataset")
@@ -33,7 +33,7 @@ def resolve_components(config: RunConfig, registry: ComponentRegistry) -> tuple[
              "dataset": config.dataset}
     overrides = {"backbone": config.backbone_options, "temporal": config.temporal_options,
                  "align": config.align_options, "dataset": config.dataset_options}
-    components = {role: registry.get(role, names[role]) for role in ROLES}
+    components = {role: registry.get(ROLE_KIND[role], names[role]) for role in ROLES}
     options = {role: build_options(components[role].spec, overrides[role]) for role in ROLES}
     return components, options
 

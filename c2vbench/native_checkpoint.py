@@ -70,14 +70,14 @@ def load_native_checkpoint(path: str | Path, legacy_mask: bool = False, registry
     from safetensors.torch import load_model
 
     from .assembly import build_model
-    from .registry import get_registry
+    from .registry import ROLE_KIND, get_registry
     from .specs import build_options
 
     description = read_native_config(path)
     folder = Path(path) if Path(path).is_dir() else Path(path).parent
     registry = registry or get_registry()
     names = description["components"]
-    components = {role: registry.get(role, names[role]) for role in ("backbone", "temporal", "align")}
+    components = {role: registry.get(ROLE_KIND[role], names[role]) for role in ("backbone", "temporal", "align")}
     options = {}
     for role, component in components.items():
         overrides = dict(description["options"].get(role) or {})

@@ -17,7 +17,7 @@ from .data.integrity import screen_split
 from .encoding import encode_split, score_all
 from .errors import C2VBenchError
 from .progress import Reporter
-from .registry import ComponentRegistry, get_registry
+from .registry import ROLE_KIND, ComponentRegistry, get_registry
 from .results import SCHEMA_VERSION, environment, new_run_id, now_iso, protocol_card, write_result
 
 
@@ -143,7 +143,7 @@ def evaluate_checkpoint(config: RunConfig, checkpoint: str | Path, checkpoint_fo
     for role in ("backbone", "temporal", "align"):
         # A format reader names the plug-ins it rebuilt; otherwise the format's own provider stands for them.
         if role in names:
-            components[role] = registry.get(role, names[role])
+            components[role] = registry.get(ROLE_KIND[role], names[role])
         else:
             components[role] = registry.get("checkpoint_format", checkpoint_format)
     # The dataset's protocol decides the frames (so that the result ranks beside others on it), not the checkpoint.

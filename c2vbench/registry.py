@@ -31,13 +31,17 @@ LOCAL_DISTRIBUTION = "(local)"
 HOOK_FOR_KIND = {
     "backbone": "c2vbench_register_backbones",
     "temporal": "c2vbench_register_temporal_modules",
-    "align": "c2vbench_register_similarities",
+    "similarity": "c2vbench_register_similarities",
     "dataset": "c2vbench_register_datasets",
     "checkpoint_format": "c2vbench_register_checkpoint_formats",
 }
-KIND_LABEL = {"backbone": "backbone", "temporal": "temporal module", "align": "similarity (--align)",
+KIND_LABEL = {"backbone": "backbone", "temporal": "temporal module", "similarity": "similarity (--align)",
               "dataset": "dataset",
               "checkpoint_format": "checkpoint format"}
+
+
+# A run's four roles (the keys of a result's ``plugins``) and the component kind each is looked up as.
+ROLE_KIND = {"backbone": "backbone", "temporal": "temporal", "align": "similarity", "dataset": "dataset"}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -73,7 +73,7 @@ class TemporalSpec(ComponentSpec):
 class SimilaritySpec(ComponentSpec):
     """Text and video features to retrieval logits and a loss; see :class:`c2vbench.interfaces.Similarity`."""
 
-    kind: ClassVar[str] = "align"
+    kind: ClassVar[str] = "similarity"
 
 
 @dataclasses.dataclass(frozen=True)
