@@ -5,18 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from c2vbench.cli.main import main
+from _cli_runner import run_cli
 
 
 def invoke(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return run_cli(list(argv), capsys)
 
 
 def test_plugins_json_lists_builtins_with_contract_keys(capsys):

@@ -7,20 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _cli_runner import run_cli
 
-from c2vbench.cli.main import main
 from c2vbench.metrics import evaluate_similarity
 from c2vbench.postprocess import dual_softmax
-
-
-def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _cli_runner import run_cli
 
-from c2vbench.cli.main import main
 from c2vbench.errors import C2VBenchError
 from c2vbench.leaderboard import escape_markdown, group_entries, render_leaderboard, significance_vs_baseline
 from c2vbench.metrics import metrics_from_ranks
@@ -209,16 +209,6 @@ def test_same_name_different_config_is_disambiguated():
 
 # ------------------------------------------------------------------------------------------------------------
 # CLI
-
-
-def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture
