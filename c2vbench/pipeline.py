@@ -204,7 +204,7 @@ def build_result(config: RunConfig, assembly: Assembly, split, sim: np.ndarray, 
         "n_captions": len(split.captions),
         "sampling": assembly.sampling.describe(),
         # a dataset reading frame folders names its own decoder (PIL); video files are read with decord
-        "decoder": assembly.dataset.protocol.get("decoder", decoder_description()),
+        "decoder": assembly.dataset.protocol.get("decoder", decoder_description(assembly.sampling.decoder)),
         "skipped_videos": screen.skipped,
         "partial_videos": screen.partial,
         "tie": config.tie,
@@ -255,10 +255,8 @@ def trained_parameter_count(model, protocol: str) -> int:
                if p.requires_grad and (protocol == "finetune" or not name.startswith("backbone.")))
 
 
-def decoder_description() -> dict[str, str]:
-    try:
-        import decord
+def decoder_description(decoder: str) -> dict[str, str]:
+    """The sampling's video decoder and its library version, for the protocol card."""
+    from .data.decoding import decoder_versions
 
-        return {"name": "decord", "version": decord.__version__}
-    except ImportError:  # pragma: no cover - decord is a dependency
-        return {"name": "unknown", "version": ""}
+    return {"name": decoder, "version": decoder_versions()["av" if decoder == "pyav" else decoder]}
