@@ -34,11 +34,11 @@ class CachedFeaturesBackbone:
 
 
 def build(temporal_name: str, align_name: str, width: int, frames: int, layers: int):
-    from c2vbench_builtins.cosine import CosineOptions, build_cosine
-    from c2vbench_builtins.meanp import build_meanp
-    from c2vbench_builtins.seqtransf import SeqTransfOptions, build_seqtransf
-    from c2vbench_builtins.tab import TabOptions, build_tab
-    from c2vbench_builtins.tdb import TdbOptions, build_tdb
+    from c2vbench_builtins.align.cosine import CosineOptions, build_cosine
+    from c2vbench_builtins.align.tab import TabOptions, build_tab
+    from c2vbench_builtins.temporal.meanp import build_meanp
+    from c2vbench_builtins.temporal.seqtransf import SeqTransfOptions, build_seqtransf
+    from c2vbench_builtins.temporal.tdb import TdbOptions, build_tdb
 
     context = BuildContext(backbone=CachedFeaturesBackbone(), embed_dim=width, max_frames=frames)
     temporal = {

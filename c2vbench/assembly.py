@@ -1,4 +1,4 @@
-"""Building a run's components from the registry: dataset, backbone, temporal module, similarity head."""
+"""Building a run's components from the registry: dataset, backbone, temporal module, align head."""
 
 from __future__ import annotations
 
@@ -10,10 +10,8 @@ from .config import RunConfig
 from .data.sampling import FrameSampling
 from .data.types import RetrievalDataset
 from .errors import DataError
-from .registry import ROLE_KIND, ComponentRegistry, RegisteredComponent
-from .specs import build_options, options_as_dict
-
-ROLES = ("backbone", "temporal", "align", "dataset")
+from .registry import ComponentRegistry, RegisteredComponent
+from .specs import ROLE_KIND, ROLES, build_options, options_as_dict
 
 
 @dataclasses.dataclass
@@ -52,15 +50,15 @@ def load_dataset(component: RegisteredComponent, options: Any, data_root: str | 
 
 
 def build_model(components: dict[str, RegisteredComponent], options: dict[str, Any], max_frames: int):
-    """Backbone, then temporal module (seeing the backbone), then similarity (seeing both)."""
+    """Backbone, then temporal module (seeing the backbone), then the align head (seeing both)."""
     from .interfaces import BuildContext
     from .model import RetrievalModel
 
     backbone = components["backbone"].spec.factory(options["backbone"])
     context = BuildContext(backbone=backbone, embed_dim=int(backbone.embed_dim), max_frames=max_frames)
     temporal = components["temporal"].spec.factory(options["temporal"], context)
-    similarity = components["align"].spec.factory(options["align"], dataclasses.replace(context, temporal=temporal))
-    return RetrievalModel(backbone, temporal, similarity, max_frames=max_frames)
+    align_head = components["align"].spec.factory(options["align"], dataclasses.replace(context, temporal=temporal))
+    return RetrievalModel(backbone, temporal, align_head, max_frames=max_frames)
 
 
 def assemble(config: RunConfig, registry: ComponentRegistry) -> Assembly:

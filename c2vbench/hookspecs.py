@@ -74,22 +74,44 @@ def c2vbench_register_temporal_modules() -> Iterable:
 
 
 @hookspec
-def c2vbench_register_similarities() -> Iterable:
-    """Register similarity (alignment) heads, selected with ``--align``.
+def c2vbench_register_align_heads() -> Iterable:
+    """Register align (similarity) heads, selected with ``--align``.
 
     Arguments:
         none.
 
     Yields:
-        :class:`c2vbench.specs.SimilaritySpec` objects. ``factory(options, context)`` returns an ``nn.Module``
-        implementing :class:`c2vbench.interfaces.Similarity`: ``forward(text, video)`` gives the retrieval logits
-        ``[n_text, n_video]`` and ``loss(text, video)`` the training loss on a batch of matching pairs (row i
-        matches column i). A head that wants token-level video features sets ``wants_alignment_tokens = True``.
+        :class:`c2vbench.specs.AlignSpec` objects. ``factory(options, context)`` receives a
+        :class:`c2vbench.interfaces.BuildContext` (with ``context.temporal`` set to the built temporal module) and
+        returns an ``nn.Module`` implementing :class:`c2vbench.interfaces.AlignHead`: ``forward(text, video)``
+        gives the retrieval logits ``[n_text, n_video]`` (a float tensor, finite) and ``loss(text, video)`` the
+        training loss on a batch of matching pairs (row i matches column i). A head that wants token-level video
+        features sets ``wants_alignment_tokens = True``.
 
     Example::
 
         @c2vbench.hookimpl
-        def c2vbench_register_similarities():
+        def c2vbench_register_align_heads():
+            yield AlignSpec(name="dot", summary="unscaled dot product",
+                            factory=lambda options, context: DotProduct())
+    """
+
+
+@hookspec(warn_on_impl=DeprecationWarning(
+    "c2vbench_register_similarities is deprecated: implement c2vbench_register_align_heads (same specs)"))
+def c2vbench_register_similarities() -> Iterable:
+    """Deprecated spelling of :func:`c2vbench_register_align_heads`; still collected, with a DeprecationWarning.
+
+    Arguments:
+        none.
+
+    Yields:
+        :class:`c2vbench.specs.AlignSpec` objects (``SimilaritySpec`` is the same class under its old name).
+
+    Example::
+
+        @c2vbench.hookimpl
+        def c2vbench_register_similarities():  # old name: prefer c2vbench_register_align_heads
             yield SimilaritySpec(name="dot", summary="unscaled dot product",
                                  factory=lambda options, context: DotProduct())
     """

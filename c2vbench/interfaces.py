@@ -5,7 +5,7 @@ A retrieval model is three components in a row::
     frames [B, T, 3, H, W] --backbone.encode_frames--> frame features [B, T, D]
                            --temporal module---------> VideoFeatures (pooled [B, D], optional tokens)
     token ids [B, L]       --backbone.encode_text----> TextFeatures (eot [B, D], tokens [B, L, D])
-    (TextFeatures, VideoFeatures) --similarity-------> logits [n_text, n_video]  and  a training loss
+    (TextFeatures, VideoFeatures) --align head-------> logits [n_text, n_video]  and  a training loss
 
 Shapes use B for batch, T for frames, L for tokens, D for the joint embedding width. Nothing here touches a device:
 components follow the device of their inputs.
@@ -86,14 +86,14 @@ class VideoFeatures:
 
 @dataclasses.dataclass(frozen=True)
 class BuildContext:
-    """What temporal and similarity factories may use while building.
+    """What temporal and align-head factories may use while building.
 
     Attributes:
         backbone: the built backbone (for initialisation from its text transformer, see
             :meth:`Backbone.temporal_init_state`).
         embed_dim: the joint embedding width D.
         max_frames: T, the number of frame slots per video.
-        temporal: the built temporal module (given to similarity factories only; None for temporal factories), so
+        temporal: the built temporal module (given to align-head factories only; None for temporal factories), so
             that an alignment head can share parameters with it.
     """
 
@@ -176,8 +176,8 @@ class TemporalModule(Protocol):
 
 
 @runtime_checkable
-class Similarity(Protocol):
-    """Text and video features to logits and a loss (an ``nn.Module``).
+class AlignHead(Protocol):
+    """An align (similarity) head: text and video features to logits and a loss (an ``nn.Module``).
 
     Attributes:
         wants_alignment_tokens: True when the head uses ``VideoFeatures.alignment_tokens`` (the model then asks the
@@ -191,3 +191,6 @@ class Similarity(Protocol):
 
     def loss(self, text: TextFeatures, video: VideoFeatures) -> torch.Tensor:
         """Scalar training loss for a batch where text row i matches video row i."""
+
+
+Similarity = AlignHead  # deprecated alias: the interface's old name

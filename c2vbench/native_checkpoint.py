@@ -67,9 +67,10 @@ def read_native_config(folder: str | Path) -> dict[str, Any]:
 
 def load_native_checkpoint(path: str | Path, legacy_mask: bool = False, registry=None, **_: Any):
     """Rebuild the model from ``config.json`` through the registry and load the weights (eval mode, CPU)."""
-    from safetensors.torch import load_model
+    from safetensors.torch import load_file
 
     from .assembly import build_model
+    from .model import upgrade_state_dict_keys
     from .registry import ROLE_KIND, get_registry
     from .specs import build_options
 
@@ -89,7 +90,12 @@ def load_native_checkpoint(path: str | Path, legacy_mask: bool = False, registry
     run_config = description.get("run_config", {})
     max_frames = description.get("max_frames") or run_config.get("max_frames") or 12
     model = build_model(components, options, int(max_frames))
-    missing, unexpected = load_model(model, str(folder / WEIGHTS_FILE), strict=False)
+    state = upgrade_state_dict_keys(load_file(str(folder / WEIGHTS_FILE)))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    # safetensors stores a tensor shared by two modules once; the other name is covered by the same storage.
+    own = model.state_dict()
+    loaded = {own[key].data_ptr() for key in state if key in own}
+    missing = [key for key in missing if own[key].data_ptr() not in loaded]
     if missing or unexpected:
         raise C2VBenchError(f"checkpoint {folder} does not fit the rebuilt model: missing {sorted(missing)[:5]}, "
                             f"unexpected {sorted(unexpected)[:5]}",

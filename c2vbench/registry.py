@@ -22,26 +22,19 @@ import pluggy
 
 from . import hookspecs
 from .errors import DuplicateComponentError, UnknownComponentError
-from .specs import KINDS, NAME_PATTERN, SPEC_TYPES, ComponentSpec
+from .specs import KIND_FOR_HOOK, KINDS, NAME_PATTERN, ROLE_KIND, SPEC_TYPES, ComponentSpec, canonical_kind
+
+__all__ = ["ROLE_KIND", "ComponentRegistry", "RegisteredComponent", "Provider", "PluginFailure", "load_registry",
+           "get_registry", "create_plugin_manager", "ENTRY_POINT_GROUP", "LOAD_PLUGINS_ENV"]
 
 ENTRY_POINT_GROUP = "c2vbench"
 LOAD_PLUGINS_ENV = "C2VBENCH_LOAD_PLUGINS"
 LOCAL_DISTRIBUTION = "(local)"
 
-HOOK_FOR_KIND = {
-    "backbone": "c2vbench_register_backbones",
-    "temporal": "c2vbench_register_temporal_modules",
-    "similarity": "c2vbench_register_similarities",
-    "dataset": "c2vbench_register_datasets",
-    "checkpoint_format": "c2vbench_register_checkpoint_formats",
-}
-KIND_LABEL = {"backbone": "backbone", "temporal": "temporal module", "similarity": "similarity (--align)",
-              "dataset": "dataset",
-              "checkpoint_format": "checkpoint format"}
-
-
-# A run's four roles (the keys of a result's ``plugins``) and the component kind each is looked up as.
-ROLE_KIND = {"backbone": "backbone", "temporal": "temporal", "align": "similarity", "dataset": "dataset"}
+# Derived from the spec types (see :class:`c2vbench.specs.ComponentSpec`): each kind's current hook, and every hook
+# (current or deprecated) that the registry calls.
+HOOK_FOR_KIND = {kind: spec_type.hook for kind, spec_type in SPEC_TYPES.items()}
+KIND_LABEL = {kind: spec_type.label for kind, spec_type in SPEC_TYPES.items()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,6 +92,7 @@ class ComponentRegistry:
     failures: list[PluginFailure] = dataclasses.field(default_factory=list)
 
     def names(self, kind: str) -> list[str]:
+        kind = canonical_kind(kind)
         return sorted(name for (component_kind, name) in self.components if component_kind == kind)
 
     def all(self) -> list[RegisteredComponent]:
@@ -107,6 +101,7 @@ class ComponentRegistry:
 
     def get(self, kind: str, name: str) -> RegisteredComponent:
         """The component of this kind and name, or an error listing what exists (and any broken plug-ins)."""
+        kind = canonical_kind(kind)
         key = (kind, name.lower())
         if key in self.clashes:
             providers = "; ".join(c.provider.describe() for c in self.clashes[key])
@@ -156,7 +151,7 @@ def register_plugin(manager: pluggy.PluginManager, plugin: Any, provider: Provid
         name
         for name in dir(plugin)
         if name.startswith("c2vbench_") and manager.parse_hookimpl_opts(plugin, name) is not None
-        and name not in HOOK_FOR_KIND.values()
+        and name not in KIND_FOR_HOOK
     ]
     if unknown_hooks:
         manager.unregister(plugin)
@@ -214,7 +209,7 @@ def collect_components(
     providers = dict(providers or {})
     registry = ComponentRegistry()
     found: dict[tuple[str, str], list[RegisteredComponent]] = {}
-    for kind, hook_name in HOOK_FOR_KIND.items():
+    for hook_name, kind in KIND_FOR_HOOK.items():
         hook = getattr(manager.hook, hook_name)
         for implementation in hook.get_hookimpls():
             provider = providers.get(implementation.plugin_name) or Provider(plugin_name=implementation.plugin_name)

@@ -9,7 +9,7 @@ The factory signatures (each receives the resolved ``options`` object, an instan
 * :class:`BackboneSpec`: ``factory(options) -> backbone`` (see :class:`c2vbench.interfaces.Backbone`)
 * :class:`TemporalSpec`: ``factory(options, context) -> temporal module``
   (see :class:`c2vbench.interfaces.TemporalModule`; ``context`` is a :class:`c2vbench.interfaces.BuildContext`)
-* :class:`SimilaritySpec`: ``factory(options, context) -> similarity`` (see :class:`c2vbench.interfaces.Similarity`)
+* :class:`AlignSpec`: ``factory(options, context) -> align head`` (see :class:`c2vbench.interfaces.AlignHead`)
 * :class:`DatasetSpec`: ``factory(options, data_root) -> dataset`` (see :class:`c2vbench.data.types.RetrievalDataset`)
 * :class:`CheckpointFormatSpec`: ``factory(path, legacy_mask=False, **options) -> RetrievalModel``
 """
@@ -33,6 +33,12 @@ class NoOptions:
 class ComponentSpec:
     """Fields shared by every kind of component.
 
+    Each subclass is the one place that says what its kind is: ``kind`` (the value in ``c2vbench plugins --json``),
+    ``hook`` (the registration hook that yields it), ``label`` (how messages name it), ``role`` (its key in a
+    result file's ``plugins`` and in the run configuration, or None when a run does not select one) and any
+    deprecated spellings of the kind and hook that are still accepted. Every kind table in the core is derived
+    from these; a new kind is one spec class here and one hook specification in :mod:`c2vbench.hookspecs`.
+
     Attributes:
         name: lower-case identifier used on the command line (``--temporal tdb``).
         summary: one line shown by ``c2vbench plugins``.
@@ -43,6 +49,11 @@ class ComponentSpec:
     """
 
     kind: ClassVar[str] = "component"
+    hook: ClassVar[str] = ""
+    label: ClassVar[str] = "component"
+    role: ClassVar[str | None] = None
+    deprecated_kinds: ClassVar[tuple[str, ...]] = ()
+    deprecated_hooks: ClassVar[tuple[str, ...]] = ()
 
     name: str
     summary: str
@@ -60,20 +71,46 @@ class BackboneSpec(ComponentSpec):
     """An image and text encoder pair; see :class:`c2vbench.interfaces.Backbone`."""
 
     kind: ClassVar[str] = "backbone"
+    hook: ClassVar[str] = "c2vbench_register_backbones"
+    label: ClassVar[str] = "backbone"
+    role: ClassVar[str | None] = "backbone"
 
 
 @dataclasses.dataclass(frozen=True)
 class TemporalSpec(ComponentSpec):
-    """Frame embeddings and a frame mask to a video embedding; see :class:`c2vbench.interfaces.TemporalModule`."""
+    """Frame embeddings and a frame mask to a video embedding; see :class:`c2vbench.interfaces.TemporalModule`.
+
+    Attributes:
+        order_sensitive: True when the module's output depends on the order of the valid frames (``tdb``,
+            ``seqtransf``), False when it declares itself invariant to it (``meanp``), None when undeclared. The
+            conformance kit checks the declaration; order probes are refused for declared-invariant modules.
+    """
 
     kind: ClassVar[str] = "temporal"
+    hook: ClassVar[str] = "c2vbench_register_temporal_modules"
+    label: ClassVar[str] = "temporal module"
+    role: ClassVar[str | None] = "temporal"
+
+    order_sensitive: bool | None = None
 
 
 @dataclasses.dataclass(frozen=True)
-class SimilaritySpec(ComponentSpec):
-    """Text and video features to retrieval logits and a loss; see :class:`c2vbench.interfaces.Similarity`."""
+class AlignSpec(ComponentSpec):
+    """An align (similarity) head: text and video features to retrieval logits and a loss.
 
-    kind: ClassVar[str] = "similarity"
+    Selected with ``--align``; see :class:`c2vbench.interfaces.AlignHead`. Formerly ``SimilaritySpec`` (kind
+    ``similarity``, hook ``c2vbench_register_similarities``): those spellings still work and are deprecated.
+    """
+
+    kind: ClassVar[str] = "align"
+    hook: ClassVar[str] = "c2vbench_register_align_heads"
+    label: ClassVar[str] = "align head"
+    role: ClassVar[str | None] = "align"
+    deprecated_kinds: ClassVar[tuple[str, ...]] = ("similarity",)
+    deprecated_hooks: ClassVar[tuple[str, ...]] = ("c2vbench_register_similarities",)
+
+
+SimilaritySpec = AlignSpec  # deprecated alias: the kind's old name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,10 +119,13 @@ class DatasetSpec(ComponentSpec):
 
     Attributes:
         needs_data_root: True when the dataset reads files the user downloaded (``--data-root``); False when it is
-            generated or shipped.
+            generated or shipped (then a ``--data-root`` given to it is refused rather than written into).
     """
 
     kind: ClassVar[str] = "dataset"
+    hook: ClassVar[str] = "c2vbench_register_datasets"
+    label: ClassVar[str] = "dataset"
+    role: ClassVar[str | None] = "dataset"
 
     needs_data_root: bool = True
 
@@ -98,63 +138,56 @@ class CheckpointFormatSpec(ComponentSpec):
     """
 
     kind: ClassVar[str] = "checkpoint_format"
+    hook: ClassVar[str] = "c2vbench_register_checkpoint_formats"
+    label: ClassVar[str] = "checkpoint format"
 
 
 SPEC_TYPES: dict[str, type[ComponentSpec]] = {
     spec_type.kind: spec_type
-    for spec_type in (BackboneSpec, TemporalSpec, SimilaritySpec, DatasetSpec, CheckpointFormatSpec)
+    for spec_type in (BackboneSpec, TemporalSpec, AlignSpec, DatasetSpec, CheckpointFormatSpec)
 }
 KINDS: tuple[str, ...] = tuple(SPEC_TYPES)
+# Derived tables: every hook name (current and deprecated) to its kind, old kind spellings to current ones, and a
+# run's roles (the keys of a result's ``plugins``) to the kind each is looked up as.
+KIND_FOR_HOOK: dict[str, str] = {
+    hook: spec_type.kind
+    for spec_type in SPEC_TYPES.values()
+    for hook in (spec_type.hook, *spec_type.deprecated_hooks)
+}
+KIND_ALIASES: dict[str, str] = {
+    alias: spec_type.kind for spec_type in SPEC_TYPES.values() for alias in spec_type.deprecated_kinds
+}
+ROLE_KIND: dict[str, str] = {
+    spec_type.role: spec_type.kind for spec_type in SPEC_TYPES.values() if spec_type.role is not None
+}
+ROLES: tuple[str, ...] = tuple(ROLE_KIND)
+
+
+def canonical_kind(kind: str) -> str:
+    """The current name of a kind given in any accepted spelling (``similarity`` → ``align``)."""
+    kind = kind.strip().lower()
+    kind = KIND_ALIASES.get(kind, kind)
+    if kind not in SPEC_TYPES:
+        from .errors import C2VBenchError
+
+        raise C2VBenchError(f"unknown plug-in kind '{kind}'", f"kinds are: {', '.join(KINDS)}")
+    return kind
+
+
+def kind_label(kind: str) -> str:
+    """How messages name a kind (``temporal module``, ``align head``)."""
+    return SPEC_TYPES[canonical_kind(kind)].label
 
 
 def build_options(spec: ComponentSpec, overrides: dict[str, Any] | None = None) -> Any:
-    """Return ``spec.options_type`` filled with its defaults and the given overrides.
+    """Return ``spec.options_type`` filled with its defaults and the given overrides, converted and checked.
 
     Overrides for fields the options type does not have are refused by name, so a misspelt option never passes
-    silently. Values are converted to the field's default type when that is a plain scalar type.
+    silently; values outside a field's declared choices or range are refused (see :mod:`c2vbench.options`).
     """
-    from .errors import C2VBenchError
+    from .options import resolve_options
 
-    overrides = dict(overrides or {})
-    if not dataclasses.is_dataclass(spec.options_type):
-        if overrides:
-            raise C2VBenchError(f"{spec.kind} '{spec.name}' takes no options (got {sorted(overrides)})")
-        return spec.options_type()
-    fields = {field.name: field for field in dataclasses.fields(spec.options_type)}
-    unknown = sorted(set(overrides) - set(fields))
-    if unknown:
-        raise C2VBenchError(
-            f"{spec.kind} '{spec.name}' has no option {', '.join(unknown)}",
-            f"its options are: {', '.join(sorted(fields)) or '(none)'}",
-        )
-    defaults = spec.options_type()
-    converted = {}
-    for key, value in overrides.items():
-        default = getattr(defaults, key)
-        if isinstance(value, str) and isinstance(default, (bool, int, float)):
-            converted[key] = _parse_scalar(value, type(default), spec, key)
-        else:
-            converted[key] = value
-    return dataclasses.replace(defaults, **converted)
-
-
-def _parse_scalar(text: str, target: type, spec: ComponentSpec, key: str) -> Any:
-    from .errors import C2VBenchError
-
-    try:
-        if target is bool:
-            lowered = text.strip().lower()
-            if lowered in {"1", "true", "yes", "on"}:
-                return True
-            if lowered in {"0", "false", "no", "off"}:
-                return False
-            raise ValueError(text)
-        return target(text)
-    except ValueError:
-        raise C2VBenchError(
-            f"option {key}={text!r} of {spec.kind} '{spec.name}' is not a valid {target.__name__}",
-            f"give a {target.__name__} value",
-        ) from None
+    return resolve_options(spec.options_type, overrides or {}, spec.label, spec.name)
 
 
 def options_as_dict(options: Any) -> dict[str, Any]:

@@ -18,7 +18,7 @@ def test_plugins_json_lists_builtins_with_contract_keys(capsys):
     rows = json.loads(out)
     assert all(set(row) == {"kind", "name", "distribution", "version", "description"} for row in rows)
     names = {(row["kind"], row["name"]) for row in rows}
-    assert {("backbone", "tiny-clip"), ("backbone", "clip"), ("temporal", "meanp"), ("similarity", "cosine"),
+    assert {("backbone", "tiny-clip"), ("backbone", "clip"), ("temporal", "meanp"), ("align", "cosine"),
             ("dataset", "synthetic-motion")} <= names
 
 

@@ -121,8 +121,8 @@ def test_shape_table_reproduces_the_released_key_counts_and_parameter_counts():
 
 
 def test_released_size_modules_have_exactly_the_official_non_clip_keys_and_shapes():
-    from c2vbench_builtins.tab import TabOptions, build_tab
-    from c2vbench_builtins.tdb import TdbOptions, build_tdb
+    from c2vbench_builtins.align.tab import TabOptions, build_tab
+    from c2vbench_builtins.temporal.tdb import TdbOptions, build_tdb
 
     from c2vbench.interfaces import BuildContext
 
@@ -177,7 +177,7 @@ def test_default_corrected_mask_is_batch_independent_and_differs_from_legacy(tmp
 
 def test_variants_are_inferred_from_the_tensors(tmp_path):
     no_action = c2vbench.load_checkpoint(save(official_state(action_clip=False), tmp_path, "a.bin"))
-    assert no_action.similarity_head.stream == "frames" and not hasattr(no_action.temporal, "actionClip")
+    assert no_action.align_head.stream == "frames" and not hasattr(no_action.temporal, "actionClip")
     no_tab = c2vbench.load_checkpoint(save(official_state(action_clip=False, tab=False), tmp_path, "b.bin"))
     assert no_tab.component_names["align"] == "cosine"
     seq = c2vbench.load_checkpoint(save(official_state(tdb=False, action_clip=False, temporal_layers=3), tmp_path,
@@ -186,10 +186,10 @@ def test_variants_are_inferred_from_the_tensors(tmp_path):
     # The same official file read as center_proj=TAB: the plain stream with a copy of the shared positions.
     state = official_state(tdb=False)
     plain = c2vbench.load_checkpoint(save(state, tmp_path, "d.bin"))
-    assert plain.similarity_head.stream == "plain"
-    assert torch.equal(plain.similarity_head.frame_position_embeddings.weight,
+    assert plain.align_head.stream == "plain"
+    assert torch.equal(plain.align_head.frame_position_embeddings.weight,
                        state["frame_position_embeddings.weight"])
-    assert torch.equal(plain.similarity_head.actionClip.resblocks[0].mlp.c_fc.weight,
+    assert torch.equal(plain.align_head.actionClip.resblocks[0].mlp.c_fc.weight,
                        state["actionClip.resblocks.0.mlp.c_fc.weight"])
 
 
@@ -199,9 +199,9 @@ def test_every_official_tensor_lands_in_exactly_one_named_parameter(tmp_path):
     own = model.state_dict()
     for key, value in state.items():
         target = f"backbone.{key}" if key.startswith("clip.") else (
-            f"similarity_head.{key}" if key.endswith("_center") else f"temporal.{key}")
+            f"align_head.{key}" if key.endswith("_center") else f"temporal.{key}")
         assert torch.equal(own[target], value.float()), key
-    assert own["similarity_head.logit_scale"] == state["clip.logit_scale"]
+    assert own["align_head.logit_scale"] == state["clip.logit_scale"]
     assert model.checkpoint_info["unused_keys"] == []
 
 

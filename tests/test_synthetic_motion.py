@@ -62,7 +62,7 @@ def test_twin_captions_describe_opposite_orders(dataset):
 
 
 def test_mean_pooling_cannot_tell_twins_apart(dataset):
-    from c2vbench_builtins.meanp import build_meanp
+    from c2vbench_builtins.temporal.meanp import build_meanp
 
     meanp = build_meanp(None, None)
     for original, reversed_clip in twin_pairs(dataset):

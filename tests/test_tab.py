@@ -7,11 +7,11 @@ import math
 import _clip2video_reference as reference
 import pytest
 import torch
-from c2vbench_builtins.meanp import build_meanp
-from c2vbench_builtins.tab import TabOptions, build_tab
-from c2vbench_builtins.tab_head import text_token_weights
-from c2vbench_builtins.tdb import TdbOptions, build_tdb
-from c2vbench_builtins.tiny_clip import TinyClipOptions, build_tiny_clip
+from c2vbench_builtins.align._tab_head import text_token_weights
+from c2vbench_builtins.align.tab import TabOptions, build_tab
+from c2vbench_builtins.backbones.tiny_clip import TinyClipOptions, build_tiny_clip
+from c2vbench_builtins.temporal.meanp import build_meanp
+from c2vbench_builtins.temporal.tdb import TdbOptions, build_tdb
 from test_temporal_modules import WIDTH, context, randomise_, video_batch
 
 from c2vbench.errors import C2VBenchError
@@ -135,8 +135,8 @@ def test_shared_tdb_parameters_are_registered_once_under_official_names():
     backbone = build_tiny_clip(TinyClipOptions())
     keys = list(RetrievalModel(backbone, temporal, head).state_dict())
     assert len(keys) == len(set(keys))
-    assert sorted(key for key in keys if key.startswith("similarity_head.")) == [
-        "similarity_head.emb_center", "similarity_head.logit_scale", "similarity_head.weight_center"]
+    assert sorted(key for key in keys if key.startswith("align_head.")) == [
+        "align_head.emb_center", "align_head.logit_scale", "align_head.weight_center"]
     assert "temporal.actionClip.resblocks.0.attn.in_proj_weight" in keys
     assert sum(key.startswith("temporal.frame_position_embeddings") for key in keys) == 1
 
@@ -190,7 +190,7 @@ def test_videos_without_real_frames_and_cpu_autocast_give_finite_scores():
 
 
 def test_a_third_party_temporal_module_can_feed_tab_through_the_alignment_token_interface():
-    from c2vbench_builtins.pooling import masked_mean_pool
+    from c2vbench_builtins._layers.pooling import masked_mean_pool
 
     from c2vbench.interfaces import VideoFeatures
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import _clip2video_reference as reference
 import pytest
 import torch
-from c2vbench_builtins.meanp import build_meanp
-from c2vbench_builtins.seqtransf import SeqTransfOptions, build_seqtransf
-from c2vbench_builtins.tdb import TdbOptions, build_tdb
-from c2vbench_builtins.temporal_blocks import CLIP_BLOCK_KEYS, key_padding_bias
-from c2vbench_builtins.temporal_modules import SequenceTransformer, TemporalDifferenceBlock
-from c2vbench_builtins.tiny_clip import TinyClipOptions, build_tiny_clip
+from c2vbench_builtins._layers.blocks import CLIP_BLOCK_KEYS, key_padding_bias
+from c2vbench_builtins.backbones.tiny_clip import TinyClipOptions, build_tiny_clip
+from c2vbench_builtins.temporal._modules import SequenceTransformer, TemporalDifferenceBlock
+from c2vbench_builtins.temporal.meanp import build_meanp
+from c2vbench_builtins.temporal.seqtransf import SeqTransfOptions, build_seqtransf
+from c2vbench_builtins.temporal.tdb import TdbOptions, build_tdb
 
 from c2vbench.interfaces import BuildContext
 
@@ -193,7 +193,7 @@ def test_mismatched_text_width_gives_random_initialisation_with_a_note():
 
 
 def test_half_precision_bias_masks_without_infinities():
-    from c2vbench_builtins.temporal_blocks import as_attention_dtype
+    from c2vbench_builtins._layers.blocks import as_attention_dtype
 
     bias = key_padding_bias(torch.tensor([[1, 0, 0]]), heads=1, legacy=False, dtype=torch.float32)
     half = as_attention_dtype(bias, torch.float16)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from c2vbench import hookimpl
-from c2vbench.specs import TemporalSpec
+from c2vbench.plugin import TemporalSpec, hookimpl
 
 
 def build_maxpool(options, context):
     import torch
     from torch import nn
 
-    from c2vbench.interfaces import VideoFeatures
+    from c2vbench.plugin import VideoFeatures
 
     class MaxPool(nn.Module):
         def forward(self, frames, frame_mask, want_alignment_tokens: bool = False) -> VideoFeatures:

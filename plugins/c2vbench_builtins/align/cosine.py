@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from c2vbench import hookimpl
-from c2vbench.specs import SimilaritySpec
+from c2vbench.plugin import AlignSpec, hookimpl
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,8 +20,8 @@ def build_cosine(options: CosineOptions, context):
     import torch
     from torch import nn
 
-    from .losses import symmetric_infonce
-    from .pooling import l2_normalise
+    from .._layers.losses import symmetric_infonce
+    from .._layers.pooling import l2_normalise
 
     max_log_scale = math.log(100.0)
 
@@ -47,8 +46,8 @@ def build_cosine(options: CosineOptions, context):
 
 
 @hookimpl
-def c2vbench_register_similarities():
-    yield SimilaritySpec(
+def c2vbench_register_align_heads():
+    yield AlignSpec(
         name="cosine",
         summary="Scaled cosine similarity of sentence and video embeddings; symmetric InfoNCE",
         factory=build_cosine,

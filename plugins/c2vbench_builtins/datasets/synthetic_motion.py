@@ -22,8 +22,7 @@ import json
 import os
 from pathlib import Path
 
-from c2vbench import hookimpl
-from c2vbench.specs import DatasetSpec
+from c2vbench.plugin import DatasetSpec, hookimpl
 
 GENERATOR_VERSION = 2
 
@@ -81,9 +80,15 @@ class SceneSpec:
 
 
 def build_synthetic_motion(options: SyntheticMotionOptions, data_root):
-    from c2vbench.data.extraction import sha256_file
-    from c2vbench.data.sampling import FrameSampling
-    from c2vbench.data.types import CaptionRecord, QuerySubset, RetrievalDataset, RetrievalSplit, VideoRecord
+    from c2vbench.plugin import (
+        CaptionRecord,
+        FrameSampling,
+        QuerySubset,
+        RetrievalDataset,
+        RetrievalSplit,
+        VideoRecord,
+        sha256_file,
+    )
 
     root = Path(data_root) if data_root is not None else default_cache_root() / dataset_folder_name(options)
     ensure_generated(root, options)

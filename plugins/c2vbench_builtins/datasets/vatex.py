@@ -30,10 +30,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from c2vbench import hookimpl
-from c2vbench.specs import DatasetSpec
-
-from ._dataset_options import RealDatasetOptions
+from c2vbench.plugin import DatasetSpec, RealDatasetOptions, hookimpl
 
 ANNOTATIONS = "vatex_data.json"
 TRAIN_LIST, VAL_LIST, TEST_LIST, RANDOM_1K5_LIST = "train_list.txt", "val_list.txt", "test_list.txt", \
@@ -69,12 +66,20 @@ def c2vbench_register_datasets():
 
 
 def build_vatex(options: VatexOptions, data_root: Path | None) -> Any:
-    from c2vbench.data.sampling import FrameSampling
-    from c2vbench.data.types import RetrievalDataset
-    from c2vbench.errors import DataError
-
-    from ._annotations import read_id_list, read_json, require_file
-    from ._dataset_common import VideoSources, build_split, check_selection, protocol_card, refuse_overlap, require_root
+    from c2vbench.plugin import (
+        DataError,
+        FrameSampling,
+        RetrievalDataset,
+        VideoSources,
+        build_split,
+        check_selection,
+        protocol_card,
+        read_id_list,
+        read_json,
+        refuse_overlap,
+        require_file,
+        require_root,
+    )
 
     if options.test not in TESTS:
         raise DataError(f"vatex: unknown test split {options.test!r}", f"use one of {', '.join(TESTS)}")
@@ -119,7 +124,7 @@ def build_vatex(options: VatexOptions, data_root: Path | None) -> Any:
 
 
 def _english_captions(data: Any, path: Path) -> dict[str, list[str]]:
-    from c2vbench.errors import DataError
+    from c2vbench.plugin import DataError
 
     if not isinstance(data, dict):
         raise DataError(f"{path} is not a dict of video id to captions", "use vatex_data.json as distributed")

@@ -14,11 +14,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from c2vbench.errors import C2VBenchError
-from c2vbench.interfaces import VideoFeatures
+from c2vbench.plugin import C2VBenchError, VideoFeatures
 
-from .pooling import masked_mean_pool
-from .temporal_blocks import (
+from .._layers.blocks import (
     TRANS_LAYER_NORM_EPS,
     TemporalTransformer,
     backbone_init_state,
@@ -28,6 +26,7 @@ from .temporal_blocks import (
     init_like_official_,
     subsample_half_rate,
 )
+from .._layers.pooling import masked_mean_pool
 
 DIFFERENCE_KINDS = ("sigmoid_selfA", "sigmoid_mlp", "raw")
 """TDB difference-token variants: attention + sigmoid (released), linear + sigmoid, and the raw difference."""

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from c2vbench import hookimpl
-from c2vbench.specs import TemporalSpec
+from c2vbench.plugin import TemporalSpec, hookimpl
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,7 +28,7 @@ class SeqTransfOptions:
 
 
 def build_seqtransf(options: SeqTransfOptions, context):
-    from .temporal_modules import SequenceTransformer
+    from ._modules import SequenceTransformer
 
     return SequenceTransformer.from_context(options, context)
 

@@ -12,13 +12,12 @@ import math
 import torch
 from torch import nn
 
-from c2vbench.errors import C2VBenchError
-from c2vbench.interfaces import TextFeatures, VideoFeatures
+from c2vbench.plugin import C2VBenchError, TextFeatures, VideoFeatures
 
-from .losses import symmetric_infonce
-from .pooling import l2_normalise
-from .temporal_blocks import TemporalTransformer, heads_for_width, init_like_official_, subsample_half_rate
-from .temporal_modules import FrameSeeds
+from .._layers.blocks import TemporalTransformer, heads_for_width, init_like_official_, subsample_half_rate
+from .._layers.losses import symmetric_infonce
+from .._layers.pooling import l2_normalise
+from ..temporal._modules import FrameSeeds
 
 STREAMS = ("auto", "tdb", "plain", "frames")
 CENTRE_INIT_STD = 64 ** -0.5  # the official N(0, 0.125) for both centre tensors

@@ -33,10 +33,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from c2vbench import hookimpl
-from c2vbench.specs import DatasetSpec
-
-from ._dataset_options import RealDatasetOptions
+from c2vbench.plugin import DatasetSpec, RealDatasetOptions, hookimpl
 
 ANNOTATIONS = "MSRVTT_data.json"
 TRAIN_LISTS = {"9k": "MSRVTT_train.9k.csv", "7k": "MSRVTT_train.7k.csv", "full": "MSRVTT_train.full.csv"}
@@ -79,19 +76,21 @@ def c2vbench_register_datasets():
 
 
 def build_msrvtt(options: MsrvttOptions, data_root: Path | None) -> Any:
-    from c2vbench.data.sampling import FrameSampling
-    from c2vbench.data.types import RetrievalDataset
-    from c2vbench.errors import DataError
-
-    from ._annotations import read_csv_column, read_csv_rows, read_json, require_file
-    from ._dataset_common import (
+    from c2vbench.plugin import (
+        DataError,
+        FrameSampling,
+        RetrievalDataset,
         VideoSources,
         build_split,
         carve_validation,
         carving_description,
         check_selection,
         protocol_card,
+        read_csv_column,
+        read_csv_rows,
+        read_json,
         refuse_overlap,
+        require_file,
         require_root,
     )
 
@@ -160,7 +159,7 @@ def build_msrvtt(options: MsrvttOptions, data_root: Path | None) -> Any:
 
 def _captions_by_video(data: Any, path: Path) -> tuple[dict[str, list[str]], dict[str, int]]:
     """Captions grouped per video in file order, and each video's position of first appearance."""
-    from c2vbench.errors import DataError
+    from c2vbench.plugin import DataError
 
     sentences = data.get("sentences") if isinstance(data, dict) else None
     if not isinstance(sentences, list):
@@ -179,7 +178,7 @@ def _captions_by_video(data: Any, path: Path) -> tuple[dict[str, list[str]], dic
 
 
 def _in_order_of_appearance(listed: set[str], first_appearance: dict[str, int], path: Path) -> list[str]:
-    from c2vbench.errors import DataError
+    from c2vbench.plugin import DataError
 
     absent = sorted(listed - set(first_appearance))
     if absent:

@@ -11,9 +11,7 @@ import dataclasses
 import os
 from pathlib import Path
 
-from c2vbench import hookimpl
-from c2vbench.errors import C2VBenchError
-from c2vbench.specs import BackboneSpec
+from c2vbench.plugin import BackboneSpec, C2VBenchError, hookimpl
 
 PRECISIONS = ("fp32", "fp16")
 
@@ -33,7 +31,7 @@ def build_clip(options: ClipOptions):
     import open_clip
     import torch
 
-    from .clip_backbone import ClipBackbone, clip_from_openai_state_dict
+    from ._clip_model import ClipBackbone, clip_from_openai_state_dict
 
     if options.precision not in PRECISIONS:
         raise C2VBenchError(f"unknown precision {options.precision!r} for backbone 'clip'",
@@ -130,7 +128,7 @@ def _normalisation(open_clip, clip):
         config = open_clip.get_model_preprocess_cfg(clip)
         return tuple(config["mean"]), tuple(config["std"])
     except Exception:
-        from c2vbench.data.preprocess import CLIP_MEAN, CLIP_STD
+        from c2vbench.plugin import CLIP_MEAN, CLIP_STD
 
         return CLIP_MEAN, CLIP_STD
 

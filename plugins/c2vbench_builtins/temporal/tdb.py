@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from c2vbench import hookimpl
-from c2vbench.specs import TemporalSpec
+from c2vbench.plugin import TemporalSpec, hookimpl
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +38,7 @@ class TdbOptions:
 
 
 def build_tdb(options: TdbOptions, context):
-    from .temporal_modules import TemporalDifferenceBlock
+    from ._modules import TemporalDifferenceBlock
 
     return TemporalDifferenceBlock.from_context(options, context)
 

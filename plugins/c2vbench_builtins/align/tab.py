@@ -21,7 +21,7 @@ called, fill ``VideoFeatures.alignment_tokens`` (``[B, N, D]``, in the frame-emb
 that :class:`c2vbench.model.RetrievalModel` asks for them. Parameters are shared by passing tokens, never modules,
 so no parameter is registered twice in the model's state dict.
 
-State-dict keys (under ``similarity_head.``): ``logit_scale`` (official ``clip.logit_scale``), ``weight_center``
+State-dict keys (under ``align_head.``): ``logit_scale`` (official ``clip.logit_scale``), ``weight_center``
 and ``emb_center`` ``[K, D]``, and for ``stream=plain`` ``frame_position_embeddings.weight`` and
 ``actionClip.resblocks.0.*``.
 """
@@ -30,8 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from c2vbench import hookimpl
-from c2vbench.specs import SimilaritySpec
+from c2vbench.plugin import AlignSpec, hookimpl
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,14 +49,14 @@ class TabOptions:
 
 
 def build_tab(options: TabOptions, context):
-    from .tab_head import TemporalAlignmentHead
+    from ._tab_head import TemporalAlignmentHead
 
     return TemporalAlignmentHead.from_context(options, context)
 
 
 @hookimpl
-def c2vbench_register_similarities():
-    yield SimilaritySpec(
+def c2vbench_register_align_heads():
+    yield AlignSpec(
         name="tab",
         summary="CLIP2Video Temporal Alignment Block: shared-centre token alignment blended with the global score",
         factory=build_tab,

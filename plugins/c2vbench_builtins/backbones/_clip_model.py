@@ -9,9 +9,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from c2vbench.interfaces import TemporalInitState, TextFeatures
+from c2vbench.plugin import TemporalInitState, TextFeatures
 
-from .clip_text import tokenize_captions
+from ._tokenizer import tokenize_captions
 
 
 class ClipBackbone(nn.Module):

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from c2vbench import hookimpl
-from c2vbench.specs import BackboneSpec
+from c2vbench.plugin import BackboneSpec, hookimpl
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,7 +24,7 @@ class TinyClipOptions:
 
 
 def build_tiny_clip(options: TinyClipOptions):
-    from .clip_backbone import ClipBackbone, make_clip
+    from ._clip_model import ClipBackbone, make_clip
 
     # Initialised from torch's global generator, which the pipeline seeds with --seed.
     clip = make_clip(

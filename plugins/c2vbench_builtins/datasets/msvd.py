@@ -22,10 +22,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from c2vbench import hookimpl
-from c2vbench.specs import DatasetSpec
-
-from ._dataset_options import RealDatasetOptions
+from c2vbench.plugin import DatasetSpec, RealDatasetOptions, hookimpl
 
 CAPTIONS = "raw-captions.pkl"
 LISTS = {"train": "train_list.txt", "val": "val_list.txt", "test": "test_list.txt"}
@@ -58,11 +55,19 @@ def c2vbench_register_datasets():
 
 
 def build_msvd(options: MsvdOptions, data_root: Path | None) -> Any:
-    from c2vbench.data.sampling import FrameSampling
-    from c2vbench.data.types import RetrievalDataset
-
-    from ._annotations import load_plain_pickle, read_id_list, require_file
-    from ._dataset_common import VideoSources, build_split, check_selection, protocol_card, refuse_overlap, require_root
+    from c2vbench.plugin import (
+        FrameSampling,
+        RetrievalDataset,
+        VideoSources,
+        build_split,
+        check_selection,
+        load_plain_pickle,
+        protocol_card,
+        read_id_list,
+        refuse_overlap,
+        require_file,
+        require_root,
+    )
 
     selection = check_selection("msvd", options.selection)
     root = require_root("msvd", data_root, LAYOUT)
@@ -91,7 +96,7 @@ def build_msvd(options: MsvdOptions, data_root: Path | None) -> Any:
 
 def _captions(data: Any, path: Path) -> dict[str, list[str]]:
     """``video_id -> [caption, ...]``; token lists are joined with single spaces (official loader)."""
-    from c2vbench.errors import DataError
+    from c2vbench.plugin import DataError
 
     if not isinstance(data, dict):
         raise DataError(f"{path} holds a {type(data).__name__}, not a dict of video id to captions",

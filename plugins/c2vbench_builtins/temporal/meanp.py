@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from c2vbench import hookimpl
-from c2vbench.specs import TemporalSpec
+from c2vbench.plugin import TemporalSpec, hookimpl
 
 
 def build_meanp(options, context):
     from torch import nn
 
-    from c2vbench.interfaces import VideoFeatures
+    from c2vbench.plugin import VideoFeatures
 
-    from .pooling import masked_mean_pool
+    from .._layers.pooling import masked_mean_pool
 
     class MeanPooling(nn.Module):
         """Order-blind by construction: a permutation of the real frames gives the same embedding."""

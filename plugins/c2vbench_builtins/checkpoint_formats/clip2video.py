@@ -20,7 +20,7 @@ Key mapping (official key → ``RetrievalModel`` key; one parameter per official
 
 =====================================================  ==========================================================
 ``clip.<k>``                                           ``backbone.clip.<k>`` (open_clip uses OpenAI's names)
-``clip.logit_scale``                                   also ``similarity_head.logit_scale`` (the scale s the
+``clip.logit_scale``                                   also ``align_head.logit_scale`` (the scale s the
                                                        heads use; the backbone copy is unused at inference)
 ``frame_position_embeddings.weight``                   ``temporal.frame_position_embeddings.weight``
 ``type_position_embeddings.weight``                    ``temporal.type_position_embeddings.weight``
@@ -29,12 +29,12 @@ Key mapping (official key → ``RetrievalModel`` key; one parameter per official
 ``trans_layernorm.{weight,bias}``                      ``temporal.trans_layernorm.{weight,bias}``
 ``transformerClip.resblocks.<i>.*``                    ``temporal.transformerClip.resblocks.<i>.*``
 ``actionClip.resblocks.0.*``                           ``temporal.actionClip.resblocks.0.*`` (TAB_TDB), or
-                                                       ``similarity_head.actionClip.resblocks.0.*`` (TAB)
-``weight_center``, ``emb_center``                      ``similarity_head.weight_center``, ``.emb_center``
+                                                       ``align_head.actionClip.resblocks.0.*`` (TAB)
+``weight_center``, ``emb_center``                      ``align_head.weight_center``, ``.emb_center``
 =====================================================  ==========================================================
 
 With ``center_proj=TAB`` the head's plain stream also receives a copy of ``frame_position_embeddings.weight``
-(``similarity_head.frame_position_embeddings.weight``): the official model shares that table between the two.
+(``align_head.frame_position_embeddings.weight``): the official model shares that table between the two.
 Tensors of modules the inferred variant never uses (for example ``frame2t_attention`` beside ``frame2t_projection``)
 are reported in ``model.checkpoint_info["unused_keys"]``; any other key that does not fit is an error naming it.
 
@@ -52,9 +52,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from c2vbench import hookimpl
-from c2vbench.errors import C2VBenchError
-from c2vbench.specs import CheckpointFormatSpec
+from c2vbench.plugin import C2VBenchError, CheckpointFormatSpec, hookimpl
 
 OFFICIAL_MAX_WORDS = 32
 OFFICIAL_MAX_FRAMES = 12
@@ -177,7 +175,7 @@ def infer_layout(state: dict[str, Any], legacy_mask: bool = False, temporal_proj
 
 def map_official_keys(state: dict[str, Any], layout: OfficialLayout) -> tuple[dict[str, Any], list[str]]:
     """Official non-CLIP tensors (and the logit scale) under their ``RetrievalModel`` names, plus unused keys."""
-    mapped: dict[str, Any] = {"similarity_head.logit_scale": state["clip.logit_scale"]}
+    mapped: dict[str, Any] = {"align_head.logit_scale": state["clip.logit_scale"]}
     unused: list[str] = []
     plain_stream = layout.align_options.get("stream") == "plain"
     for key, value in state.items():
@@ -186,13 +184,13 @@ def map_official_keys(state: dict[str, Any], layout: OfficialLayout) -> tuple[di
         if key.startswith(layout.unused_prefixes):
             unused.append(key)
         elif key in ("weight_center", "emb_center"):
-            mapped[f"similarity_head.{key}"] = value
+            mapped[f"align_head.{key}"] = value
         elif key.startswith("actionClip.") and plain_stream:
-            mapped[f"similarity_head.{key}"] = value
+            mapped[f"align_head.{key}"] = value
         else:
             mapped[f"temporal.{key}"] = value  # unknown keys land here and are refused by the strict check
             if plain_stream and key == "frame_position_embeddings.weight":
-                mapped["similarity_head.frame_position_embeddings.weight"] = value
+                mapped["align_head.frame_position_embeddings.weight"] = value
     return mapped, unused
 
 
@@ -212,10 +210,9 @@ def load_clip2video_checkpoint(path: str | Path, legacy_mask: bool = False, **op
     """
     import torch
 
-    from c2vbench.interfaces import BuildContext
-    from c2vbench.model import RetrievalModel
+    from c2vbench.plugin import BuildContext, RetrievalModel
 
-    from .clip_backbone import ClipBackbone, clip_from_openai_state_dict, clip_sizes_from_openai_state_dict
+    from ..backbones._clip_model import ClipBackbone, clip_from_openai_state_dict, clip_sizes_from_openai_state_dict
 
     known = {"max_words", "max_frames", "temporal_proj", "center_proj", "clip_precision"}
     clip_precision = options.get("clip_precision", "fp32")
@@ -267,11 +264,11 @@ def load_clip2video_checkpoint(path: str | Path, legacy_mask: bool = False, **op
 
 def build_component(kind: str, name: str, option_values: dict[str, Any], context):
     """Build one of the built-in plug-ins this format maps onto, with its options type filled in."""
-    from .cosine import CosineOptions, build_cosine
-    from .meanp import build_meanp
-    from .seqtransf import SeqTransfOptions, build_seqtransf
-    from .tab import TabOptions, build_tab
-    from .tdb import TdbOptions, build_tdb
+    from ..align.cosine import CosineOptions, build_cosine
+    from ..align.tab import TabOptions, build_tab
+    from ..temporal.meanp import build_meanp
+    from ..temporal.seqtransf import SeqTransfOptions, build_seqtransf
+    from ..temporal.tdb import TdbOptions, build_tdb
 
     builders = {
         ("temporal", "tdb"): (TdbOptions, build_tdb), ("temporal", "seqtransf"): (SeqTransfOptions, build_seqtransf),
@@ -284,12 +281,12 @@ def build_component(kind: str, name: str, option_values: dict[str, Any], context
 
 
 def load_strictly(model, mapped: dict[str, Any], path) -> None:
-    """Load the mapped tensors into ``temporal`` and ``similarity_head``; every parameter must be covered and every
+    """Load the mapped tensors into ``temporal`` and ``align_head``; every parameter must be covered and every
     tensor used, with matching shapes, or the error names the keys."""
     import torch
 
     expected = {key: value for key, value in model.state_dict().items()
-                if key.startswith(("temporal.", "similarity_head."))}
+                if key.startswith(("temporal.", "align_head."))}
     missing = sorted(set(expected) - set(mapped))
     unexpected = sorted(set(mapped) - set(expected))
     mismatched = sorted(f"{key} {tuple(mapped[key].shape)} vs {tuple(expected[key].shape)}"

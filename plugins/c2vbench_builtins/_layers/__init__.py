@@ -1,0 +1,1 @@
+"""Layers shared by the built-in temporal modules and align heads (no entry points here)."""

@@ -1,0 +1,3 @@
+"""Built-in temporal modules: ``meanp``, ``seqtransf`` and CLIP2Video's ``tdb``.
+
+Each public module is an entry point."""
