@@ -22,13 +22,13 @@ from typing import Any
 
 import numpy as np
 
+from .comparison import direction_values
 from .errors import C2VBenchError
 from .postprocess import POSTPROCESSORS
 from .stats import (
     bootstrap_differences,
     bootstrap_means,
     bootstrap_p_value,
-    direction_values,
     holm_adjust,
     paired_randomization_test,
     percentile_interval,
@@ -414,7 +414,7 @@ def render_leaderboard(
     """The leaderboard markdown of validated results.
 
     Args:
-        results: ``(path, result)`` pairs (validated by :func:`c2vbench.resultfiles.load_result_file`).
+        results: ``(path, result)`` pairs (validated by :func:`c2vbench.results.load_result_file`).
         command: the command line that produced the file, written into the header comment.
         baseline: entry name, run_id prefix or config_key prefix of the entry to test the others against.
         n_resamples: bootstrap / randomisation resamples.

@@ -71,8 +71,8 @@ def load_native_checkpoint(path: str | Path, legacy_mask: bool = False, registry
 
     from .assembly import build_model
     from .model import upgrade_state_dict_keys
-    from .registry import ROLE_KIND, get_registry
-    from .specs import build_options
+    from .registry import get_registry
+    from .specs import ROLE_KIND, build_options
 
     description = read_native_config(path)
     folder = Path(path) if Path(path).is_dir() else Path(path).parent

@@ -10,15 +10,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import __version__
 from .assembly import Assembly, assemble
 from .config import RunConfig
-from .data.integrity import screen_split
+from .data.integrity import SplitScreener
 from .encoding import encode_split, score_all
 from .errors import C2VBenchError
 from .progress import Reporter
-from .registry import ROLE_KIND, ComponentRegistry, get_registry
-from .results import SCHEMA_VERSION, environment, new_run_id, now_iso, protocol_card, write_result
+from .registry import ComponentRegistry, get_registry
+from .results import build_result, write_result
+from .specs import ROLE_KIND
 
 
 @dataclasses.dataclass
@@ -43,28 +43,6 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
-
-
-class SplitScreener:
-    """Screens splits before use and keeps, per split, the skipped and the partially readable videos."""
-
-    def __init__(self, dataset, sampling, allow_missing: bool, reporter: Reporter):
-        self.dataset, self.sampling, self.allow_missing, self.reporter = dataset, sampling, allow_missing, reporter
-        self.skipped: dict[str, list] = {}
-        self.partial: dict[str, list] = {}
-
-    def __call__(self, name: str):
-        with self.reporter.counter(f"checking the {name} videos") as progress:
-            screened = screen_split(self.dataset.split(name), allow_missing=self.allow_missing,
-                                    sampling=self.sampling, progress=progress)
-        if screened.skipped:
-            self.skipped[name] = screened.skipped
-            self.reporter.note(f"skipped {len(screened.skipped)} unusable video(s) of split '{name}' "
-                               "(--allow-missing); they are listed in the result's protocol card")
-        if screened.partial:
-            self.partial[name] = screened.partial
-            self.reporter.note(f"{len(screened.partial)} video(s) of split '{name}' are only partly readable")
-        return screened.split
 
 
 def run_benchmark(config: RunConfig, registry: ComponentRegistry | None = None,
@@ -157,19 +135,6 @@ def evaluate_checkpoint(config: RunConfig, checkpoint: str | Path, checkpoint_fo
     return RunOutcome(result, write_result(result, config.out), None)
 
 
-def evaluation_block(sim: np.ndarray, split, config: RunConfig) -> dict[str, Any]:
-    """Metrics, per-query ranks and subsets of one similarity matrix, possibly post-processed."""
-    from .metrics import evaluate_similarity, pairwise_accuracy
-
-    subsets = {name: (subset.caption_indices, subset.video_indices) for name, subset in split.subsets.items()}
-    evaluated = evaluate_similarity(sim, split.text_to_video, tie=config.tie, v2t_mode=config.v2t_mode,
-                                    subsets=subsets).to_dict()
-    for name, subset in split.subsets.items():
-        if subset.rival_videos:
-            evaluated["subsets"][name]["pairwise"] = pairwise_accuracy(
-                sim, subset.caption_indices, [split.captions[i].video_index for i in subset.caption_indices],
-                subset.rival_videos)
-    return evaluated
 
 
 def postprocess_scores(config: RunConfig, model, dataset, sim: np.ndarray, encoded, device: torch.device,
@@ -187,76 +152,6 @@ def postprocess_scores(config: RunConfig, model, dataset, sim: np.ndarray, encod
     return processor.apply(sim, bank_sim=bank_sim)
 
 
-def build_result(config: RunConfig, assembly: Assembly, split, sim: np.ndarray, post_sim: np.ndarray,
-                 screen: SplitScreener, training, encoded, device: torch.device,
-                 reporter: Reporter) -> dict[str, Any]:
-    from .postprocess import get_postprocessor
-    from .training import backbone_lr
-
-    processor = get_postprocessor(config.postprocess)
-    plain = evaluation_block(sim, split, config)
-    evaluated = plain if config.postprocess == "none" else evaluation_block(post_sim, split, config)
-    card = {
-        **assembly.dataset.protocol,
-        "dataset": assembly.dataset.name,
-        "split": split.name,
-        "n_videos": len(split.videos),
-        "n_captions": len(split.captions),
-        "sampling": assembly.sampling.describe(),
-        # a dataset reading frame folders names its own decoder (PIL); video files are read with decord
-        "decoder": assembly.dataset.protocol.get("decoder", decoder_description(assembly.sampling.decoder)),
-        "skipped_videos": screen.skipped,
-        "partial_videos": screen.partial,
-        "tie": config.tie,
-        "v2t_mode": config.v2t_mode,
-    }
-    model = assembly.model
-    result: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "c2vbench_version": __version__,
-        "created": now_iso(),
-        "run_id": new_run_id(config.config_key(), config.seed),
-        "plugins": {role: component.provenance() for role, component in assembly.components.items()},
-        "config": {**config.to_dict(), "resolved_options": assembly.options,
-                   "image_size": int(model.backbone.image_size),
-                   "effective_backbone_lr": backbone_lr(config, model) if config.protocol == "finetune" else None,
-                   "caption_sampling": "one random caption per video per epoch"},
-        "config_key": config.config_key(),
-        "protocol": protocol_card(card),
-        "metrics": evaluated["metrics"],
-        "per_query": evaluated["per_query"],
-        "subsets": evaluated.get("subsets", {}),
-        "tie": config.tie,
-        "v2t_mode": config.v2t_mode,
-        "postprocess": {"name": processor.name, "track": processor.track},
-        "training": None if training is None else dataclasses.asdict(training),
-        "model_selection": None if training is None else {
-            "split": training.selection_split, "epoch": training.selected_epoch,
-            "selected_on_test": training.selection_split == "test"},
-        "cost": {
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "trainable_parameters": trained_parameter_count(model, config.protocol),
-            "videos_per_second": round(encoded.videos_per_second, 3),
-            "texts_per_second": round(encoded.texts_per_second, 3),
-        },
-        "notes": list(reporter.notes),
-        "env": environment(str(device) if device.type != "cuda" else torch.cuda.get_device_name(device)),
-    }
-    if config.postprocess != "none":
-        result["plain"] = {"metrics": plain["metrics"], "per_query": plain["per_query"]}
-    return result
 
 
-def trained_parameter_count(model, protocol: str) -> int:
-    """Parameters the protocol trains: none (zeroshot), all but the backbone (frozen), all (finetune)."""
-    if protocol == "zeroshot":
-        return 0
-    return sum(p.numel() for name, p in model.named_parameters()
-               if p.requires_grad and (protocol == "finetune" or not name.startswith("backbone.")))
 
-
-def decoder_description(decoder: str) -> dict[str, str]:
-    """The sampling's video decoder and its library version, for the protocol card."""
-    from .data.decoding import decoder_versions
-
-    return {"name": decoder, "version": decoder_versions()["av" if decoder == "pyav" else decoder]}

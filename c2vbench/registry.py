@@ -22,10 +22,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import DuplicateComponentError, UnknownComponentError
-from .specs import KIND_FOR_HOOK, KINDS, NAME_PATTERN, ROLE_KIND, SPEC_TYPES, ComponentSpec, canonical_kind
-
-__all__ = ["ROLE_KIND", "ComponentRegistry", "RegisteredComponent", "Provider", "PluginFailure", "load_registry",
-           "get_registry", "create_plugin_manager", "ENTRY_POINT_GROUP", "LOAD_PLUGINS_ENV"]
+from .specs import KIND_FOR_HOOK, KINDS, NAME_PATTERN, SPEC_TYPES, ComponentSpec, canonical_kind
 
 ENTRY_POINT_GROUP = "c2vbench"
 LOAD_PLUGINS_ENV = "C2VBENCH_LOAD_PLUGINS"

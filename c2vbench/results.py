@@ -1,24 +1,43 @@
-"""The result file: one JSON per run, validated before it is written, written atomically."""
+"""The result file: its schema (one validator for writing and reading), building, writing and reading.
+
+The pipeline builds a result (:func:`build_result`) and writes it atomically (:func:`write_result`); ``compare``,
+``leaderboard`` and every other consumer read it back with :func:`load_result_file` / :func:`iter_result_files`,
+which accept only files that carry what the comparison tools rely on and report anything else as one
+:class:`ResultFileError` naming the file and the problem. Both sides check with the same :func:`validate_result`.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
-import os
+import math
 import platform
-import tempfile
 import uuid
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
+from .atomic_files import write_json_atomic
 from .config import canonical_hash
+from .errors import ResultFileError
+from .metrics import METRIC_NAMES, TIE_POLICIES, V2T_MODES
+from .specs import ROLES
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+    from .assembly import Assembly
+    from .config import RunConfig
+    from .data.integrity import SplitScreener
+    from .progress import Reporter
 
 SCHEMA_VERSION = 1
 REQUIRED_KEYS = ("schema_version", "c2vbench_version", "created", "run_id", "plugins", "config", "protocol",
                  "metrics", "per_query", "env")
-PLUGIN_ROLES = ("backbone", "temporal", "align", "dataset")
-METRIC_NAMES = ("R@1", "R@5", "R@10", "MdR", "MnR")
+PLUGIN_ROLES = ROLES
 
 
 def protocol_card(card: dict[str, Any]) -> dict[str, Any]:
@@ -43,8 +62,8 @@ def now_iso() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def validate_result(result: dict[str, Any]) -> None:
-    """Raise ValueError naming the first key that breaks the contract's schema."""
+def require_complete(result: dict[str, Any]) -> None:
+    """Raise ValueError naming the first key a result must carry before it is written (the contract's keys)."""
     for key in REQUIRED_KEYS:
         if key not in result:
             raise ValueError(f"result is missing '{key}'")
@@ -52,41 +71,241 @@ def validate_result(result: dict[str, Any]) -> None:
         entry = result["plugins"].get(role)
         if not isinstance(entry, dict) or not {"name", "distribution", "version"} <= set(entry):
             raise ValueError(f"result plugins.{role} must have name, distribution and version")
-    if "hash" not in result["protocol"]:
-        raise ValueError("result protocol has no hash")
-    for direction in ("t2v", "v2t"):
-        metrics = result["metrics"].get(direction, {})
-        missing = [name for name in METRIC_NAMES if name not in metrics]
-        if missing:
-            raise ValueError(f"result metrics.{direction} lacks {', '.join(missing)}")
-    for key in ("t2v_rank", "v2t_rank"):
-        if not isinstance(result["per_query"].get(key), list):
-            raise ValueError(f"result per_query.{key} must be a list")
-
-
-def write_json_atomic(path: str | Path, payload: Any) -> Path:
-    """Write JSON so that ``path`` holds either the old content or the complete new one, never a torn file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    # mkstemp creates the file private (0600); a result file gets the ordinary permissions of a new file.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(temp_name, 0o666 & ~umask)
-    try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(payload, stream, indent=1, sort_keys=False, allow_nan=False)
-            stream.write("\n")
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def write_result(result: dict[str, Any], out_dir: str | Path) -> Path:
     """Validate and atomically write ``<out_dir>/<run_id>.json``."""
+    require_complete(result)
     validate_result(result)
     return write_json_atomic(Path(out_dir) / f"{result['run_id']}.json", result)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# reading
+
+SUPPORTED_SCHEMA_VERSIONS = (1,)
+
+
+class ForeignFileError(ResultFileError):
+    """A JSON file that does not claim to be a result file at all (no ``schema_version``): e.g. a checkpoint's
+    ``config.json`` lying next to the results. Directory scans may summarise these instead of listing each."""
+
+
+class _ForeignFile(ValueError):
+    pass
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _require_mapping(container: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+    value = container.get(key)
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}{key!r} must be an object" if key in container else f"missing {where}{key!r}")
+    return value
+
+
+def _check_number_list(values: Any, name: str, length: int | None = None, integral: bool = False) -> int:
+    if not isinstance(values, list):
+        raise ValueError(f"per_query.{name} must be a list")
+    if not all(_is_number(value) for value in values):
+        raise ValueError(f"per_query.{name} must hold finite numbers only")
+    if integral and not all(float(value).is_integer() for value in values):
+        raise ValueError(f"per_query.{name} must hold integers")
+    if length is not None and len(values) != length:
+        raise ValueError(f"per_query.{name} has {len(values)} entries, expected {length}")
+    return len(values)
+
+
+def validate_result(result: Any) -> dict[str, Any]:
+    """Return ``result`` if it is a usable result dictionary, else raise ``ValueError`` with the reason."""
+    if not isinstance(result, dict):
+        raise _ForeignFile("not a JSON object (not a c2vbench result file?)")
+    version = result.get("schema_version")
+    if "schema_version" not in result:
+        raise _ForeignFile("missing 'schema_version' (not a c2vbench result file?)")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ValueError(f"schema_version must be an integer, got {version!r}")
+    if version not in SUPPORTED_SCHEMA_VERSIONS:
+        raise ValueError(
+            f"schema_version {version} is not supported (this c2vbench reads {list(SUPPORTED_SCHEMA_VERSIONS)}); "
+            "upgrade c2vbench"
+        )
+    metrics = _require_mapping(result, "metrics", "")
+    for direction in ("t2v", "v2t"):
+        block = _require_mapping(metrics, direction, "metrics.")
+        for name in METRIC_NAMES:
+            if not _is_number(block.get(name)):
+                raise ValueError(f"metrics.{direction}.{name} must be a finite number")
+    per_query = _require_mapping(result, "per_query", "")
+    for direction in ("t2v", "v2t"):
+        if f"{direction}_rank" not in per_query:
+            raise ValueError(f"missing per_query.{direction}_rank")
+        count = _check_number_list(per_query[f"{direction}_rank"], f"{direction}_rank")
+        if count == 0:
+            raise ValueError(f"per_query.{direction}_rank is empty")
+        if any(rank < 1 for rank in per_query[f"{direction}_rank"]):
+            raise ValueError(f"per_query.{direction}_rank holds ranks below 1 (ranks are 1-based)")
+        if f"{direction}_ties" in per_query:
+            _check_number_list(per_query[f"{direction}_ties"], f"{direction}_ties", count, integral=True)
+    if "t2v_video" in per_query:
+        _check_number_list(per_query["t2v_video"], "t2v_video", len(per_query["t2v_rank"]), integral=True)
+    protocol = _require_mapping(result, "protocol", "")
+    if not isinstance(protocol.get("hash"), str) or not protocol["hash"]:
+        raise ValueError("protocol.hash must be a non-empty string")
+    for key in ("plugins", "config", "postprocess", "cost", "env", "subsets", "plain"):
+        if key in result and not isinstance(result[key], dict):
+            raise ValueError(f"{key!r} must be an object")
+    for key in ("run_id", "config_key"):
+        if key in result and not isinstance(result[key], str):
+            raise ValueError(f"{key!r} must be a string")
+    if "tie" in result and result["tie"] not in TIE_POLICIES:
+        raise ValueError(f"unknown tie policy {result['tie']!r}")
+    if "v2t_mode" in result and result["v2t_mode"] not in V2T_MODES:
+        raise ValueError(f"unknown v2t_mode {result['v2t_mode']!r}")
+    return result
+
+
+def load_result_file(path: str | Path) -> dict[str, Any]:
+    """Read and validate one result file.
+
+    Raises:
+        ResultFileError: ``"<file>: <reason>"`` for unreadable, non-JSON or malformed files.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ResultFileError(f"{path}: no such file", "check the path") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ResultFileError(f"{path}: cannot read ({error.__class__.__name__}: {error})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ResultFileError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
+    try:
+        return validate_result(data)
+    except _ForeignFile as error:
+        raise ForeignFileError(f"{path}: {error}", "remove it from the inputs") from None
+    except ValueError as error:
+        raise ResultFileError(f"{path}: {error}", "regenerate it with `c2vbench run` or `c2vbench eval`") from None
+
+
+def iter_result_files(paths_or_dirs: Iterable[str | Path]) -> Iterator[tuple[Path, dict[str, Any] | ResultFileError]]:
+    """Yield ``(path, result)`` or ``(path, error)`` for every file given or found under the directories given.
+
+    Directories are searched recursively for ``*.json`` (sorted), skipping hidden files and directories (a
+    writer's partial state); a path that does not exist yields an error.
+    """
+    for entry in paths_or_dirs:
+        entry = Path(entry)
+        if entry.is_dir():
+            files = sorted(
+                candidate
+                for candidate in entry.rglob("*.json")
+                if candidate.is_file() and not any(part.startswith(".") for part in candidate.relative_to(entry).parts)
+            )
+        else:
+            files = [entry]
+        for file in files:
+            try:
+                yield file, load_result_file(file)
+            except ResultFileError as error:
+                yield file, error
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# building
+
+
+def evaluation_block(sim: np.ndarray, split, config: RunConfig) -> dict[str, Any]:
+    """Metrics, per-query ranks and subsets of one similarity matrix, possibly post-processed."""
+    from .metrics import evaluate_similarity, pairwise_accuracy
+
+    subsets = {name: (subset.caption_indices, subset.video_indices) for name, subset in split.subsets.items()}
+    evaluated = evaluate_similarity(sim, split.text_to_video, tie=config.tie, v2t_mode=config.v2t_mode,
+                                    subsets=subsets).to_dict()
+    for name, subset in split.subsets.items():
+        if subset.rival_videos:
+            evaluated["subsets"][name]["pairwise"] = pairwise_accuracy(
+                sim, subset.caption_indices, [split.captions[i].video_index for i in subset.caption_indices],
+                subset.rival_videos)
+    return evaluated
+
+
+def build_result(config: RunConfig, assembly: Assembly, split, sim: np.ndarray, post_sim: np.ndarray,
+                 screen: SplitScreener, training, encoded, device: torch.device,
+                 reporter: Reporter) -> dict[str, Any]:
+    import torch
+
+    from .postprocess import get_postprocessor
+    from .training import backbone_lr
+
+    processor = get_postprocessor(config.postprocess)
+    plain = evaluation_block(sim, split, config)
+    evaluated = plain if config.postprocess == "none" else evaluation_block(post_sim, split, config)
+    card = {
+        **assembly.dataset.protocol,
+        "dataset": assembly.dataset.name,
+        "split": split.name,
+        "n_videos": len(split.videos),
+        "n_captions": len(split.captions),
+        "sampling": assembly.sampling.describe(),
+        # a dataset reading frame folders names its own decoder (PIL); video files are read with decord
+        "decoder": assembly.dataset.protocol.get("decoder", decoder_description(assembly.sampling.decoder)),
+        "skipped_videos": screen.skipped,
+        "partial_videos": screen.partial,
+        "tie": config.tie,
+        "v2t_mode": config.v2t_mode,
+    }
+    model = assembly.model
+    result: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "c2vbench_version": __version__,
+        "created": now_iso(),
+        "run_id": new_run_id(config.config_key(), config.seed),
+        "plugins": {role: component.provenance() for role, component in assembly.components.items()},
+        "config": {**config.to_dict(), "resolved_options": assembly.options,
+                   "image_size": int(model.backbone.image_size),
+                   "effective_backbone_lr": backbone_lr(config, model) if config.protocol == "finetune" else None,
+                   "caption_sampling": "one random caption per video per epoch"},
+        "config_key": config.config_key(),
+        "protocol": protocol_card(card),
+        "metrics": evaluated["metrics"],
+        "per_query": evaluated["per_query"],
+        "subsets": evaluated.get("subsets", {}),
+        "tie": config.tie,
+        "v2t_mode": config.v2t_mode,
+        "postprocess": {"name": processor.name, "track": processor.track},
+        "training": None if training is None else dataclasses.asdict(training),
+        "model_selection": None if training is None else {
+            "split": training.selection_split, "epoch": training.selected_epoch,
+            "selected_on_test": training.selection_split == "test"},
+        "cost": {
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "trainable_parameters": trained_parameter_count(model, config.protocol),
+            "videos_per_second": round(encoded.videos_per_second, 3),
+            "texts_per_second": round(encoded.texts_per_second, 3),
+        },
+        "notes": list(reporter.notes),
+        "env": environment(str(device) if device.type != "cuda" else torch.cuda.get_device_name(device)),
+    }
+    if config.postprocess != "none":
+        result["plain"] = {"metrics": plain["metrics"], "per_query": plain["per_query"]}
+    return result
+
+
+def trained_parameter_count(model, protocol: str) -> int:
+    """Parameters the protocol trains: none (zeroshot), all but the backbone (frozen), all (finetune)."""
+    if protocol == "zeroshot":
+        return 0
+    return sum(p.numel() for name, p in model.named_parameters()
+               if p.requires_grad and (protocol == "finetune" or not name.startswith("backbone.")))
+
+
+def decoder_description(decoder: str) -> dict[str, str]:
+    """The sampling's video decoder and its library version, for the protocol card."""
+    from .data.decoding import decoder_versions
+
+    return {"name": decoder, "version": decoder_versions()["av" if decoder == "pyav" else decoder]}

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .atomic_files import write_json_atomic
 from .config import RunConfig
 from .data.loader import VideoClipDataset, make_video_loader
 from .data.sampling import FrameSampling
@@ -23,7 +24,6 @@ from .data.types import RetrievalSplit
 from .encoding import FrameBank, compute_frame_bank, encode_split, image_format_of, score_all
 from .errors import C2VBenchError
 from .progress import Reporter
-from .results import write_json_atomic
 
 TRAINING_STATE_FILE = "training_state.pt"
 

@@ -123,8 +123,8 @@ def result_pair(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_compare_json_shape(result_pair, capsys):
-    from c2vbench.resultfiles import load_result_file
-    from c2vbench.stats import compare_results
+    from c2vbench.comparison import compare_results
+    from c2vbench.results import load_result_file
 
     first, second = result_pair
     code, out, err = run_cli(["compare", str(first), str(second), "--json", "--n-resamples", "500"], capsys)

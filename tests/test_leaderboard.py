@@ -16,7 +16,7 @@ from _cli_runner import run_cli
 from c2vbench.errors import C2VBenchError
 from c2vbench.leaderboard import escape_markdown, group_entries, render_leaderboard, significance_vs_baseline
 from c2vbench.metrics import metrics_from_ranks
-from c2vbench.resultfiles import iter_result_files
+from c2vbench.results import iter_result_files
 from c2vbench.stats import holm_adjust
 
 GOLDEN = Path(__file__).parent / "golden" / "leaderboard.md"

@@ -29,15 +29,25 @@ def test_valid_result_is_written_and_read_back(tmp_path):
 
 
 @pytest.mark.parametrize("breakage, message", [
-    ({"metrics": {"t2v": {"R@1": 1.0}, "v2t": {}}}, "lacks"),
+    ({"metrics": {"t2v": {"R@1": 1.0}, "v2t": {}}}, "R@5"),
     ({"plugins": {"backbone": {"name": "x"}}}, "plugins.backbone"),
-    ({"protocol": {"dataset": "x"}}, "no hash"),
+    ({"protocol": {"dataset": "x"}}, "protocol.hash"),
     ({"per_query": {"t2v_rank": [1.0]}}, "v2t_rank"),
 ])
 def test_invalid_results_are_refused_before_writing(tmp_path, breakage, message):
     with pytest.raises(ValueError, match=message):
         results.write_result(minimal_result(**breakage), tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_writer_and_reader_share_one_validator(tmp_path):
+    """What the writer accepts the reader reads back; what the reader refuses the writer refuses too."""
+    path = results.write_result(minimal_result(), tmp_path)
+    assert results.load_result_file(path)["run_id"] == "r1"
+    negative = minimal_result()
+    negative["per_query"]["t2v_rank"] = [0]
+    with pytest.raises(ValueError, match="below 1"):
+        results.write_result(negative, tmp_path / "other")
 
 
 def test_a_failed_write_leaves_the_previous_file_intact_and_no_temporary(tmp_path):

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
+from c2vbench.comparison import compare_results
 from c2vbench.errors import ResultFileError
 from c2vbench.metrics import metrics_from_ranks
 from c2vbench.stats import (
     bootstrap_differences,
     bootstrap_means,
-    compare_results,
     holm_adjust,
     paired_bootstrap_ci,
     paired_randomization_test,

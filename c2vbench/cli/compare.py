@@ -15,7 +15,7 @@ def _format_value(metric: str, value: float) -> str:
 def load_side(path: Path) -> list[dict]:
     """A result file, or a folder holding the seeds of one configuration (every run must share its config_key)."""
     from ..errors import ResultFileError
-    from ..resultfiles import iter_result_files, load_result_file
+    from ..results import iter_result_files, load_result_file
 
     if not path.is_dir():
         return [load_result_file(path)]
@@ -46,7 +46,7 @@ def compare_command(result_a: Path, result_b: Path, n_resamples: int, seed: int,
 
     Example: c2vbench compare results/meanp.json results/tdb.json
     """
-    from ..stats import compare_results
+    from ..comparison import compare_results
 
     first = load_side(result_a)
     second = load_side(result_b)

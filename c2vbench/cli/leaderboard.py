@@ -45,7 +45,7 @@ def leaderboard_command(
     """
     from ..errors import ResultFileError
     from ..leaderboard import render_leaderboard
-    from ..resultfiles import ForeignFileError, iter_result_files
+    from ..results import ForeignFileError, iter_result_files
 
     explicit = {Path(entry) for entry in inputs}
     results = []

@@ -17,11 +17,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..errors import DataError
 from .decoding import VideoProbe, probe_source
 from .sampling import FrameSampling, grid_size, sample_grid_indices
 from .types import CaptionRecord, RetrievalSplit
+
+if TYPE_CHECKING:
+    from ..progress import Reporter
 
 MAX_LISTED = 20
 
@@ -130,3 +134,25 @@ def _remap_subset(subset, caption_map: dict[int, int], video_map: dict[int, int]
         video_indices=tuple(video_map[i] for i in subset.video_indices if i in video_map),
         rival_videos=tuple(r for _, r in kept) if subset.rival_videos else (),
     )
+
+
+class SplitScreener:
+    """Screens splits before use and keeps, per split, the skipped and the partially readable videos."""
+
+    def __init__(self, dataset, sampling, allow_missing: bool, reporter: Reporter):
+        self.dataset, self.sampling, self.allow_missing, self.reporter = dataset, sampling, allow_missing, reporter
+        self.skipped: dict[str, list] = {}
+        self.partial: dict[str, list] = {}
+
+    def __call__(self, name: str):
+        with self.reporter.counter(f"checking the {name} videos") as progress:
+            screened = screen_split(self.dataset.split(name), allow_missing=self.allow_missing,
+                                    sampling=self.sampling, progress=progress)
+        if screened.skipped:
+            self.skipped[name] = screened.skipped
+            self.reporter.note(f"skipped {len(screened.skipped)} unusable video(s) of split '{name}' "
+                               "(--allow-missing); they are listed in the result's protocol card")
+        if screened.partial:
+            self.partial[name] = screened.partial
+            self.reporter.note(f"{len(screened.partial)} video(s) of split '{name}' are only partly readable")
+        return screened.split
