@@ -17,7 +17,7 @@ from _video_fixtures import (
 )
 
 from c2vbench.data.integrity import screen_split
-from c2vbench.errors import DataError
+from c2vbench.errors import C2VBenchError, DataError
 from c2vbench.registry import load_registry
 from c2vbench.specs import build_options
 
@@ -109,7 +109,7 @@ def test_msrvtt_7k_and_selection_on_test(registry, msrvtt_root):
 def test_msrvtt_refuses_leaky_or_unknown_protocols(registry, msrvtt_root):
     with pytest.raises(DataError, match="both train and test"):
         build(registry, "msrvtt", msrvtt_root, variant="9k", test="full").split("train")  # 9k ∩ test.full
-    with pytest.raises(DataError, match="unknown variant"):
+    with pytest.raises(C2VBenchError, match="variant='8k' of dataset 'msrvtt' is not allowed.*9k, 7k, full"):
         build(registry, "msrvtt", msrvtt_root, variant="8k")
 
 

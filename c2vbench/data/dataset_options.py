@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from ..options import option
+
 
 @dataclasses.dataclass(frozen=True)
 class RealDatasetOptions:
@@ -18,12 +20,13 @@ class RealDatasetOptions:
             clip2video, on).
     """
 
-    selection: str = "val"
-    video_source: str = "auto"
-    frames_dir: str = ""
-    videos_dir: str = ""
-    decoder: str = "decord"
-    max_frames: int = 12
-    feature_framerate: int = 1
-    sampling: str = "clip2video"
-    train_jitter: bool = True
+    selection: str = option("val", choices=("val", "test"), help="split for model selection")
+    video_source: str = option("auto", choices=("auto", "frames", "videos"), help="frame folders or video files")
+    frames_dir: str = option("", help="folder of frame folders (default <root>/frames)")
+    videos_dir: str = option("", help="folder of video files (default <root>/videos)")
+    decoder: str = option("decord", choices=("decord", "pyav"), help="video decoder")
+    max_frames: int = option(12, min=1, help="frame slots per video")
+    feature_framerate: int = option(1, min=1, help="frames per second kept from the 5 fps grid")
+    sampling: str = option("clip2video", choices=("clip2video", "head", "tail", "uniform"),
+                           help="frame sampling rule")
+    train_jitter: bool = option(True, help="random offsets of the sampled frames while training")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 
-from c2vbench.plugin import AlignSpec, hookimpl
+from c2vbench.plugin import AlignSpec, hookimpl, option
 
 
 @dataclasses.dataclass(frozen=True)
 class CosineOptions:
     """``learn_scale``: train the logit scale (clamped to at most ln 100, as CLIP does)."""
 
-    learn_scale: bool = True
+    learn_scale: bool = option(True, help="train the logit scale (clamped to ln 100 while training)")
 
 
 def build_cosine(options: CosineOptions, context):

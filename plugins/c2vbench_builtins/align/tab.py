@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from c2vbench.plugin import AlignSpec, hookimpl
+from c2vbench.plugin import AlignSpec, hookimpl, option
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,12 +40,12 @@ class TabOptions:
     (stream=plain). ``learn_scale``: train ``logit_scale``. ``positions``: rows of the plain stream's position
     embedding (0: the backbone's context length)."""
 
-    centers: int = 5
-    global_weight: float = 0.5
-    stream: str = "auto"
-    legacy_mask: bool = False
-    learn_scale: bool = True
-    positions: int = 0
+    centers: int = option(5, min=1, max=64, help="K shared centres (the paper uses 7 on VATEX)")
+    global_weight: float = option(0.5, min=0.0, max=1.0, help="λ: weight of the global (pooled) score")
+    stream: str = option("auto", choices=("auto", "tdb", "plain", "frames"), help="token stream the head aligns")
+    legacy_mask: bool = option(False, help="official mask tiling in the head's own actionClip (stream=plain)")
+    learn_scale: bool = option(True, help="train logit_scale")
+    positions: int = option(0, min=0, help="rows of the plain stream's position embedding (0: backbone context)")
 
 
 def build_tab(options: TabOptions, context):

@@ -11,7 +11,7 @@ import dataclasses
 import os
 from pathlib import Path
 
-from c2vbench.plugin import BackboneSpec, C2VBenchError, hookimpl
+from c2vbench.plugin import BackboneSpec, C2VBenchError, hookimpl, option
 
 PRECISIONS = ("fp32", "fp16")
 
@@ -21,10 +21,10 @@ class ClipOptions:
     """``model``: open_clip architecture name; ``pretrained``: none, a tag, or a file; ``precision``: fp32, or
     fp16 for CLIP2Video's fp16-stored towers (computation then follows the weights' dtype)."""
 
-    model: str = "ViT-B-32"
-    pretrained: str = "none"
-    max_words: int = 32
-    precision: str = "fp32"
+    model: str = option("ViT-B-32", help="open_clip architecture name (open_clip.list_models())")
+    pretrained: str = option("none", help="none, an open_clip tag in the local cache, or a weights file")
+    max_words: int = option(32, min=3, max=77, help="caption tokens kept, start and end tokens included")
+    precision: str = option("fp32", choices=("fp32", "fp16"), help="dtype of the towers' weights")
 
 
 def build_clip(options: ClipOptions):

@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 
-from c2vbench.plugin import BackboneSpec, hookimpl
+from c2vbench.plugin import BackboneSpec, hookimpl, option
 
 
 @dataclasses.dataclass(frozen=True)
 class TinyClipOptions:
     """Sizes of the tiny CLIP; heads are width / 64 as in CLIP."""
 
-    embed_dim: int = 64
-    image_size: int = 32
-    patch_size: int = 8
-    vision_width: int = 64
-    vision_layers: int = 2
-    text_width: int = 64
-    text_layers: int = 2
-    context_length: int = 32
-    vocab_size: int = 49408
-    max_words: int = 32
+    embed_dim: int = option(64, min=1, help="joint embedding width D")
+    image_size: int = option(32, min=8, help="input image side")
+    patch_size: int = option(8, min=1, help="ViT patch side (must divide image_size)")
+    vision_width: int = option(64, min=8, help="vision transformer width")
+    vision_layers: int = option(2, min=1, help="vision transformer blocks")
+    text_width: int = option(64, min=8, help="text transformer width")
+    text_layers: int = option(2, min=1, help="text transformer blocks")
+    context_length: int = option(32, min=3, help="text positions")
+    vocab_size: int = option(49408, min=49408, help="vocabulary (CLIP's BPE needs 49408)")
+    max_words: int = option(32, min=3, help="caption tokens kept, start and end tokens included")
 
 
 def build_tiny_clip(options: TinyClipOptions):

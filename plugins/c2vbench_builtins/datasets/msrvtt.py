@@ -33,7 +33,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from c2vbench.plugin import DatasetSpec, RealDatasetOptions, hookimpl
+from c2vbench.plugin import DatasetSpec, RealDatasetOptions, hookimpl, option
 
 ANNOTATIONS = "MSRVTT_data.json"
 TRAIN_LISTS = {"9k": "MSRVTT_train.9k.csv", "7k": "MSRVTT_train.7k.csv", "full": "MSRVTT_train.full.csv"}
@@ -55,10 +55,12 @@ class MsrvttOptions(RealDatasetOptions):
         val_size: videos carved from the training list for validation (9k/7k only; at most a tenth of it).
     """
 
-    variant: str = "9k"
-    test: str = "auto"
-    val_size: int = 500
-    feature_framerate: int = 2  # the official MSR-VTT scripts sample a 2.5 fps grid
+    variant: str = option("9k", choices=("9k", "7k", "full"), help="training list")
+    test: str = option("auto", choices=("auto", "1k-A", "full"),
+                       help="test split (auto: full for variant=full, else 1k-A)")
+    val_size: int = option(500, min=1, help="videos carved from training for validation (9k/7k)")
+    # the official MSR-VTT scripts sample a 2.5 fps grid
+    feature_framerate: int = option(2, min=1, help="frames per second kept from the 5 fps grid")
 
 
 @hookimpl

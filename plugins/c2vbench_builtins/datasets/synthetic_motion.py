@@ -22,7 +22,7 @@ import json
 import os
 from pathlib import Path
 
-from c2vbench.plugin import DatasetSpec, hookimpl
+from c2vbench.plugin import DatasetSpec, hookimpl, option
 
 GENERATOR_VERSION = 2
 
@@ -53,16 +53,16 @@ CAPTION_TEMPLATES = (
 class SyntheticMotionOptions:
     """Size and seed of the generated dataset."""
 
-    seed: int = 0
-    train_videos: int = 240
-    train_twins: bool = True
-    val_videos: int = 40
-    test_twin_pairs: int = 30
-    test_singles: int = 30
-    frames_per_video: int = 15
-    fps: int = 8
-    size: int = 64
-    max_frames: int = 8
+    seed: int = option(0, min=0, help="generator seed of the videos and captions")
+    train_videos: int = option(240, min=2, help="training videos")
+    train_twins: bool = option(True, help="training videos come as order-twin pairs")
+    val_videos: int = option(40, min=1, help="validation videos")
+    test_twin_pairs: int = option(30, min=0, help="test order-twin pairs")
+    test_singles: int = option(30, min=0, help="test videos without a twin")
+    frames_per_video: int = option(15, min=2, help="frames in each clip")
+    fps: int = option(8, min=1, help="frame rate of the clips")
+    size: int = option(64, min=64, help="frame side in pixels (decord needs at least 64)")
+    max_frames: int = option(8, min=1, help="frame slots per video in the protocol")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -30,7 +30,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from c2vbench.plugin import DatasetSpec, RealDatasetOptions, hookimpl
+from c2vbench.plugin import DatasetSpec, RealDatasetOptions, hookimpl, option
 
 ANNOTATIONS = "vatex_data.json"
 TRAIN_LIST, VAL_LIST, TEST_LIST, RANDOM_1K5_LIST = "train_list.txt", "val_list.txt", "test_list.txt", \
@@ -49,7 +49,7 @@ class VatexOptions(RealDatasetOptions):
         selection: ``val`` (default) or ``test`` (recorded in the result).
     """
 
-    test: str = "hgr"
+    test: str = option("hgr", choices=("hgr", "random1k5"), help="test split")
 
 
 @hookimpl

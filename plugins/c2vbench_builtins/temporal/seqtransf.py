@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from c2vbench.plugin import TemporalSpec, hookimpl
+from c2vbench.plugin import TemporalSpec, hookimpl, option
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,9 +22,9 @@ class SeqTransfOptions:
     per-head mask tiling (batch-dependent outputs, reference §2.6). ``positions``: rows of the positional
     embedding; 0 takes the backbone's context length (77 for CLIP)."""
 
-    layers: int = 4
-    legacy_mask: bool = False
-    positions: int = 0
+    layers: int = option(4, min=1, max=24, help="blocks of the temporal transformer (CLIP4Clip: 4)")
+    legacy_mask: bool = option(False, help="the official per-head mask tiling (batch-dependent, reference §2.6)")
+    positions: int = option(0, min=0, help="rows of the position embedding (0: the backbone's context length)")
 
 
 def build_seqtransf(options: SeqTransfOptions, context):

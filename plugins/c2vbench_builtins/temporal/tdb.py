@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from c2vbench.plugin import TemporalSpec, hookimpl
+from c2vbench.plugin import TemporalSpec, hookimpl, option
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,11 +30,12 @@ class TdbOptions:
     ``legacy_mask``: the official per-head mask tiling (§2.6). ``alignment_stream``: hold ``actionClip`` and offer
     TAB the half-rate stream. ``positions``: rows of the position embedding (0: the backbone's context length)."""
 
-    layers: int = 4
-    difference: str = "sigmoid_selfA"
-    legacy_mask: bool = False
-    alignment_stream: bool = True
-    positions: int = 0
+    layers: int = option(4, min=1, max=24, help="temporal transformer blocks")
+    difference: str = option("sigmoid_selfA", choices=("sigmoid_selfA", "sigmoid_mlp", "raw"),
+                             help="difference token: sigmoid_selfA (released), sigmoid_mlp or raw")
+    legacy_mask: bool = option(False, help="the official per-head mask tiling (batch-dependent, reference §2.6)")
+    alignment_stream: bool = option(True, help="hold actionClip and offer TAB the half-rate stream")
+    positions: int = option(0, min=0, help="rows of the position embedding (0: the backbone's context length)")
 
 
 def build_tdb(options: TdbOptions, context):
