@@ -132,6 +132,9 @@ class Backbone(Protocol):
         image_size: side of the square input images.
         image_mean, image_std: per-channel normalisation constants for images scaled to [0, 1].
         context_length: number of token positions ``tokenize`` produces.
+
+    Optional: ``describe() -> dict`` (JSON-friendly: what was built, e.g. widths, projections, weight-file
+    checksums), recorded as ``config.backbone_details`` in every result file; ``recommended_lr_scale`` (float).
     """
 
     embed_dim: int

@@ -269,7 +269,8 @@ def build_result(config: RunConfig, assembly: Assembly, split, sim: np.ndarray, 
         "config": {**config.to_dict(), "resolved_options": assembly.options,
                    "image_size": int(model.backbone.image_size),
                    "effective_backbone_lr": backbone_lr(config, model) if config.protocol == "finetune" else None,
-                   "caption_sampling": "one random caption per video per epoch"},
+                   "caption_sampling": "one random caption per video per epoch",
+                   **backbone_details(model.backbone)},
         "config_key": config.config_key(),
         "protocol": protocol_card(card),
         "metrics": evaluated["metrics"],
@@ -294,6 +295,13 @@ def build_result(config: RunConfig, assembly: Assembly, split, sim: np.ndarray, 
     if config.postprocess != "none":
         result["plain"] = {"metrics": plain["metrics"], "per_query": plain["per_query"]}
     return result
+
+
+def backbone_details(backbone) -> dict[str, Any]:
+    """``{"backbone_details": ...}`` when the backbone describes what it built (its optional ``describe()``:
+    e.g. the ``timm`` backbone's widths, projection, preprocessing and weight-file checksums), else nothing."""
+    describe = getattr(backbone, "describe", None)
+    return {"backbone_details": describe()} if callable(describe) else {}
 
 
 def trained_parameter_count(model, protocol: str) -> int:

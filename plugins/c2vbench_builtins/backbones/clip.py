@@ -32,6 +32,7 @@ def build_clip(options: ClipOptions):
     import torch
 
     from ._clip_model import ClipBackbone, clip_from_openai_state_dict
+    from ._weights import read_weights_file
 
     if options.precision not in PRECISIONS:
         raise C2VBenchError(f"unknown precision {options.precision!r} for backbone 'clip'",
@@ -44,7 +45,7 @@ def build_clip(options: ClipOptions):
     if pretrained.lower() == "none":
         clip = open_clip.create_model(options.model, pretrained=None)
     elif path.exists():
-        state_dict = _read_weights_file(path)
+        state_dict = read_weights_file(path)
         if "visual.conv1.weight" in state_dict and "visual.proj" in state_dict:
             clip = clip_from_openai_state_dict(state_dict)
         else:
@@ -69,25 +70,6 @@ def build_clip(options: ClipOptions):
     mean, std = _normalisation(open_clip, clip)
     return ClipBackbone(clip, max_words=options.max_words, pretrained=pretrained.lower() != "none",
                         image_mean=mean, image_std=std)
-
-
-def _read_weights_file(path: Path) -> dict:
-    import torch
-
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
-        try:  # OpenAI's released .pt files are TorchScript archives
-            state = torch.jit.load(str(path), map_location="cpu").state_dict()
-        except Exception as error:
-            raise C2VBenchError(f"cannot read weights file {path}: {error}",
-                                "give a state dict saved with torch.save, or an OpenAI CLIP .pt file") from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise C2VBenchError(f"weights file {path} holds a {type(state).__name__}, not a state dict",
-                            "save the model's state_dict()")
-    return {key.removeprefix("module."): value for key, value in state.items()}
 
 
 def _create_from_cache(open_clip, model: str, tag: str):
