@@ -10,6 +10,10 @@ Every registration hook returns an iterable (a generator is fine) of spec object
 core collects the specs of all plug-ins, checks that every name is lower-case and unique within its kind, and
 records which distribution provided each one. Factories are called only for the components a run selects.
 
+No plug-in of any kind may use ``torch.distributed``: under torchrun the core shards the batches and the splits,
+gathers features and averages gradients for every component (see :func:`c2vbench_register_align_heads`); a
+component only computes on the tensors it is given, the same way on every process.
+
 The docstrings in this module are the reference for plug-in authors; ``tests/test_hookspecs.py`` fails when a hook
 lacks its arguments, yields and example sections.
 """
@@ -87,6 +91,14 @@ def c2vbench_register_align_heads() -> Iterable:
         gives the retrieval logits ``[n_text, n_video]`` (a float tensor, finite) and ``loss(text, video)`` the
         training loss on a batch of matching pairs (row i matches column i). A head that wants token-level video
         features sets ``wants_alignment_tokens = True``.
+
+        Under torchrun (data-parallel training, see :mod:`c2vbench.distributed`) the core gathers the text and
+        video features of the whole global batch from every process before it calls ``loss``, with a gather whose
+        backward hands each process the gradient of its own rows, and DDP averages the gradients: ``loss`` sees
+        exactly the batch a single process would, and a head needs nothing for data parallelism. A head must not
+        call ``torch.distributed`` itself (no all-gather, all-reduce or barrier of its own: the core has gathered
+        already, and a collective only some ranks reach hangs the run), must not depend on the rank or the world
+        size, and must compute ``loss`` from its inputs alone (no state carried between batches).
 
     Example::
 

@@ -1,4 +1,8 @@
-"""``c2vbench run`` end to end: assemble, train (unless zero-shot), evaluate on the test split, write the result."""
+"""``c2vbench run`` end to end: assemble, train (unless zero-shot), evaluate on the test split, write the result.
+
+Under torchrun every process runs this same code on its share of the work (see :mod:`c2vbench.distributed`); rank 0
+alone writes the result file and the checkpoint, and the other ranks return a :class:`RunOutcome` without them.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,9 @@ import torch
 from .assembly import Assembly, assemble
 from .config import RunConfig
 from .data.integrity import SplitScreener
-from .encoding import encode_split, score_all
-from .errors import C2VBenchError
+from .distributed import World, current_world, distributed_session, main_process_first
+from .distributed import select_device as select_device  # noqa: PLC0414 - kept importable from here
+from .encoding import score_all
 from .progress import Reporter
 from .registry import ComponentRegistry, get_registry
 from .results import build_result, write_result
@@ -23,18 +28,11 @@ from .specs import ROLE_KIND
 
 @dataclasses.dataclass
 class RunOutcome:
-    result: dict[str, Any]
-    result_path: Path
+    """What a run wrote. Ranks other than 0 of a torchrun run write nothing: their ``result`` is None."""
+
+    result: dict[str, Any] | None
+    result_path: Path | None
     checkpoint_path: Path | None
-
-
-def select_device(requested: str) -> torch.device:
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise C2VBenchError("--device cuda was requested but no CUDA device is available",
-                            "use --device auto or --device cpu")
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(requested)
 
 
 def seed_everything(seed: int) -> None:
@@ -48,11 +46,24 @@ def seed_everything(seed: int) -> None:
 def run_benchmark(config: RunConfig, registry: ComponentRegistry | None = None,
                   reporter: Reporter | None = None) -> RunOutcome:
     """Train and evaluate one configuration and write its result file (and native checkpoint)."""
-    registry = registry or get_registry()
     reporter = reporter or Reporter()
-    device = select_device(config.device)
+    with distributed_session(config.device) as (world, device):
+        return _run_benchmark(config, registry or get_registry(), reporter_for(world, reporter), world, device)
+
+
+def reporter_for(world: World, reporter: Reporter) -> Reporter:
+    """Rank 0 reports; the other ranks of a torchrun run stay silent (their notes are rank 0's too)."""
+    return reporter if world.is_main else Reporter(quiet=True)
+
+
+def _run_benchmark(config: RunConfig, registry: ComponentRegistry, reporter: Reporter, world: World,
+                   device: torch.device) -> RunOutcome:
     seed_everything(config.seed)
-    with reporter.status("building components"):
+    if world.distributed and config.protocol != "zeroshot":
+        from .distributed import check_global_batch
+
+        check_global_batch(config.batch_size, world)
+    with reporter.status("building components"), main_process_first():  # rank 0 fills shared caches first
         assembly = assemble(config, registry)
     dataset = assembly.dataset
     screen = SplitScreener(dataset, assembly.sampling, config.allow_missing, reporter)
@@ -79,6 +90,8 @@ def run_benchmark(config: RunConfig, registry: ComponentRegistry | None = None,
                          state_dir=state_dir)
 
     result = evaluate_and_build_result(config, assembly, test, screen, training, device, reporter)
+    if result is None:  # not rank 0
+        return RunOutcome(None, None, None)
     checkpoint_path = None
     if config.save_checkpoint:
         from .native_checkpoint import save_native_checkpoint
@@ -89,31 +102,58 @@ def run_benchmark(config: RunConfig, registry: ComponentRegistry | None = None,
 
 
 def evaluate_and_build_result(config: RunConfig, assembly: Assembly, test, screen: SplitScreener, training,
-                              device: torch.device, reporter: Reporter) -> dict[str, Any]:
-    """Encode the screened test split once, score every pair, post-process, and build the result dict."""
+                              device: torch.device, reporter: Reporter) -> dict[str, Any] | None:
+    """Encode the screened test split once, score every pair, post-process, and build the result dict.
+
+    Under torchrun the processes share the encoding and the scoring (by query rows); the matrix is gathered on rank
+    0, which alone post-processes and builds the result; the other ranks get None.
+    """
+    from .sharded_encoding import encode_split_sharded, score_all_sharded
+
+    world = current_world()
     model = assembly.model.to(device)
     with reporter.status("evaluating on the test split"):
-        encoded = encode_split(model, test, assembly.sampling, config.eval_batch_size, device, reporter,
-                               config.num_workers)
-        sim = score_all(model, encoded.text, encoded.video, device)
+        encoded = encode_split_sharded(model, test, assembly.sampling, config.eval_batch_size, device, reporter,
+                                       config.num_workers)
+        sim = score_all_sharded(model, encoded, device, to_all=False)
+        if not world.is_main:
+            return None
         post_sim = postprocess_scores(config, model, assembly.dataset, sim, encoded, device, reporter)
-    return build_result(config, assembly, test, sim, post_sim, screen, training, encoded, device, reporter)
+    result = build_result(config, assembly, test, sim, post_sim, screen, training, encoded, device, reporter)
+    result["env"].update(distributed_description(config, world))
+    return result
+
+
+def distributed_description(config: RunConfig, world: World) -> dict[str, Any]:
+    """How many processes ran, on which backend, and each one's share of the training batch (for ``env``).
+
+    These never change a number (up to floating-point summation order), so they stay out of ``config`` and of the
+    configuration key: runs that differ only in world size for the same global batch group together.
+    """
+    return {"world_size": world.size, "distributed_backend": world.backend,
+            "per_process_batch_size": config.batch_size // world.size}
 
 
 def evaluate_checkpoint(config: RunConfig, checkpoint: str | Path, checkpoint_format: str, legacy_mask: bool,
                         registry: ComponentRegistry | None = None, reporter: Reporter | None = None) -> RunOutcome:
     """``c2vbench eval``: load a checkpoint (any registered format), evaluate it on the test split, write a result."""
+    reporter = reporter or Reporter()
+    with distributed_session(config.device) as (world, device):
+        return _evaluate_checkpoint(config, checkpoint, checkpoint_format, legacy_mask, registry or get_registry(),
+                                    reporter_for(world, reporter), device)
+
+
+def _evaluate_checkpoint(config: RunConfig, checkpoint: str | Path, checkpoint_format: str, legacy_mask: bool,
+                         registry: ComponentRegistry, reporter: Reporter, device: torch.device) -> RunOutcome:
     from . import load_checkpoint
     from .assembly import load_dataset
     from .specs import build_options, options_as_dict
 
-    registry = registry or get_registry()
-    reporter = reporter or Reporter()
-    device = select_device(config.device)
     seed_everything(config.seed)
     dataset_component = registry.get("dataset", config.dataset)
     dataset_options = build_options(dataset_component.spec, config.dataset_options)
-    dataset = load_dataset(dataset_component, dataset_options, config.data_root)
+    with main_process_first():
+        dataset = load_dataset(dataset_component, dataset_options, config.data_root)
     with reporter.status(f"loading {checkpoint}"):
         model = load_checkpoint(checkpoint, format=checkpoint_format, legacy_mask=legacy_mask)
     names = dict(getattr(model, "component_names", {}) or {})
@@ -131,6 +171,8 @@ def evaluate_checkpoint(config: RunConfig, checkpoint: str | Path, checkpoint_fo
     assembly = Assembly(model, dataset, sampling, components, {"dataset": options_as_dict(dataset_options)})
     screen = SplitScreener(dataset, sampling, config.allow_missing, reporter)
     result = evaluate_and_build_result(config, assembly, screen("test"), screen, None, device, reporter)
+    if result is None:  # not rank 0
+        return RunOutcome(None, None, None)
     result["checkpoint"] = {"path": str(checkpoint), "format": checkpoint_format, "legacy_mask": legacy_mask}
     return RunOutcome(result, write_result(result, config.out), None)
 

@@ -2,6 +2,11 @@
 
 Every random choice (caption per video, batch order, sampling jitter) is drawn from generators seeded by
 ``(seed, epoch)``, so a run resumed after epoch ``e`` continues exactly as an uninterrupted one would.
+
+Under torchrun every process plans the same global batches and takes its contiguous share of each
+(:class:`BatchShare`); the features of the whole global batch are gathered before the align head's loss, and DDP
+averages the gradients, so one step equals the single-process step on the same global batch. Rank 0 alone writes the
+resumable state; every rank resumes from it.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import contextlib
 import copy
 import dataclasses
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +27,11 @@ from .config import RunConfig
 from .data.loader import VideoClipDataset, make_video_loader
 from .data.sampling import FrameSampling
 from .data.types import RetrievalSplit
-from .encoding import FrameBank, compute_frame_bank, encode_split, image_format_of, score_all
+from .distributed import broadcast_object, check_global_batch, current_world, gather_global_batch, shard_bounds
+from .encoding import FrameBank, image_format_of
 from .errors import C2VBenchError
 from .progress import Reporter
+from .sharded_encoding import compute_frame_bank_sharded, encode_split_sharded, score_all_sharded
 
 TRAINING_STATE_FILE = "training_state.pt"
 
@@ -36,6 +44,7 @@ class TrainingSummary:
     selected_epoch: int | None
     selection_split: str | None
     resumed_from_epoch: int | None = None
+    epoch_seconds: list[float] = dataclasses.field(default_factory=list)  # training steps of each epoch run here
 
 
 def parameter_groups(model, lr: float, backbone_lr: float, weight_decay: float, train_backbone: bool):
@@ -89,9 +98,9 @@ def selection_score(model, split: RetrievalSplit, sampling: FrameSampling, confi
     """T2V recall on the selection split (R@1 + R@5 + R@10 is the selection criterion)."""
     from .metrics import evaluate_similarity
 
-    encoded = encode_split(model, split, sampling, config.eval_batch_size, device, reporter,
-                           config.num_workers, bank=bank)
-    sim = score_all(model, encoded.text, encoded.video, device)
+    encoded = encode_split_sharded(model, split, sampling, config.eval_batch_size, device, reporter,
+                                   config.num_workers, bank=bank)
+    sim = score_all_sharded(model, encoded, device, to_all=True)  # every rank keeps the same best epoch
     metrics = evaluate_similarity(sim, split.text_to_video, tie=config.tie, v2t_mode=config.v2t_mode).metrics
     return {"R@1": metrics["t2v"]["R@1"], "R@5": metrics["t2v"]["R@5"], "R@10": metrics["t2v"]["R@10"],
             "rsum": metrics["t2v"]["R@1"] + metrics["t2v"]["R@5"] + metrics["t2v"]["R@10"]}
@@ -116,8 +125,8 @@ def cache_frozen_features(model, train_split: RetrievalSplit, selection_split: R
                           input_ids, attention_mask, sampling: FrameSampling, config: RunConfig,
                           device: torch.device, reporter: Reporter) -> FrozenFeatures:
     def bank(split, description):
-        return compute_frame_bank(model, split, sampling, config.eval_batch_size, device, reporter,
-                                  config.num_workers, description)
+        return compute_frame_bank_sharded(model, split, sampling, config.eval_batch_size, device, reporter,
+                                          config.num_workers, description)
 
     with torch.no_grad():
         text = model.encode_text(input_ids.to(device), attention_mask.to(device))
@@ -125,30 +134,120 @@ def cache_frozen_features(model, train_split: RetrievalSplit, selection_split: R
     return FrozenFeatures(bank(train_split, "caching training frames"), text, selection)
 
 
-def epoch_batches(epoch: int, n_videos: int, config: RunConfig, rng: np.random.Generator,
+def epoch_order(n_videos: int, seed: int, epoch: int) -> np.ndarray:
+    """The shuffled video order of one ``finetune`` epoch.
+
+    It is the order ``DataLoader(shuffle=True)`` produced before training planned its own batches (a generator
+    seeded by ``seed * 100003 + epoch``, one draw for the loader's worker seed, then ``randperm``), so results of
+    earlier versions reproduce; ``tests/test_distributed.py`` holds it to torch's loader.
+    """
+    generator = torch.Generator().manual_seed(seed * 100003 + epoch)
+    torch.empty((), dtype=torch.int64).random_(generator=generator)
+    return torch.randperm(n_videos, generator=generator).numpy()
+
+
+@dataclasses.dataclass
+class BatchShare:
+    """One global batch, and the share of it this process computes.
+
+    Attributes:
+        video_indices, caption_indices: the whole global batch (text row i matches video row i).
+        sizes: every rank's number of rows (contiguous blocks, rank order).
+        rows: this rank's rows of the batch; a rank whose share is empty computes the batch's first row as a
+            placeholder that the gather drops (every rank must run its model once per step).
+    """
+
+    video_indices: np.ndarray
+    caption_indices: np.ndarray
+    sizes: list[int]
+    rows: slice
+
+    @property
+    def local_videos(self) -> np.ndarray:
+        return self.video_indices[self.rows]
+
+    @property
+    def local_captions(self) -> np.ndarray:
+        return self.caption_indices[self.rows]
+
+
+def plan_epoch(epoch: int, n_videos: int, config: RunConfig, rng: np.random.Generator, grouped: list[list[int]],
+               frozen: bool, rank: int = 0, world_size: int = 1) -> list[BatchShare]:
+    """The global batches of one epoch (every rank plans the same ones) and this rank's share of each.
+
+    A final batch of fewer than two videos is left out (a contrastive loss needs negatives).
+    """
+    order = rng.permutation(n_videos) if frozen else epoch_order(n_videos, config.seed, epoch)
+    shares = []
+    for start in range(0, n_videos, config.batch_size):
+        videos = order[start:start + config.batch_size]
+        if len(videos) < 2:
+            continue
+        captions = pick_captions(grouped, videos, rng)
+        first, stop = shard_bounds(len(videos), rank, world_size)
+        rows = slice(first, stop) if stop > first else slice(0, 1)
+        sizes = [b - a for a, b in (shard_bounds(len(videos), r, world_size) for r in range(world_size))]
+        shares.append(BatchShare(videos, captions, sizes, rows))
+    return shares
+
+
+def epoch_batches(epoch: int, shares: list[BatchShare], config: RunConfig,
                   video_dataset: VideoClipDataset | None, device: torch.device):
-    """``(frames, frame_mask, video_indices)`` batches of one epoch; frames are None under ``frozen``."""
+    """``(frames, frame_mask)`` of this rank's share of every planned batch; None, None under ``frozen``."""
     if video_dataset is None:
-        order = rng.permutation(n_videos)
-        for start in range(0, n_videos, config.batch_size):
-            yield None, None, torch.from_numpy(order[start:start + config.batch_size])
+        for _ in shares:
+            yield None, None
         return
     video_dataset.set_epoch(epoch)
-    yield from make_video_loader(video_dataset, config.batch_size, config.num_workers, shuffle=True,
-                                 seed=config.seed * 100003 + epoch, pin_memory=device.type == "cuda")
+    loader = make_video_loader(video_dataset, config.batch_size, config.num_workers,
+                               pin_memory=device.type == "cuda",
+                               batches=[share.local_videos.tolist() for share in shares])
+    for frames, frame_mask, _ in loader:
+        yield frames, frame_mask
 
 
-def batch_loss(model, frames, frame_mask, video_indices, caption_indices, input_ids, attention_mask,
-               frozen: FrozenFeatures | None, device: torch.device):
-    """The similarity head's loss on one batch of (caption, video) pairs."""
-    if frozen is not None:
-        text = frozen.train_text.index(caption_indices.to(device))
-        video = model.encode_video_from_frame_features(frozen.train_frames.features[video_indices].to(device),
-                                                       frozen.train_frames.frame_mask[video_indices].to(device))
-    else:
-        text = model.encode_text(input_ids[caption_indices].to(device), attention_mask[caption_indices].to(device))
-        video = model.encode_video(frames.to(device, non_blocking=True), frame_mask.to(device))
-    return model.loss(text, video)
+class GlobalBatchLoss(torch.nn.Module):
+    """One step's loss as a module (so that DDP can wrap it): encode this process's share of the global batch,
+    gather the features of the whole global batch, and apply the align head's loss to them.
+
+    The gather (:func:`c2vbench.distributed.gather_global_batch`) returns each process the gradient of its own
+    rows, so align heads, built-in or plug-in, compute their usual loss and need nothing for data parallelism.
+    """
+
+    def __init__(self, model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                 frozen: FrozenFeatures | None, device: torch.device):
+        super().__init__()
+        self.model = model
+        self.input_ids, self.attention_mask = input_ids, attention_mask
+        self.frozen, self.device = frozen, device
+
+    def forward(self, frames, frame_mask, share: BatchShare) -> torch.Tensor:
+        device = self.device
+        video_indices = torch.from_numpy(share.local_videos)
+        caption_indices = torch.from_numpy(share.local_captions)
+        if self.frozen is not None:
+            text = self.frozen.train_text.index(caption_indices.to(device))
+            video = self.model.encode_video_from_frame_features(
+                self.frozen.train_frames.features[video_indices].to(device),
+                self.frozen.train_frames.frame_mask[video_indices].to(device))
+        else:
+            text = self.model.encode_text(self.input_ids[caption_indices].to(device),
+                                          self.attention_mask[caption_indices].to(device))
+            video = self.model.encode_video(frames.to(device, non_blocking=True), frame_mask.to(device))
+        text, video = gather_global_batch(text, video, share.sizes)
+        return self.model.loss(text, video)
+
+
+def loss_step(model, input_ids, attention_mask, frozen: FrozenFeatures | None, device: torch.device):
+    """The step module: plain for one process, wrapped in DDP (gradients averaged over ranks) under torchrun."""
+    step = GlobalBatchLoss(model, input_ids, attention_mask, frozen, device)
+    if not current_world().distributed:
+        return step
+    from torch.nn.parallel import DistributedDataParallel
+
+    # device_ids=None: inputs stay where they are (the frozen feature bank must not be copied every step);
+    # unused parameters (e.g. a placeholder-only share, or parts a head skips) are allowed.
+    return DistributedDataParallel(step, device_ids=None, find_unused_parameters=True)
 
 
 def train(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | None, sampling: FrameSampling,
@@ -156,6 +255,8 @@ def train(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | 
           state_dir: Path | None = None) -> TrainingSummary:
     """Train ``model`` in place; returns the history. ``state_dir`` keeps a resumable state after every epoch."""
     is_frozen = config.protocol == "frozen"
+    world = current_world()
+    check_global_batch(config.batch_size, world)
     model.to(device)
     if is_frozen:
         model.backbone.requires_grad_(False)
@@ -186,8 +287,8 @@ def train(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | 
     best: tuple[float, int, dict] | None = None
     start_epoch = 0
     resumed_from = None
-    if state_dir is not None and (state_dir / TRAINING_STATE_FILE).exists():
-        state = torch.load(state_dir / TRAINING_STATE_FILE, map_location="cpu", weights_only=True)
+    state = load_training_state(state_dir)
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -195,22 +296,22 @@ def train(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | 
         resumed_from = state["epoch"]
         reporter.note(f"resumed after epoch {resumed_from + 1} from {state_dir}")
 
+    step = loss_step(model, input_ids, attention_mask, frozen, device)
+    epoch_seconds: list[float] = []
     for epoch in range(start_epoch, config.epochs):
+        epoch_start = time.perf_counter()
         model.train()
         if is_frozen:
             model.backbone.eval()
         rng = np.random.default_rng([config.seed, epoch])
         losses: list[float] = []
-        batches = epoch_batches(epoch, len(train_split.videos), config, rng, video_dataset, device)
-        total = steps_per_epoch(len(train_split.videos), config.batch_size)
-        for frames, frame_mask, video_indices in reporter.track(batches, f"epoch {epoch + 1}/{config.epochs}",
-                                                                total=total):
-            if len(video_indices) < 2:
-                continue  # a contrastive loss needs negatives
-            caption_indices = torch.from_numpy(pick_captions(grouped, video_indices.numpy(), rng))
+        shares = plan_epoch(epoch, len(train_split.videos), config, rng, grouped, is_frozen, world.rank,
+                            world.size)
+        batches = zip(shares, epoch_batches(epoch, shares, config, video_dataset, device), strict=True)
+        for share, (frames, frame_mask) in reporter.track(batches, f"epoch {epoch + 1}/{config.epochs}",
+                                                          total=len(shares)):
             with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
-                loss = batch_loss(model, frames, frame_mask, video_indices, caption_indices, input_ids,
-                                  attention_mask, frozen, device)
+                loss = step(frames, frame_mask, share)
             if not torch.isfinite(loss):
                 raise C2VBenchError(f"training diverged: the loss is {loss.item()} at epoch {epoch + 1}",
                                     "lower --lr, or check the data for blank or corrupt videos")
@@ -223,6 +324,7 @@ def train(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | 
             scaler.update()
             scheduler.step()
             losses.append(float(loss.detach()))
+        epoch_seconds.append(round(time.perf_counter() - epoch_start, 4))
         record: dict[str, Any] = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else None,
                                   "steps": len(losses)}
         if selection_split is not None:
@@ -233,20 +335,21 @@ def train(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | 
                         {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()})
         history.append(record)
         report_epoch(reporter, record, selection_split)
-        if state_dir is not None:
+        if state_dir is not None and world.is_main:  # one writer; every rank resumes from it
             save_training_state(state_dir, model, optimizer, scheduler, history, epoch, best)
 
     selected_epoch = None
     if best is not None:
         model.load_state_dict(best[2])
         selected_epoch = best[1] + 1
-    if state_dir is not None:  # finished: the resumable state has served its purpose
+    if state_dir is not None and world.is_main:  # finished: the resumable state has served its purpose
         import shutil
 
         shutil.rmtree(state_dir, ignore_errors=True)
         with contextlib.suppress(OSError):  # the shared .partial folder, once no other run uses it
             state_dir.parent.rmdir()
-    return TrainingSummary(history, selected_epoch, selection_split.name if selection_split else None, resumed_from)
+    return TrainingSummary(history, selected_epoch, selection_split.name if selection_split else None, resumed_from,
+                           epoch_seconds)
 
 
 def report_epoch(reporter: Reporter, record: dict[str, Any], selection_split: RetrievalSplit | None) -> None:
@@ -256,6 +359,17 @@ def report_epoch(reporter: Reporter, record: dict[str, Any], selection_split: Re
     if selection_split is not None:
         line += f", {selection_split.name} t2v R@1 {record['selection']['R@1']:.1f}"
     reporter.console.print(line, highlight=False)
+
+
+def load_training_state(state_dir: Path | None) -> dict[str, Any] | None:
+    """The resumable state rank 0 finds in ``state_dir`` (None when there is none), on every rank.
+
+    Rank 0 reads the file and sends it to the others, so other nodes need not share rank 0's disk.
+    """
+    state = None
+    if current_world().is_main and state_dir is not None and (state_dir / TRAINING_STATE_FILE).exists():
+        state = torch.load(state_dir / TRAINING_STATE_FILE, map_location="cpu", weights_only=True)
+    return broadcast_object(state)
 
 
 def save_training_state(state_dir: Path, model, optimizer, scheduler, history, epoch: int, best) -> None:

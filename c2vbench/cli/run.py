@@ -37,6 +37,8 @@ def run_command(ctx: click.Context, **params) -> None:
 
 
 def print_outcome(result, result_path, as_json: bool) -> None:
+    if result is None:  # a rank other than 0 of a torchrun run: rank 0 reports
+        return
     if as_json:
         click.echo(json.dumps(result))
         return

@@ -90,18 +90,24 @@ def _worker_init(worker_id: int) -> None:
 
 
 def make_video_loader(dataset: VideoClipDataset, batch_size: int, num_workers: int = 0,
-                      shuffle: bool = False, seed: int = 0, pin_memory: bool = False) -> DataLoader:
+                      shuffle: bool = False, seed: int = 0, pin_memory: bool = False,
+                      batches: Sequence[Sequence[int]] | None = None) -> DataLoader:
     """A DataLoader over ``dataset``; shuffling uses its own seeded generator.
 
     ``num_workers=-1`` means :func:`default_num_workers`. Workers are started afresh for every epoch (not
     persistent) because each holds a copy of the dataset: that is how ``set_epoch`` reaches them. Pass
-    ``pin_memory=True`` when the model runs on CUDA.
+    ``pin_memory=True`` when the model runs on CUDA. ``batches`` (lists of item indices) fixes every batch
+    instead (training plans its global batches and each process loads its share); ``batch_size`` and ``shuffle``
+    are then ignored.
     """
     if num_workers < 0:
         num_workers = default_num_workers()
-    generator = torch.Generator().manual_seed(seed) if shuffle else None
     extra = {}
     if num_workers > 0:
         extra = {"worker_init_fn": _worker_init, "prefetch_factor": 4}
+    if batches is not None:
+        return DataLoader(dataset, batch_sampler=[list(batch) for batch in batches], num_workers=num_workers,
+                          pin_memory=pin_memory, persistent_workers=False, **extra)
+    generator = torch.Generator().manual_seed(seed) if shuffle else None
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
                       generator=generator, pin_memory=pin_memory, persistent_workers=False, **extra)
