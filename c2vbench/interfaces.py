@@ -193,7 +193,12 @@ class AlignHead(Protocol):
         """Logits ``[n_text, n_video]``; larger means more similar."""
 
     def loss(self, text: TextFeatures, video: VideoFeatures) -> torch.Tensor:
-        """Scalar training loss for a batch where text row i matches video row i."""
+        """Scalar training loss for a batch where text row i matches video row i.
+
+        Under torchrun the core passes the features of the whole global batch, gathered from every process (see
+        :func:`c2vbench.hookspecs.c2vbench_register_align_heads`): compute the loss from them alone, without
+        collectives of your own.
+        """
 
 
 Similarity = AlignHead  # deprecated alias: the interface's old name
