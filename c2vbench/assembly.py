@@ -9,7 +9,7 @@ from typing import Any
 from .config import RunConfig
 from .data.sampling import FrameSampling
 from .data.types import RetrievalDataset
-from .errors import DataError
+from .errors import DataError, PluginContractError
 from .registry import ComponentRegistry, RegisteredComponent
 from .specs import ROLE_KIND, ROLES, build_options, options_as_dict
 
@@ -46,7 +46,7 @@ def load_dataset(component: RegisteredComponent, options: Any, data_root: str | 
     elif getattr(spec, "needs_data_root", True):
         raise DataError(f"dataset '{spec.name}' needs --data-root PATH (the folder you downloaded it to)",
                         f"see `c2vbench plugins` and the {spec.name} plug-in's documentation for the layout")
-    return spec.factory(options, root)
+    return component.build(options, root)
 
 
 def build_model(components: dict[str, RegisteredComponent], options: dict[str, Any], max_frames: int):
@@ -54,11 +54,33 @@ def build_model(components: dict[str, RegisteredComponent], options: dict[str, A
     from .interfaces import BuildContext
     from .model import RetrievalModel
 
-    backbone = components["backbone"].spec.factory(options["backbone"])
-    context = BuildContext(backbone=backbone, embed_dim=int(backbone.embed_dim), max_frames=max_frames)
-    temporal = components["temporal"].spec.factory(options["temporal"], context)
-    align_head = components["align"].spec.factory(options["align"], dataclasses.replace(context, temporal=temporal))
-    return RetrievalModel(backbone, temporal, align_head, max_frames=max_frames)
+    backbone = components["backbone"].build(options["backbone"])
+    embed_dim = positive_int(getattr(backbone, "embed_dim", None))
+    if embed_dim is None:
+        raise PluginContractError(f"{components['backbone'].describe()} broke the plug-in rule 'output-type': "
+                                  f"its embed_dim is {getattr(backbone, 'embed_dim', None)!r}, "
+                                  "not a positive int",
+                                  "set embed_dim on the backbone module", rule="output-type")
+    context = BuildContext(backbone=backbone, embed_dim=embed_dim, max_frames=max_frames)
+    temporal = components["temporal"].build(options["temporal"], context)
+    align_head = components["align"].build(options["align"], dataclasses.replace(context, temporal=temporal))
+    model = RetrievalModel(backbone, temporal, align_head, max_frames=max_frames)
+    model.component_labels = {role: (components[role].describe(), components[role].name)
+                               for role in ("backbone", "temporal", "align")}
+    return model
+
+
+def positive_int(value: Any) -> int | None:
+    """``value`` as an int when it is a positive integer (of any integer type), else None."""
+    import operator
+
+    if isinstance(value, bool):
+        return None
+    try:
+        number = operator.index(value)
+    except TypeError:
+        return None
+    return number if number >= 1 else None
 
 
 def assemble(config: RunConfig, registry: ComponentRegistry) -> Assembly:

@@ -34,3 +34,18 @@ class DataError(C2VBenchError):
 
 class ResultFileError(C2VBenchError):
     """A result file that is malformed, foreign, or not comparable with another."""
+
+
+class PluginContractError(PluginError):
+    """A plug-in returned something its interface does not allow (wrong type, width, shape, NaN...).
+
+    ``rule`` names the broken rule (see :data:`c2vbench.contracts.RULES`).
+    """
+
+    def __init__(self, problem: str, fix: str | None = None, rule: str = ""):
+        super().__init__(problem, fix)
+        self.rule = rule
+
+
+class PluginFailedError(PluginError):
+    """A plug-in's own code raised an exception that is not a :class:`C2VBenchError` (a bug in the plug-in)."""

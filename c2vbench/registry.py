@@ -21,7 +21,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .errors import DuplicateComponentError, UnknownComponentError
+from .errors import C2VBenchError, DuplicateComponentError, PluginFailedError, UnknownComponentError
 from .specs import KIND_FOR_HOOK, KINDS, NAME_PATTERN, SPEC_TYPES, ComponentSpec, canonical_kind
 
 ENTRY_POINT_GROUP = "c2vbench"
@@ -67,6 +67,30 @@ class RegisteredComponent:
     def provenance(self) -> dict[str, str]:
         """``{name, distribution, version}`` as the result file records it."""
         return {"name": self.name, "distribution": self.provider.distribution, "version": self.provider.version}
+
+    def describe(self) -> str:
+        """How messages name it: ``temporal module 'maxpool' (c2vbench-maxpool 0.1.0)``."""
+        version = f" {self.provider.version}" if self.provider.version else ""
+        return f"{self.spec.label} '{self.name}' ({self.provider.distribution}{version})"
+
+    def build(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the spec's factory; an exception from the plug-in's own code becomes one line naming it.
+
+        A :class:`C2VBenchError` raised by the factory is the plug-in's message for the user and passes through
+        unchanged; anything else is a bug in the plug-in and becomes a :class:`PluginFailedError`.
+        """
+        try:
+            return self.spec.factory(*args, **kwargs)
+        except C2VBenchError:
+            raise
+        except Exception as error:
+            detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise PluginFailedError(
+                f"{self.describe()} failed while building: {type(error).__name__}"
+                + (f": {detail}" if detail else ""),
+                f"this is a bug in the plug-in (report it to the authors of {self.provider.distribution}), "
+                f"or choose another {self.spec.label}; `c2vbench check-plugin {self.name}` runs every plug-in rule",
+            ) from error
 
 
 @dataclasses.dataclass(frozen=True)

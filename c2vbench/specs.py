@@ -46,6 +46,9 @@ class ComponentSpec:
         options_type: a dataclass whose fields (all with defaults) are the component's options.
         paper: citation of the method, if any.
         url: where to read more.
+        check_options: option overrides the conformance kit builds the component with (``c2vbench check-plugin``
+            and :func:`c2vbench.testing.assert_plugin_conforms`): small sizes keep the checks fast. Empty: the
+            defaults.
     """
 
     kind: ClassVar[str] = "component"
@@ -61,6 +64,7 @@ class ComponentSpec:
     options_type: type = NoOptions
     paper: str = ""
     url: str = ""
+    check_options: dict[str, Any] = dataclasses.field(default_factory=dict, hash=False)
 
     def default_options(self) -> Any:
         return self.options_type()
@@ -84,6 +88,12 @@ class TemporalSpec(ComponentSpec):
         order_sensitive: True when the module's output depends on the order of the valid frames (``tdb``,
             ``seqtransf``), False when it declares itself invariant to it (``meanp``), None when undeclared. The
             conformance kit checks the declaration; order probes are refused for declared-invariant modules.
+        reads_padded_slots: how many padded frame slots right after a video's valid frames its output may depend
+            on (0, the rule: padded slots are ignored). ``tdb`` declares 1, as the official CLIP2Video code
+            behaves: its last difference token compares the last valid frame with the first padded slot (the blank
+            image's embedding). With a declaration the conformance kit checks that every later padded slot is
+            ignored by videos of two or more valid frames (tdb's difference attention in a one-frame video has no
+            valid key and reads every slot, also as the official code does).
     """
 
     kind: ClassVar[str] = "temporal"
@@ -92,6 +102,7 @@ class TemporalSpec(ComponentSpec):
     role: ClassVar[str | None] = "temporal"
 
     order_sensitive: bool | None = None
+    reads_padded_slots: int = 0
 
 
 @dataclasses.dataclass(frozen=True)

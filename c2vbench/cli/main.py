@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "compare": ("c2vbench.cli.compare", "compare_command", "Paired significance tests between two result files."),
     "leaderboard": ("c2vbench.cli.leaderboard", "leaderboard_command", "Render leaderboard markdown from results."),
     "prepare": ("c2vbench.cli.prepare", "prepare_command", "Extract frames and write manifests for a dataset."),
+    "check-plugin": ("c2vbench.cli.check_plugin", "check_plugin_command",
+                     "Check that a registered component follows the rules of its kind."),
 }
 
 

@@ -78,7 +78,7 @@ def _expected_ids(dataset: str, data_root: str | None, dataset_option: tuple[str
         overrides.setdefault("video_source", "videos")
         overrides.setdefault("videos_dir", str(Path(videos_dir).resolve()))
     options = build_options(component.spec, overrides)
-    built = component.spec.factory(options, Path(data_root))
+    built = component.build(options, Path(data_root))
     ids: list[str] = []
     for split in built.splits.values():
         ids.extend(split.video_ids())

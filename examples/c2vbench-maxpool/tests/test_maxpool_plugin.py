@@ -27,6 +27,12 @@ def test_plugins_command_lists_it(capsys):
             "description": "Element-wise max over real frames (example plug-in)"} in rows
 
 
+def test_it_passes_the_conformance_kit():
+    from c2vbench.testing import assert_plugin_conforms
+
+    assert_plugin_conforms("maxpool")  # padded frames, order declaration, gradients, determinism, shapes ...
+
+
 def test_padded_frames_are_ignored():
     from c2vbench.registry import load_registry
 

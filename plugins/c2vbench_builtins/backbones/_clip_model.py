@@ -32,6 +32,9 @@ class ClipBackbone(nn.Module):
         if not hasattr(clip, "transformer") or not hasattr(clip.visual, "proj"):
             raise TypeError("ClipBackbone needs an open_clip CLIP with a ViT image tower and a transformer text tower")
         self.clip = clip
+        # The encoders never use CLIP's logit scale: align heads start from a copy (initial_logit_scale) and learn
+        # their own. Frozen, it is not handed to the optimiser as a parameter that can never receive a gradient.
+        clip.logit_scale.requires_grad_(False)
         self.max_words = min(max_words, clip.positional_embedding.shape[0])
         image_size = clip.visual.image_size
         self.image_size = int(image_size[0] if isinstance(image_size, (tuple, list)) else image_size)

@@ -43,5 +43,6 @@ def c2vbench_register_backbones():
         summary="Small random-init CLIP (ViT 32px/8, width 64, 2+2 layers) for CPU training and tests",
         factory=build_tiny_clip,
         options_type=TinyClipOptions,
+        check_options={"vision_layers": 1, "text_layers": 1},
         paper="Radford et al., Learning Transferable Visual Models From Natural Language Supervision, 2021",
     )

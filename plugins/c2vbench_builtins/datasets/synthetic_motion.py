@@ -291,4 +291,6 @@ def c2vbench_register_datasets():
         factory=build_synthetic_motion,
         options_type=SyntheticMotionOptions,
         needs_data_root=False,
+        check_options={"train_videos": 2, "val_videos": 1, "test_twin_pairs": 1, "test_singles": 1,
+                       "frames_per_video": 5, "max_frames": 4},
     )

@@ -25,6 +25,7 @@ def build_meanp(options, context):
 def c2vbench_register_temporal_modules():
     yield TemporalSpec(
         name="meanp",
+        order_sensitive=False,
         summary="Masked mean of L2-normalised frame embeddings (no parameters)",
         factory=build_meanp,
         paper="Luo et al., CLIP4Clip: An Empirical Study of CLIP for End to End Video Clip Retrieval, 2021",

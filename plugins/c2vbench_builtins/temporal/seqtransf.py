@@ -37,6 +37,7 @@ def build_seqtransf(options: SeqTransfOptions, context):
 def c2vbench_register_temporal_modules():
     yield TemporalSpec(
         name="seqtransf",
+        order_sensitive=True,
         summary="CLIP4Clip sequence transformer over frames (+positions, residual), then mean pooling",
         factory=build_seqtransf,
         options_type=SeqTransfOptions,

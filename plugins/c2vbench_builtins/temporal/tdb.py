@@ -48,6 +48,8 @@ def build_tdb(options: TdbOptions, context):
 def c2vbench_register_temporal_modules():
     yield TemporalSpec(
         name="tdb",
+        order_sensitive=True,
+        reads_padded_slots=1,  # the official difference-token mask sees the step into the first padded slot
         summary="CLIP2Video Temporal Difference Block: difference tokens + temporal transformer, mean pooling",
         factory=build_tdb,
         options_type=TdbOptions,

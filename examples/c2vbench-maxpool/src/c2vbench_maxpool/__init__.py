@@ -25,4 +25,4 @@ def build_maxpool(options, context):
 @hookimpl
 def c2vbench_register_temporal_modules():
     yield TemporalSpec(name="maxpool", summary="Element-wise max over real frames (example plug-in)",
-                       factory=build_maxpool)
+                       factory=build_maxpool, order_sensitive=False)  # a max does not see frame order
