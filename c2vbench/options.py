@@ -81,7 +81,8 @@ def describe_options(options_type: type) -> list[OptionDescription]:
     for field in dataclasses.fields(options_type):
         info = option_info(field)
         default = getattr(defaults, field.name)
-        rows.append(OptionDescription(field.name, type(default).__name__, default, info.allowed(), info.help))
+        allowed = info.allowed() or ("true or false" if isinstance(default, bool) else "")
+        rows.append(OptionDescription(field.name, type(default).__name__, default, allowed, info.help))
     return rows
 
 

@@ -50,7 +50,7 @@ def test_description_lists_defaults_types_ranges_and_help_in_declaration_order()
     assert [row.name for row in rows] == ["layers", "mode", "weight", "flag"]
     assert rows[0].to_dict() == {"name": "layers", "type": "int", "default": 2, "allowed": "1 to 8",
                                  "help": "stacked layers"}
-    assert rows[1].allowed == "one of a, b" and rows[2].allowed == ""
+    assert rows[1].allowed == "one of a, b" and rows[2].allowed == "" and rows[3].allowed == "true or false"
 
 
 def test_builtin_tdb_refuses_zero_or_negative_layers():

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "prepare": ("c2vbench.cli.prepare", "prepare_command", "Extract frames and write manifests for a dataset."),
     "check-plugin": ("c2vbench.cli.check_plugin", "check_plugin_command",
                      "Check that a registered component follows the rules of its kind."),
+    "new-plugin": ("c2vbench.cli.new_plugin", "new_plugin_command", "Scaffold a new plug-in distribution."),
 }
 
 

@@ -1,37 +1,62 @@
-"""``c2vbench plugins``: every registered component, with its provider, and plug-ins that failed to load."""
+"""``c2vbench plugins``: every registered component, with its provider, and plug-ins that failed to load;
+``--options NAME``: one component's options (type, default, allowed values, help)."""
 
 from __future__ import annotations
-
-import json
 
 import click
 
 
 @click.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
-def plugins_command(as_json: bool) -> None:
-    """List every registered plug-in component: kind, name, distribution, version, description."""
+@click.option("--options", "options_of", default=None, metavar="NAME",
+              help="List the options of the component NAME: type, default, allowed values, help.")
+@click.option("--kind", default=None, help="With --options: the component's kind, when two kinds share the name.")
+def plugins_command(as_json: bool, options_of: str | None, kind: str | None) -> None:
+    """List every registered plug-in component: kind, name, distribution, version, description.
+
+    Example: c2vbench plugins --options tdb
+    """
     from ..registry import get_registry
+    from . import terminal
 
     registry = get_registry()
+    if options_of is not None:
+        show_options(registry, options_of, kind, as_json)
+        return
     rows = [{"kind": c.kind, "name": c.name, "distribution": c.provider.distribution,
              "version": c.provider.version, "description": c.spec.summary} for c in registry.all()]
-    if as_json:
-        click.echo(json.dumps(rows, indent=1))
-        return
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
+    columns = ("kind", "name", "distribution", "version", "description")
 
-    table = Table(title="c2vbench plug-ins", title_justify="left")
-    for column in ("kind", "name", "distribution", "version", "description"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*(escape(str(row[key])) for key in ("kind", "name", "distribution", "version", "description")))
-    console = Console()
-    console.print(table)
-    for (kind, name), clashing in sorted(registry.clashes.items()):
-        providers = "; ".join(c.provider.describe() for c in clashing)
-        console.print(f"[red]clash:[/] {kind} '{escape(name)}' is registered by {escape(providers)}")
-    for failure in registry.failures:
-        console.print(f"[red]failed:[/] {escape(failure.describe())}")
+    def render(console) -> None:
+        from rich.markup import escape
+
+        console.print(terminal.table("c2vbench plug-ins", columns, [[row[key] for key in columns] for row in rows]))
+        for (clash_kind, name), clashing in sorted(registry.clashes.items()):
+            providers = "; ".join(c.provider.describe() for c in clashing)
+            console.print(f"[red]clash:[/] {clash_kind} '{escape(name)}' is registered by {escape(providers)}")
+        for failure in registry.failures:
+            console.print(f"[red]failed:[/] {escape(failure.describe())}")
+
+    terminal.emit(rows, as_json, render)
+
+
+def show_options(registry, name: str, kind: str | None, as_json: bool) -> None:
+    from ..options import describe_options
+    from ..testing import find_component
+    from . import terminal
+
+    component = find_component(name, kind, registry)
+    rows = [row.to_dict() for row in describe_options(component.spec.options_type)]
+    columns = ("name", "type", "default", "allowed", "help")
+
+    def render(console) -> None:
+        title = f"options of {component.describe()}"
+        if not rows:
+            terminal.print_line(f"{title}: none")
+            return
+        console.print(terminal.table(title, ("option", *columns[1:]), [[row[key] for key in columns]
+                                                                       for row in rows]))
+        terminal.print_line(f"set with --{component.spec.role}-option KEY=VALUE" if component.spec.role
+                            else "")
+
+    terminal.emit(rows, as_json, render)

@@ -47,7 +47,7 @@ def emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:
 
 def print_line(text: str, stderr: bool = False) -> None:
     """A plain line (no markup, no highlighting): file names and numbers print as given."""
-    console(stderr).print(text, markup=False, highlight=False)
+    console(stderr).print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def print_error(error: Exception) -> None:
