@@ -12,9 +12,12 @@ from .errors import C2VBenchError
 
 PROTOCOLS = ("zeroshot", "frozen", "finetune")
 DEVICES = ("auto", "cpu", "cuda")
+PROBE_SETS = ("none", "order")  # --probe: see c2vbench.probes
 
 # Settings that never change a number: they are left out of the configuration key that groups seeds.
-NON_NUMERIC_SETTINGS = frozenset({"out", "seed", "num_workers", "save_checkpoint", "device"})
+NON_NUMERIC_SETTINGS = frozenset({"out", "seed", "num_workers", "save_checkpoint", "device", "probe",
+                                  "probe_shuffles"})
+# ``probe`` and ``probe_shuffles`` add a ``probes`` block and never change the unprobed numbers (c2vbench.probes).
 
 
 @dataclasses.dataclass
@@ -57,6 +60,8 @@ class RunConfig:
     num_workers: int = 0
     save_checkpoint: bool = True
     out: str = "results"
+    probe: str = "none"
+    probe_shuffles: int = 3
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -67,6 +72,10 @@ class RunConfig:
             value = getattr(self, name)
             if value < (0 if name == "epochs" else 1):
                 raise C2VBenchError(f"--{name.replace('_', '-')} must be positive (got {value})")
+        if self.probe not in PROBE_SETS:
+            raise C2VBenchError(f"unknown probe set '{self.probe}'", "use --probe order (or none)")
+        if self.probe_shuffles < 1:
+            raise C2VBenchError(f"--probe-shuffles must be at least 1 (got {self.probe_shuffles})")
         if self.max_frames is not None and self.max_frames < 1:
             raise C2VBenchError(f"--max-frames must be at least 1 (got {self.max_frames})")
         if self.protocol != "zeroshot" and self.epochs == 0:

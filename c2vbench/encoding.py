@@ -36,6 +36,7 @@ class EncodedSplit:
     video: VideoFeatures
     texts_per_second: float
     videos_per_second: float
+    frames: FrameBank | None = None  # the per-frame embeddings the videos were pooled from (order probes reuse them)
 
 
 @torch.no_grad()
@@ -101,7 +102,7 @@ def encode_split(model, split: RetrievalSplit, sampling: FrameSampling, batch_si
     video = encode_videos_from_bank(model, bank, batch_size, device)
     video_seconds = bank.seconds + (time.perf_counter() - start)
     return EncodedSplit(text, video, len(split.captions) / max(text_seconds, 1e-9),
-                        len(split.videos) / max(video_seconds, 1e-9))
+                        len(split.videos) / max(video_seconds, 1e-9), frames=bank)
 
 
 @torch.no_grad()

@@ -247,6 +247,42 @@ def pairwise_numbers(entry: Entry, subset: str, n_resamples: int, seed: int) -> 
     return float(values.mean()), (float(low[0]), float(high[0]))
 
 
+def has_probes(entries: Sequence[Entry]) -> bool:
+    """Whether any run of any entry carries a ``probes`` block (the order-sensitivity column is shown then)."""
+    return any(isinstance(result.get("probes"), Mapping) for entry in entries for result in entry.results)
+
+
+def order_sensitivity_cell(entry: Entry, n_resamples: int, seed: int) -> str:
+    """T2V R@1 drop under frame shuffling (unprobed - shuffled, per query, mean over the fixed permutations), with a
+    bootstrap CI; ``unmoved`` when no rank changed, ``order-blind (declared)`` when the probe was refused."""
+    from .probes import unmoved
+
+    blocks = [result.get("probes") for result in entry.results]
+    probed = [(result, block) for result, block in zip(entry.results, blocks, strict=True)
+              if isinstance(block, Mapping)]
+    if not probed:
+        return "–"
+    if all("shuffle" in (block.get("refused") or {}) for _, block in probed):
+        return "order-blind (declared)"
+    usable = [(result, block["probes"]["shuffle"]) for result, block in probed
+              if "shuffle" in (block.get("probes") or {})]
+    if not usable:
+        return "–"
+    suffix = "" if len(usable) == len(entry.results) else f" ({len(usable)} of {len(entry.results)} seeds)"
+    if all(unmoved(result["per_query"], [run["per_query"] for run in probe["runs"]]) for result, probe in usable):
+        return "0 (unmoved)" + suffix
+    drops = []
+    for result, probe in usable:
+        before = direction_values([result], "t2v", ("R@1",), entry.tie)[0, :, 0]
+        after = direction_values([{"per_query": run["per_query"]} for run in probe["runs"]], "t2v", ("R@1",),
+                                 entry.tie)[:, :, 0].mean(axis=0)
+        drops.append(before - after)
+    values = np.stack(drops)
+    samples = bootstrap_means(values, _clusters(entry), n_resamples, seed)
+    low, high = percentile_interval(samples)
+    return _with_interval(float(values.mean(axis=1).mean()), (float(low), float(high))) + suffix
+
+
 def significance_vs_baseline(entry: Entry, baseline: Entry, n_resamples: int, seed: int) -> tuple[float, float] | None:
     """``(difference, p)`` of T2V R@1 (entry - baseline), or None when the two are not comparable."""
     if entry.tie != baseline.tie:
@@ -385,6 +421,9 @@ def _render_table(
     header = ["#", "Entry", "T2V R@1", "T2V R@5", "T2V R@10", "T2V MnR", "V2T R@1"]
     header += [f"T2V R@1 ({escape_markdown(name)})" for name in subsets]
     header += [f"{escape_markdown(name)}: own > rival %" for name in pairwise]
+    probes = has_probes(entries)
+    if probes:
+        header.append("T2V R@1 drop under shuffle")
     header += ["Seeds", "Params", "Inference", "Provided by"]
     if show_significance:
         header.append("vs baseline")
@@ -397,6 +436,8 @@ def _render_table(
         cells.append(_number(entry_numbers_.means["V2T R@1"]))
         cells += [_with_interval(*subset_numbers(entry, name, n_resamples, seed)) for name in subsets]
         cells += [_with_interval(*pairwise_numbers(entry, name, n_resamples, seed)) for name in pairwise]
+        if probes:
+            cells.append(order_sensitivity_cell(entry, n_resamples, seed))
         cells += [str(len(entry.runs)), _parameters_cell(entry), _inference_cell(entry), _providers_cell(entry)]
         if show_significance:
             cells.append(marks.get(id(entry), "n/a"))
@@ -483,6 +524,14 @@ def render_leaderboard(
         "own > rival %: how often a subset query scores its own video above its rival (synthetic-motion: the "
         "clip's exact time reversal); 50 is chance, and all an order-blind model can reach.",
     ]
+    if any(has_probes(entries) for tracks in tables.values() for entries in tracks.values()):
+        lines.append(
+            "- T2V R@1 drop under shuffle (`--probe order`): the unprobed T2V R@1 minus the T2V R@1 with every "
+            "video's valid frames shuffled (mean over the fixed permutations), query by query, with its bootstrap "
+            "interval; above 0: the model uses frame order. 0 (unmoved): no query's rank changed under any "
+            "shuffle. order-blind (declared): temporal module and align head declare themselves order-invariant, "
+            "so the probe was refused. –: the results carry no probes (`c2vbench probe RESULT` adds them)."
+        )
     if baseline is not None:
         lines.append(
             f"- vs baseline (T2V R@1, Holm-adjusted across the rows of each table, level {SIGNIFICANCE_LEVEL}): "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from .data.integrity import SplitScreener
 from .distributed import World, current_world, distributed_session, main_process_first
 from .distributed import select_device as select_device  # noqa: PLC0414 - kept importable from here
 from .encoding import score_all
+from .errors import C2VBenchError
 from .progress import Reporter
 from .registry import ComponentRegistry, get_registry
 from .results import build_result, write_result
@@ -59,6 +61,7 @@ def reporter_for(world: World, reporter: Reporter) -> Reporter:
 def _run_benchmark(config: RunConfig, registry: ComponentRegistry, reporter: Reporter, world: World,
                    device: torch.device) -> RunOutcome:
     seed_everything(config.seed)
+    check_probes_supported(config, world)
     if world.distributed and config.protocol != "zeroshot":
         from .distributed import check_global_batch
 
@@ -112,6 +115,7 @@ def evaluate_and_build_result(config: RunConfig, assembly: Assembly, test, scree
 
     world = current_world()
     model = assembly.model.to(device)
+    start = time.perf_counter()
     with reporter.status("evaluating on the test split"):
         encoded = encode_split_sharded(model, test, assembly.sampling, config.eval_batch_size, device, reporter,
                                        config.num_workers)
@@ -119,9 +123,33 @@ def evaluate_and_build_result(config: RunConfig, assembly: Assembly, test, scree
         if not world.is_main:
             return None
         post_sim = postprocess_scores(config, model, assembly.dataset, sim, encoded, device, reporter)
+    evaluation_seconds = time.perf_counter() - start
     result = build_result(config, assembly, test, sim, post_sim, screen, training, encoded, device, reporter)
     result["env"].update(distributed_description(config, world))
+    if config.probe == "order":
+        add_order_probes(result, config, assembly, test, encoded, device, reporter, evaluation_seconds)
     return result
+
+
+def check_probes_supported(config: RunConfig, world: World) -> None:
+    """Order probes need the whole split's per-frame embeddings in one process: refused under torchrun (before
+    any training), with the way to get them."""
+    if config.probe != "none" and world.distributed:
+        raise C2VBenchError("--probe order does not run under torchrun (the per-frame embeddings stay sharded)",
+                            "leave --probe out, then run `c2vbench probe RESULT` in one process")
+
+
+def add_order_probes(result: dict[str, Any], config: RunConfig, assembly: Assembly, test, encoded,
+                     device: torch.device, reporter: Reporter, evaluation_seconds: float) -> None:
+    """Score the test split again under the order probes (reusing ``encoded``) and add the ``probes`` block."""
+    from .probes import run_order_probes
+
+    with reporter.status("order probes"):
+        block = run_order_probes(assembly.model, assembly.dataset, test, encoded, result["per_query"],
+                                 assembly.components, config, device, reporter, shuffles=config.probe_shuffles)
+    block["cost"]["evaluation_seconds"] = round(evaluation_seconds, 3)
+    result["probes"] = block
+    result["notes"] = list(reporter.notes)
 
 
 def distributed_description(config: RunConfig, world: World) -> dict[str, Any]:
@@ -145,11 +173,23 @@ def evaluate_checkpoint(config: RunConfig, checkpoint: str | Path, checkpoint_fo
 
 def _evaluate_checkpoint(config: RunConfig, checkpoint: str | Path, checkpoint_format: str, legacy_mask: bool,
                          registry: ComponentRegistry, reporter: Reporter, device: torch.device) -> RunOutcome:
+    seed_everything(config.seed)
+    check_probes_supported(config, current_world())
+    assembly, screen = checkpoint_assembly(config, checkpoint, checkpoint_format, legacy_mask, registry, reporter)
+    result = evaluate_and_build_result(config, assembly, screen("test"), screen, None, device, reporter)
+    if result is None:  # not rank 0
+        return RunOutcome(None, None, None)
+    result["checkpoint"] = {"path": str(checkpoint), "format": checkpoint_format, "legacy_mask": legacy_mask}
+    return RunOutcome(result, write_result(result, config.out), None)
+
+
+def checkpoint_assembly(config: RunConfig, checkpoint: str | Path, checkpoint_format: str, legacy_mask: bool,
+                        registry: ComponentRegistry, reporter: Reporter) -> tuple[Assembly, SplitScreener]:
+    """The loaded checkpoint with the configured dataset, its frame protocol and the plug-ins that provide them."""
     from . import load_checkpoint
     from .assembly import load_dataset
     from .specs import build_options, options_as_dict
 
-    seed_everything(config.seed)
     dataset_component = registry.get("dataset", config.dataset)
     dataset_options = build_options(dataset_component.spec, config.dataset_options)
     with main_process_first():
@@ -169,12 +209,7 @@ def _evaluate_checkpoint(config: RunConfig, checkpoint: str | Path, checkpoint_f
     if config.max_frames:
         sampling = dataclasses.replace(sampling, max_frames=int(config.max_frames))
     assembly = Assembly(model, dataset, sampling, components, {"dataset": options_as_dict(dataset_options)})
-    screen = SplitScreener(dataset, sampling, config.allow_missing, reporter)
-    result = evaluate_and_build_result(config, assembly, screen("test"), screen, None, device, reporter)
-    if result is None:  # not rank 0
-        return RunOutcome(None, None, None)
-    result["checkpoint"] = {"path": str(checkpoint), "format": checkpoint_format, "legacy_mask": legacy_mask}
-    return RunOutcome(result, write_result(result, config.out), None)
+    return assembly, SplitScreener(dataset, sampling, config.allow_missing, reporter)
 
 
 

@@ -160,6 +160,10 @@ def validate_result(result: Any) -> dict[str, Any]:
     for key in ("run_id", "config_key"):
         if key in result and not isinstance(result[key], str):
             raise ValueError(f"{key!r} must be a string")
+    if "probes" in result:
+        from .probes import validate_probes_block
+
+        validate_probes_block(result["probes"], len(per_query["t2v_rank"]), len(per_query["v2t_rank"]))
     if "tie" in result and result["tie"] not in TIE_POLICIES:
         raise ValueError(f"unknown tie policy {result['tie']!r}")
     if "v2t_mode" in result and result["v2t_mode"] not in V2T_MODES:

@@ -87,7 +87,8 @@ class TemporalSpec(ComponentSpec):
     Attributes:
         order_sensitive: True when the module's output depends on the order of the valid frames (``tdb``,
             ``seqtransf``), False when it declares itself invariant to it (``meanp``), None when undeclared. The
-            conformance kit checks the declaration; order probes are refused for declared-invariant modules.
+            conformance kit checks the declaration; the reordering probes (``--probe order``: reverse, shuffle) are
+            refused when the module and the align head both declare False.
         reads_padded_slots: how many padded frame slots right after a video's valid frames its output may depend
             on (0, the rule: padded slots are ignored). ``tdb`` declares 1, as the official CLIP2Video code
             behaves: its last difference token compares the last valid frame with the first padded slot (the blank
@@ -111,6 +112,12 @@ class AlignSpec(ComponentSpec):
 
     Selected with ``--align``; see :class:`c2vbench.interfaces.AlignHead`. Formerly ``SimilaritySpec`` (kind
     ``similarity``, hook ``c2vbench_register_similarities``): those spellings still work and are deprecated.
+
+    Attributes:
+        order_sensitive: False when the head's scores cannot depend on the order of the valid frames (``cosine``
+            reads only the pooled video vector), True when they may (``tab`` aligns frame tokens with positions),
+            None when undeclared. Frame-order probes are refused only when the temporal module and the head both
+            declare False.
     """
 
     kind: ClassVar[str] = "align"
@@ -119,6 +126,8 @@ class AlignSpec(ComponentSpec):
     role: ClassVar[str | None] = "align"
     deprecated_kinds: ClassVar[tuple[str, ...]] = ("similarity",)
     deprecated_hooks: ClassVar[tuple[str, ...]] = ("c2vbench_register_similarities",)
+
+    order_sensitive: bool | None = None
 
 
 SimilaritySpec = AlignSpec  # deprecated alias: the kind's old name

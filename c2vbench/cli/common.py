@@ -42,6 +42,11 @@ def run_options(function):
         click.option("--allow-missing", is_flag=True, help="Skip missing/unreadable videos (recorded in the result)."),
         click.option("--num-workers", type=int, default=0, show_default=True,
                      help="Decoding worker processes (0: decode in the main process; -1: one per CPU core)."),
+        click.option("--probe", default="none", show_default=True, metavar="none|order",
+                     help="order: also score the test split with frames reversed, shuffled and reduced to one "
+                          "repeated frame, and with caption words shuffled (a probes block in the result)."),
+        click.option("--probe-shuffles", type=int, default=3, show_default=True,
+                     help="Fixed shuffle permutations of --probe order (seeds 0..N-1)."),
         click.option("--out", type=click.Path(file_okay=False), default="results", show_default=True,
                      help="Folder for the result file."),
         click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
@@ -101,3 +106,33 @@ def metrics_table(result: dict[str, Any], title: str):
 def describe_run(result: dict[str, Any]) -> str:
     plugins = result["plugins"]
     return " · ".join(f"{plugins[role]['name']}" for role in ("backbone", "temporal", "align", "dataset"))
+
+
+def probes_table(result: dict[str, Any]):
+    """A rich table of the ``probes`` block: each probe's T2V/V2T R@1 and its paired difference (CI, p)."""
+    from rich.table import Table
+
+    block = result["probes"]
+    table = Table(title="order probes: R@1 change vs unprobed (paired, 95% CI, p)", title_justify="left")
+    for name in ("probe", "t2v R@1", "change [CI]", "p", "v2t R@1", "change [CI]", "p"):
+        table.add_column(name, justify="left" if name == "probe" else "right")
+    for name, probe in block["probes"].items():
+        cells = [f"{probe['target']}: {name}" + (" (no rank moved)" if probe.get("unmoved") else "")]
+        for direction in ("t2v", "v2t"):
+            difference = probe["difference"][direction]["R@1"]
+            low, high = difference["ci"]
+            cells += [f"{probe['metrics'][direction]['R@1']:.1f}",
+                      f"{difference['diff']:+.1f} [{low:+.1f}, {high:+.1f}]", f"{difference['p']:.2g}"]
+        table.add_row(*cells)
+    return table
+
+
+def probe_notes(result: dict[str, Any]) -> list[str]:
+    """Lines that go with the probes table: refusals and unaffected videos or captions."""
+    block = result["probes"]
+    refused = block.get("refused", {})
+    lines = [f"{' and '.join(refused)} refused: {reason}" for reason in sorted(set(refused.values()))]
+    for kind, unaffected in block.get("unaffected", {}).items():
+        if unaffected["count"]:
+            lines.append(f"{unaffected['count']} of {unaffected['total']} {kind} unaffected ({unaffected['why']})")
+    return lines

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "score": ("c2vbench.cli.score", "score_command", "Standardized metrics for your own similarity matrix."),
     "compare": ("c2vbench.cli.compare", "compare_command", "Paired significance tests between two result files."),
     "leaderboard": ("c2vbench.cli.leaderboard", "leaderboard_command", "Render leaderboard markdown from results."),
+    "probe": ("c2vbench.cli.probe", "probe_command", "Order probes for a result file or a checkpoint."),
     "prepare": ("c2vbench.cli.prepare", "prepare_command", "Extract frames and write manifests for a dataset."),
     "check-plugin": ("c2vbench.cli.check_plugin", "check_plugin_command",
                      "Check that a registered component follows the rules of its kind."),

@@ -50,6 +50,12 @@ def print_outcome(result, result_path, as_json: bool) -> None:
         if "pairwise" in subset:
             console.print(f"{name}: own video scored above its rival for {subset['pairwise']['accuracy']:.1f}% "
                           "of the text queries (50% is chance)", highlight=False)
+    if result.get("probes"):
+        from .common import probe_notes, probes_table
+
+        console.print(probes_table(result))
+        for line in probe_notes(result):
+            console.print(line, highlight=False)
     console.print(f"result: {result_path}", highlight=False)
     if result.get("checkpoint"):
         console.print(f"checkpoint: {result['checkpoint']}", highlight=False)

@@ -50,6 +50,7 @@ def c2vbench_register_align_heads():
     yield AlignSpec(
         name="cosine",
         summary="Scaled cosine similarity of sentence and video embeddings; symmetric InfoNCE",
+        order_sensitive=False,
         factory=build_cosine,
         options_type=CosineOptions,
     )

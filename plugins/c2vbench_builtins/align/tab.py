@@ -59,6 +59,7 @@ def c2vbench_register_align_heads():
     yield AlignSpec(
         name="tab",
         summary="CLIP2Video Temporal Alignment Block: shared-centre token alignment blended with the global score",
+        order_sensitive=True,
         factory=build_tab,
         options_type=TabOptions,
         paper="Fang et al., CLIP2Video: Mastering Video-Text Retrieval via Image CLIP, 2021",

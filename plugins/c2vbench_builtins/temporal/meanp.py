@@ -13,10 +13,11 @@ def build_meanp(options, context):
     from .._layers.pooling import masked_mean_pool
 
     class MeanPooling(nn.Module):
-        """Order-blind by construction: a permutation of the real frames gives the same embedding."""
+        """Order-blind by construction: a permutation of the real frames gives the same embedding, bit for bit."""
 
         def forward(self, frames, frame_mask, want_alignment_tokens: bool = False) -> VideoFeatures:
-            return VideoFeatures(pooled=masked_mean_pool(frames, frame_mask), frames=frames, frame_mask=frame_mask)
+            return VideoFeatures(pooled=masked_mean_pool(frames, frame_mask, order_exact=True), frames=frames,
+                                 frame_mask=frame_mask)
 
     return MeanPooling()
 
