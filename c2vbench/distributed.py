@@ -356,10 +356,12 @@ def barrier() -> None:
 
 @contextlib.contextmanager
 def main_process_first() -> Iterator[None]:
-    """Rank 0 runs the body first (e.g. generating a dataset into a shared cache), then the others."""
+    """Each node's first process (``LOCAL_RANK`` 0) runs the body first, then the others: e.g. generating a dataset
+    into a node's cache once, which the node's other processes then only read."""
     world = current_world()
-    if world.distributed and not world.is_main:
+    first = world.local_rank == 0
+    if world.distributed and not first:
         barrier()
     yield
-    if world.distributed and world.is_main:
+    if world.distributed and first:
         barrier()

@@ -66,7 +66,7 @@ def _run_benchmark(config: RunConfig, registry: ComponentRegistry, reporter: Rep
         from .distributed import check_global_batch
 
         check_global_batch(config.batch_size, world)
-    with reporter.status("building components"), main_process_first():  # rank 0 fills shared caches first
+    with reporter.status("building components"), main_process_first():  # one process per node fills caches first
         assembly = assemble(config, registry)
     dataset = assembly.dataset
     screen = SplitScreener(dataset, assembly.sampling, config.allow_missing, reporter)
