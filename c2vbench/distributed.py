@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import inspect
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -126,9 +127,11 @@ def distributed_session(requested_device: str, timeout_minutes: float = 30.0) ->
     local_rank = int(os.environ["LOCAL_RANK"])
     device = select_device(requested_device, local_rank, True)
     backend = backend_for(device)
+    extra = {}
+    if device.type == "cuda" and "device_id" in inspect.signature(torch.distributed.init_process_group).parameters:
+        extra["device_id"] = device  # binds the communicator to this process's GPU (torch >= 2.3)
     try:
-        torch.distributed.init_process_group(backend, timeout=datetime.timedelta(minutes=timeout_minutes),
-                                             **({"device_id": device} if device.type == "cuda" else {}))
+        torch.distributed.init_process_group(backend, timeout=datetime.timedelta(minutes=timeout_minutes), **extra)
     except (RuntimeError, ValueError) as error:
         raise C2VBenchError(f"could not join the process group ({backend}): {error}",
                             "check torchrun's --rdzv-endpoint / --master-addr and that every node can reach it"
