@@ -232,6 +232,9 @@ def c2vbench_register_backbones():
         summary="Any timm image model as frame encoder + an open_clip text tower; weights from local files only",
         factory=build_timm_backbone,
         options_type=TimmOptions,
+        # the conformance kit builds tiny random towers (a full ViT-B/32 is too slow for 2 CPU cores)
+        check_options={"model_kwargs": "img_size=32,patch_size=8,embed_dim=48,depth=1,num_heads=2",
+                       "text_kwargs": "width=32,layers=1,heads=2,context_length=16", "embed_dim": 24},
         paper="Wightman, PyTorch Image Models (timm), 2019",
         url="https://github.com/huggingface/pytorch-image-models",
     )
