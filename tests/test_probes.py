@@ -330,3 +330,16 @@ def test_leaderboard_shows_the_drop_under_shuffle_unmoved_models_and_refusals(td
     assert rows["tiny-clip · meanp · cosine"] == "order-blind (declared)"
     assert rows["tiny-clip · still · cosine"] == "0 (unmoved)"
     assert "T2V R@1 drop under shuffle (`--probe order`)" in markdown
+
+
+def test_probes_are_refused_before_training_under_torchrun(tmp_path):
+    from c2vbench.distributed import World
+    from c2vbench.errors import C2VBenchError
+    from c2vbench.pipeline import check_probes_supported
+
+    config = small_config(tmp_path, probe="order")
+    with pytest.raises(C2VBenchError, match="torchrun") as refused:
+        check_probes_supported(config, World(rank=0, size=2, backend="gloo"))
+    assert "c2vbench probe RESULT" in str(refused.value)
+    check_probes_supported(config, World())  # one process: allowed
+    check_probes_supported(small_config(tmp_path), World(rank=0, size=2, backend="gloo"))  # no probes: allowed
