@@ -9,7 +9,7 @@ from typing import Any
 from .config import RunConfig
 from .data.sampling import FrameSampling
 from .data.types import RetrievalDataset
-from .errors import DataError, PluginContractError
+from .errors import C2VBenchError, DataError, PluginContractError
 from .registry import ComponentRegistry, RegisteredComponent
 from .specs import ROLE_KIND, ROLES, build_options, options_as_dict
 
@@ -32,8 +32,49 @@ def resolve_components(config: RunConfig, registry: ComponentRegistry) -> tuple[
     overrides = {"backbone": config.backbone_options, "temporal": config.temporal_options,
                  "align": config.align_options, "dataset": config.dataset_options}
     components = {role: registry.get(ROLE_KIND[role], names[role]) for role in ROLES}
+    overrides["dataset"] = dataset_overrides(config, components["dataset"].spec)
     options = {role: build_options(components[role].spec, overrides[role]) for role in ROLES}
     return components, options
+
+
+def _declares_decoder(spec: Any) -> bool:
+    options_type = getattr(spec, "options_type", None)
+    return dataclasses.is_dataclass(options_type) and any(
+        field.name == "decoder" for field in dataclasses.fields(options_type))
+
+
+def dataset_overrides(config: RunConfig, spec: Any) -> dict[str, Any]:
+    """The dataset's option overrides with ``--decoder`` folded in, for a dataset that declares a ``decoder`` option.
+
+    A dataset without one gets ``--decoder`` applied to its sampling instead (:func:`sampling_with_decoder`). A video
+    library asked for by name is checked here, before any data is read or generated.
+    """
+    from .data.decoders import VIDEO_DECODERS, require_decoder
+
+    if config.decoder in VIDEO_DECODERS:
+        require_decoder(config.decoder)
+    overrides = dict(config.dataset_options)
+    if config.decoder != "auto" and _declares_decoder(spec):
+        given = overrides.get("decoder")
+        if given is not None and str(given).strip().lower() != config.decoder:
+            raise C2VBenchError(f"--decoder {config.decoder} contradicts --dataset-option decoder={given}",
+                                "give only one of them")
+        overrides["decoder"] = config.decoder
+    elif config.decoder == "frames":
+        raise C2VBenchError(f"dataset '{spec.name}' offers no extracted frame folders to read with --decoder frames",
+                            "use --decoder auto, decord or pyav")
+    return overrides
+
+
+def sampling_with_decoder(config: RunConfig, spec: Any, sampling: FrameSampling) -> FrameSampling:
+    """``sampling`` with ``--decoder`` applied (datasets without a decoder option), its library checked installed."""
+    from .data.decoders import VIDEO_DECODERS, require_decoder
+
+    if config.decoder != "auto" and not _declares_decoder(spec):
+        sampling = dataclasses.replace(sampling, decoder=config.decoder)
+    if sampling.decoder in VIDEO_DECODERS:
+        require_decoder(sampling.decoder)
+    return sampling
 
 
 def load_dataset(component: RegisteredComponent, options: Any, data_root: str | None) -> RetrievalDataset:
@@ -87,7 +128,7 @@ def assemble(config: RunConfig, registry: ComponentRegistry) -> Assembly:
     """Resolve, load the dataset and build the model (torch's generator must already be seeded)."""
     components, options = resolve_components(config, registry)
     dataset = load_dataset(components["dataset"], options["dataset"], config.data_root)
-    sampling = dataset.sampling
+    sampling = sampling_with_decoder(config, components["dataset"].spec, dataset.sampling)
     if config.max_frames is not None:
         sampling = dataclasses.replace(sampling, max_frames=config.max_frames)
     model = build_model(components, options, sampling.max_frames)

@@ -57,6 +57,7 @@ class RunConfig:
     v2t_mode: str = "all-captions"
     postprocess: str = "none"
     allow_missing: bool = False
+    decoder: str = "auto"
     num_workers: int = 0
     save_checkpoint: bool = True
     out: str = "results"
@@ -76,6 +77,9 @@ class RunConfig:
             raise C2VBenchError(f"unknown probe set '{self.probe}'", "use --probe order (or none)")
         if self.probe_shuffles < 1:
             raise C2VBenchError(f"--probe-shuffles must be at least 1 (got {self.probe_shuffles})")
+        from .data.decoders import check_decoder_choice
+
+        self.decoder = check_decoder_choice(self.decoder)
         if self.max_frames is not None and self.max_frames < 1:
             raise C2VBenchError(f"--max-frames must be at least 1 (got {self.max_frames})")
         if self.protocol != "zeroshot" and self.epochs == 0:

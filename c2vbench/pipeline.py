@@ -187,13 +187,15 @@ def checkpoint_assembly(config: RunConfig, checkpoint: str | Path, checkpoint_fo
                         registry: ComponentRegistry, reporter: Reporter) -> tuple[Assembly, SplitScreener]:
     """The loaded checkpoint with the configured dataset, its frame protocol and the plug-ins that provide them."""
     from . import load_checkpoint
-    from .assembly import load_dataset
+    from .assembly import dataset_overrides, load_dataset, sampling_with_decoder
     from .specs import build_options, options_as_dict
 
     dataset_component = registry.get("dataset", config.dataset)
-    dataset_options = build_options(dataset_component.spec, config.dataset_options)
+    dataset_options = build_options(dataset_component.spec, dataset_overrides(config, dataset_component.spec))
     with main_process_first():
         dataset = load_dataset(dataset_component, dataset_options, config.data_root)
+    # The dataset's protocol decides the frames (so that the result ranks beside others on it), not the checkpoint.
+    sampling = sampling_with_decoder(config, dataset_component.spec, dataset.sampling)
     with reporter.status(f"loading {checkpoint}"):
         model = load_checkpoint(checkpoint, format=checkpoint_format, legacy_mask=legacy_mask)
     names = dict(getattr(model, "component_names", {}) or {})
@@ -204,8 +206,6 @@ def checkpoint_assembly(config: RunConfig, checkpoint: str | Path, checkpoint_fo
             components[role] = registry.get(ROLE_KIND[role], names[role])
         else:
             components[role] = registry.get("checkpoint_format", checkpoint_format)
-    # The dataset's protocol decides the frames (so that the result ranks beside others on it), not the checkpoint.
-    sampling = dataset.sampling
     if config.max_frames:
         sampling = dataclasses.replace(sampling, max_frames=int(config.max_frames))
     assembly = Assembly(model, dataset, sampling, components, {"dataset": options_as_dict(dataset_options)})

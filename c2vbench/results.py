@@ -256,7 +256,7 @@ def build_result(config: RunConfig, assembly: Assembly, split, sim: np.ndarray, 
         "n_videos": len(split.videos),
         "n_captions": len(split.captions),
         "sampling": assembly.sampling.describe(),
-        # a dataset reading frame folders names its own decoder (PIL); video files are read with decord
+        # a dataset may name its own decoder (real datasets: PIL for frame folders); else the sampling's decoder
         "decoder": assembly.dataset.protocol.get("decoder", decoder_description(assembly.sampling.decoder)),
         "skipped_videos": screen.skipped,
         "partial_videos": screen.partial,
@@ -318,6 +318,6 @@ def trained_parameter_count(model, protocol: str) -> int:
 
 def decoder_description(decoder: str) -> dict[str, str]:
     """The sampling's video decoder and its library version, for the protocol card."""
-    from .data.decoding import decoder_versions
+    from .data.decoders import decoder_version
 
-    return {"name": decoder, "version": decoder_versions()["av" if decoder == "pyav" else decoder]}
+    return {"name": decoder, "version": decoder_version(decoder)}

@@ -7,6 +7,7 @@ import os
 import pickle
 
 import pytest
+from _decoders import AUTO_DECODER
 from _video_fixtures import (
     MSVD_IDS,
     VATEX_IDS,
@@ -78,7 +79,7 @@ def test_msrvtt_9k_with_1k_a(registry, msrvtt_root):
     assert card["variant"] == "9k" and card["test"] == "1k-A" and card["selection_split"] == "val"
     assert card["annotation_sha256"] == {name: sha256(msrvtt_root / name) for name in
                                          ("MSRVTT_data.json", "MSRVTT_train.9k.csv", "MSRVTT_JSFUSION_test.csv")}
-    assert card["video_source"]["kind"] == "videos" and card["decoder"]["name"] == "decord"
+    assert card["video_source"]["kind"] == "videos" and card["decoder"]["name"] == AUTO_DECODER
     assert dataset.sampling.feature_framerate == 2 and dataset.sampling.max_frames == 12
     assert dataset.selection_split == "val"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _decoders import VIDEO_DECODERS_HERE
 from _video_fixtures import encode_video, frame_code, truncate_file, write_frame_folder, zero_byte_file
 
 from c2vbench.data.decoding import probe_source, read_sampled_frames
@@ -41,7 +42,7 @@ def videos(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", ["good_mp4", "good_avi", "long"])
-@pytest.mark.parametrize("decoder", ["decord", "pyav"])
+@pytest.mark.parametrize("decoder", VIDEO_DECODERS_HERE)
 def test_video_file_returns_the_frames_ffmpeg_would_have_extracted(videos, name, decoder):
     fps = 20 if name == "long" else 10
     sampling = FrameSampling(max_frames=12, grid_fps=5.0, feature_framerate=1, decoder=decoder)

@@ -40,6 +40,9 @@ def run_options(function):
                      help="Multi-caption video-to-text: all-captions or legacy-group-max."),
         click.option("--postprocess", default="none", show_default=True, help="none, dsl or qbnorm."),
         click.option("--allow-missing", is_flag=True, help="Skip missing/unreadable videos (recorded in the result)."),
+        click.option("--decoder", default="auto", show_default=True,
+                     help="auto (decord where installed, else PyAV), decord, pyav, or frames (extracted frame "
+                          "folders). Recorded with its version in the protocol."),
         click.option("--num-workers", type=int, default=0, show_default=True,
                      help="Decoding worker processes (0: decode in the main process; -1: one per CPU core)."),
         click.option("--probe", default="none", show_default=True, metavar="none|order",

@@ -20,7 +20,8 @@ import click
               help="Dataset option used with --data-root (e.g. variant=full).")
 @click.option("--fps", type=float, default=5.0, show_default=True, help="Grid rate (the official pipeline uses 5).")
 @click.option("--workers", type=int, default=-1, help="Parallel extraction processes (default: every CPU core).")
-@click.option("--decoder", type=click.Choice(["decord", "pyav"]), default="decord", show_default=True)
+@click.option("--decoder", default="auto", show_default=True,
+              help="auto (decord where installed, else PyAV), decord or pyav; frames is refused (nothing to extract).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def prepare_command(dataset: str, videos_dir: str, out_dir: str, data_root: str | None,
                     dataset_option: tuple[str, ...], fps: float, workers: int, decoder: str, as_json: bool) -> None:
@@ -34,9 +35,11 @@ def prepare_command(dataset: str, videos_dir: str, out_dir: str, data_root: str 
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from ..data.decoders import resolve_video_decoder
     from ..data.extraction import prepare_videos
     from ..data.loader import default_num_workers
 
+    decoder = resolve_video_decoder(decoder)  # a missing or unknown decoder: one line, before any work
     expected_ids = _expected_ids(dataset, data_root, dataset_option, videos_dir)
     workers = default_num_workers() if workers < 0 else workers
     console = Console(stderr=True)

@@ -1,9 +1,10 @@
 """What the real-dataset plug-ins share: locating videos, carving a validation split, building splits and the card.
 
 Video sources. A dataset root holds either ``frames/<video_id>/00000001.jpg ...`` (the official extracted layout,
-what ``c2vbench prepare`` writes) or ``videos/<video_id>.<ext>`` (files decoded directly with decord). The option
-``video_source`` picks one (``frames``, ``videos``) or ``auto`` (``frames`` when that folder exists, else
-``videos``); ``frames_dir``/``videos_dir`` move the folders (relative to the root, or absolute).
+what ``c2vbench prepare`` writes) or ``videos/<video_id>.<ext>`` (files decoded directly with decord or PyAV). The
+option ``video_source`` picks one (``frames``, ``videos``) or ``auto``: the decoder decides (``frames`` reads frame
+folders, ``decord``/``pyav`` video files), and with decoder ``auto`` too, ``frames`` when that folder exists, else
+``videos``; ``frames_dir``/``videos_dir`` move the folders (relative to the root, or absolute).
 
 Validation carving. Where the standard protocol has no validation split, ``val`` is carved from the training videos
 deterministically: the ``val_size`` training ids with the smallest SHA-256 of ``"c2vbench-val:<dataset>:<id>"``.
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from c2vbench.data.decoders import check_decoder_choice, decoder_version, resolve_video_decoder
 from c2vbench.data.decoding import VIDEO_SUFFIXES
 from c2vbench.data.extraction import sha256_file
 from c2vbench.data.types import CaptionRecord, RetrievalSplit, VideoRecord
@@ -31,12 +33,19 @@ class VideoSources:
     """Maps a video id to its frame folder or video file under the dataset root."""
 
     def __init__(self, dataset: str, root: Path, video_source: str, frames_dir: str, videos_dir: str,
-                 default_suffix: str):
+                 default_suffix: str, decoder: str = "auto"):
         if video_source not in VIDEO_SOURCES:
             raise DataError(f"{dataset}: unknown video_source {video_source!r}",
                             f"use one of {', '.join(VIDEO_SOURCES)}")
+        decoder = check_decoder_choice(decoder)
         frames_folder = _under(root, frames_dir or "frames")
         videos_folder = _under(root, videos_dir or "videos")
+        if video_source == "auto" and decoder != "auto":
+            video_source = "frames" if decoder == "frames" else "videos"
+        if (video_source == "frames") != (decoder in ("frames", "auto")) and decoder != "auto":
+            raise DataError(f"{dataset}: video_source={video_source} and decoder={decoder} contradict each other",
+                            "decoder frames reads frame folders, decord and pyav read video files: "
+                            "drop one of the two settings")
         if video_source == "auto":
             if frames_folder.is_dir():
                 video_source = "frames"
@@ -52,6 +61,9 @@ class VideoSources:
             raise DataError(f"{dataset}: video folder {self.folder} does not exist",
                             f"create it or set --dataset-option {video_source}_dir=PATH")
         self.default_suffix = default_suffix
+        # What reads the sources: 'frames' (PIL), or the video library (auto resolved; an absent one named
+        # explicitly is one error line saying how to install it).
+        self.decoder = "frames" if self.kind == "frames" else resolve_video_decoder(decoder)
         self._files: dict[str, Path] | None = None
         self.root = root
 
@@ -152,12 +164,9 @@ def protocol_card(*, dataset: str, variant: str, files: dict[str, Path], splits:
                   sources: VideoSources, caption_expansion: dict[str, str], validation: str, selection: str,
                   decoder: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The dataset's part of the result's ``protocol`` (the pipeline adds sampling, skipped ids and the hash)."""
-    from c2vbench.data.decoding import decoder_versions
-
-    versions = decoder_versions()
-    decoder_name = "PIL (extracted frames)" if sources.kind == "frames" else decoder
-    decoder_version = versions["PIL"] if sources.kind == "frames" else versions["av" if decoder == "pyav" else
-                                                                                  decoder]
+    if sources.kind == "frames":
+        decoder = "frames"
+    decoder_name = "PIL (extracted frames)" if decoder == "frames" else decoder
     card: dict[str, Any] = {
         "dataset": dataset,
         "variant": variant,
@@ -167,7 +176,7 @@ def protocol_card(*, dataset: str, variant: str, files: dict[str, Path], splits:
         "validation": validation,
         "selection_split": selection,
         "video_source": sources.describe(),
-        "decoder": {"name": decoder_name, "version": decoder_version},
+        "decoder": {"name": decoder_name, "version": decoder_version(decoder)},
     }
     if selection == "test":
         card["selection_warning"] = "model selection on the test split: not comparable with val-selected results"

@@ -1,7 +1,8 @@
 """Frame extraction for ``c2vbench prepare``: video files to the official ``<video_id>/%08d.jpg`` layout.
 
 Each video becomes ``OUT/<video_id>/00000001.jpg ...`` at 5 fps (the frames ``ffmpeg -r 5`` would write, see
-:func:`c2vbench.data.sampling.ffmpeg_cfr_frame_map`), decoded with decord or PyAV, no ffmpeg binary needed. The
+:func:`c2vbench.data.sampling.ffmpeg_cfr_frame_map`), decoded with decord or PyAV (``--decoder``), no ffmpeg binary
+needed. The
 video id is the file name up to the first ``.``, as the official extractor names its folders.
 
 Resumable: frames are written into ``OUT/.partial/<video_id>/`` and moved into place only when complete; then a
@@ -30,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from .decoding import VIDEO_SUFFIXES, decoder_versions, probe_source
+from .decoders import decoder_version, resolve_video_decoder
+from .decoding import VIDEO_SUFFIXES, probe_source
 from .sampling import constant_rate_timestamps, ffmpeg_cfr_frame_map
 
 MANIFEST_DIR = ".manifests"
@@ -115,9 +117,14 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def extract_video(source: Path, out_dir: Path, fps: float = 5.0, decoder: str = "decord") -> ExtractionOutcome:
-    """Extract one video's grid frames and write its manifest (see the module docstring)."""
+def extract_video(source: Path, out_dir: Path, fps: float = 5.0, decoder: str = "auto") -> ExtractionOutcome:
+    """Extract one video's grid frames and write its manifest (see the module docstring).
+
+    ``decoder``: ``auto`` (decord where installed, else PyAV), ``decord`` or ``pyav``; decord falls back to PyAV on
+    a file it cannot open (the manifest names the decoder that ran).
+    """
     source, out_dir = Path(source), Path(out_dir)
+    decoder = resolve_video_decoder(decoder)
     video_id = video_id_of(source)
     probe = probe_source(source, decoder)
     if probe.problem:
@@ -127,7 +134,7 @@ def extract_video(source: Path, out_dir: Path, fps: float = 5.0, decoder: str = 
         shutil.rmtree(staging)  # a previous, interrupted attempt
     staging.mkdir(parents=True)
     try:
-        written = _write_grid_frames(source, staging, fps, probe.decoder, probe.n_frames, probe.fps)
+        written = _write_grid_frames(source, staging, fps, probe.decoder)
     except Exception as error:  # any decoder failure on this one video: report it, keep going with the others
         shutil.rmtree(staging, ignore_errors=True)
         return ExtractionOutcome(video_id, "failed", f"undecodable: {str(error).splitlines()[-1][:200]}")
@@ -154,7 +161,7 @@ def extract_video(source: Path, out_dir: Path, fps: float = 5.0, decoder: str = 
         "grid_fps": fps,
         "frames_written": written,
         "decoder": probe.decoder,
-        "decoder_version": decoder_versions()["av" if probe.decoder == "pyav" else "decord"],
+        "decoder_version": decoder_version(probe.decoder),
         "status": status,
         "partial": probe.partial,
     }
@@ -166,37 +173,40 @@ def extract_video(source: Path, out_dir: Path, fps: float = 5.0, decoder: str = 
     return ExtractionOutcome(video_id, status, probe.partial or "", manifest)
 
 
-def _write_grid_frames(source: Path, folder: Path, fps: float, decoder: str, n_frames: int,
-                       native_fps: float) -> int:
-    """Decode the frames of the ``fps`` grid and save them as ``%08d.jpg``; returns the number written."""
+def _write_grid_frames(source: Path, folder: Path, fps: float, decoder: str) -> int:
+    """Decode the frames of the ``fps`` grid and save them as ``%08d.jpg``; returns the number written.
+
+    The grid comes from the reader's timestamps (the same for decord and PyAV); a PyAV stream that ends early
+    (a partial video) is put on the grid of the frames it can decode.
+    """
     from PIL import Image
 
+    from .video_readers import DecordReader, PyAVReader
+
     if decoder == "decord":
-        from .decoding import _decord_timestamps, _open_decord
-
-        reader = _open_decord(source)
-        frame_map = ffmpeg_cfr_frame_map(_decord_timestamps(reader, len(reader), native_fps), fps)
-
-        def frames_for(indices: list[int]) -> np.ndarray:
-            return reader.get_batch(indices).asnumpy()
+        reader = DecordReader(source)
+        timestamps = reader.index.timestamps
+        frames_for = reader.frames
     else:
-        from .decoding import _pyav_decode
-
-        # PyAV path (decord could not open the file): only the readable frames exist.
-        frame_map = ffmpeg_cfr_frame_map(constant_rate_timestamps(n_frames, native_fps or fps), fps)
+        reader = PyAVReader(source)
+        readable = reader.count_readable()
+        timestamps = reader.index.timestamps[:readable] if reader.index.from_container else \
+            constant_rate_timestamps(readable, reader.index.fps or fps)
 
         def frames_for(indices: list[int]) -> np.ndarray:
-            kept, _ = _pyav_decode(source, set(indices), max(indices))
+            kept = reader.frames(indices)
             return np.stack([kept[index] for index in indices])
 
+    frame_map = ffmpeg_cfr_frame_map(timestamps, fps)
     written = 0
-    for start in range(0, len(frame_map), DECODE_CHUNK):
-        chunk = frame_map[start:start + DECODE_CHUNK].tolist()
-        unique = sorted(set(chunk))
-        decoded = dict(zip(unique, frames_for(unique), strict=True))
-        for native in chunk:
-            written += 1
-            Image.fromarray(decoded[native]).save(folder / f"{written:08d}.jpg", quality=JPEG_QUALITY)
+    with reader:
+        for start in range(0, len(frame_map), DECODE_CHUNK):
+            chunk = frame_map[start:start + DECODE_CHUNK].tolist()
+            unique = sorted(set(chunk))
+            decoded = dict(zip(unique, frames_for(unique), strict=True))
+            for native in chunk:
+                written += 1
+                Image.fromarray(decoded[native]).save(folder / f"{written:08d}.jpg", quality=JPEG_QUALITY)
     return written
 
 
@@ -205,7 +215,7 @@ def _extract_task(arguments: tuple[str, str, float, str]) -> ExtractionOutcome:
     return extract_video(Path(source), Path(out_dir), fps, decoder)
 
 
-def prepare_videos(videos_dir: Path, out_dir: Path, fps: float = 5.0, workers: int = 2, decoder: str = "decord",
+def prepare_videos(videos_dir: Path, out_dir: Path, fps: float = 5.0, workers: int = 2, decoder: str = "auto",
                    expected_ids: Iterable[str] | None = None,
                    on_done: Callable[[ExtractionOutcome, int, int], None] | None = None) -> PrepareReport:
     """Extract every video of ``videos_dir`` into ``out_dir``, ``workers`` at a time, skipping finished ones.
@@ -217,6 +227,7 @@ def prepare_videos(videos_dir: Path, out_dir: Path, fps: float = 5.0, workers: i
             raises (e.g. KeyboardInterrupt) stops the run; finished videos stay finished.
     """
     videos_dir, out_dir = Path(videos_dir), Path(out_dir)
+    decoder = resolve_video_decoder(decoder)  # before any work: a missing decoder is one error line
     out_dir.mkdir(parents=True, exist_ok=True)
     found = find_videos(videos_dir)
     missing: list[str] = []

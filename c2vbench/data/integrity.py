@@ -59,7 +59,7 @@ def screen_split(split: RetrievalSplit, allow_missing: bool = False, sampling: F
     """
     problems: list[dict[str, str]] = []
     partial: list[dict[str, str]] = []
-    decoder = sampling.decoder if sampling is not None else "decord"
+    decoder = sampling.decoder if sampling is not None else "auto"
     total = len(split.videos)
     for done, video in enumerate(split.videos, start=1):
         result = probe_source(video.source, decoder) if probe else _existence_only(video.source)

@@ -108,7 +108,8 @@ def build_msrvtt(options: MsrvttOptions, data_root: Path | None) -> Any:
     files[TRAIN_LISTS[options.variant]] = require_file(root, TRAIN_LISTS[options.variant], "msrvtt", HOW_TO_GET)
     files[TEST_LISTS[test]] = require_file(root, TEST_LISTS[test], "msrvtt", HOW_TO_GET)
     captions, first_appearance = _captions_by_video(read_json(files[ANNOTATIONS]), files[ANNOTATIONS])
-    sources = VideoSources("msrvtt", root, options.video_source, options.frames_dir, options.videos_dir, ".mp4")
+    sources = VideoSources("msrvtt", root, options.video_source, options.frames_dir, options.videos_dir, ".mp4",
+                           options.decoder)
 
     train_ids = read_csv_column(files[TRAIN_LISTS[options.variant]], "video_id")
     if test == "1k-A":
@@ -146,7 +147,7 @@ def build_msrvtt(options: MsrvttOptions, data_root: Path | None) -> Any:
     splits = {"train": train_split, "val": val_split, "test": test_split}
     sampling = FrameSampling(max_frames=options.max_frames, grid_fps=5.0,
                              feature_framerate=options.feature_framerate, mode=options.sampling,
-                             train_jitter=options.train_jitter, decoder=options.decoder)
+                             train_jitter=options.train_jitter, decoder=sources.decoder)
     expansion = {
         "train": "every caption of every video is in the train split (how the trainer draws them is recorded "
                  "by the run as config.caption_sampling)",
@@ -155,7 +156,7 @@ def build_msrvtt(options: MsrvttOptions, data_root: Path | None) -> Any:
     }
     card = protocol_card(dataset="msrvtt", variant=options.variant, files=files, splits=splits, sources=sources,
                          caption_expansion=expansion, validation=validation, selection=selection,
-                         decoder=options.decoder, extra={"test": test})
+                         decoder=sources.decoder, extra={"test": test})
     return RetrievalDataset("msrvtt", splits, sampling, card, selection_split=selection)
 
 

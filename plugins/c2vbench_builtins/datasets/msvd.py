@@ -78,19 +78,20 @@ def build_msvd(options: MsvdOptions, data_root: Path | None) -> Any:
     ids = {split: read_id_list(files[name]) for split, name in LISTS.items()}
     refuse_overlap("msvd", ("train", ids["train"]), ("test", ids["test"]))
     refuse_overlap("msvd", ("train", ids["train"]), ("val", ids["val"]))
-    sources = VideoSources("msvd", root, options.video_source, options.frames_dir, options.videos_dir, ".avi")
+    sources = VideoSources("msvd", root, options.video_source, options.frames_dir, options.videos_dir, ".avi",
+                           options.decoder)
     splits = {split: build_split(split, ids[split], captions, sources, "msvd") for split in LISTS}
     if selection == "test":
         splits["val"] = splits["test"]
     sampling = FrameSampling(max_frames=options.max_frames, grid_fps=5.0,
                              feature_framerate=options.feature_framerate, mode=options.sampling,
-                             train_jitter=options.train_jitter, decoder=options.decoder)
+                             train_jitter=options.train_jitter, decoder=sources.decoder)
     expansion = {split: "every caption of every video (token lists joined with spaces)" for split in LISTS}
     validation = ("none: model selection on the test split" if selection == "test"
                   else f"official {LISTS['val']} ({len(ids['val'])} videos, all captions)")
     card = protocol_card(dataset="msvd", variant="standard", files=files, splits=splits, sources=sources,
                          caption_expansion=expansion, validation=validation, selection=selection,
-                         decoder=options.decoder)
+                         decoder=sources.decoder)
     return RetrievalDataset("msvd", splits, sampling, card, selection_split=selection)
 
 

@@ -104,7 +104,8 @@ def build_vatex(options: VatexOptions, data_root: Path | None) -> Any:
     refuse_overlap("vatex", ("train", train_ids), ("test", test_ids))
     refuse_overlap("vatex", ("train", train_ids), ("val", val_ids))
     refuse_overlap("vatex", ("val", val_ids), ("test", test_ids))
-    sources = VideoSources("vatex", root, options.video_source, options.frames_dir, options.videos_dir, ".mp4")
+    sources = VideoSources("vatex", root, options.video_source, options.frames_dir, options.videos_dir, ".mp4",
+                           options.decoder)
     splits = {
         "train": build_split("train", train_ids, captions, sources, "vatex"),
         "val": build_split("val", val_ids, captions, sources, "vatex"),
@@ -115,11 +116,11 @@ def build_vatex(options: VatexOptions, data_root: Path | None) -> Any:
         validation = "none: model selection on the test split"
     sampling = FrameSampling(max_frames=options.max_frames, grid_fps=5.0,
                              feature_framerate=options.feature_framerate, mode=options.sampling,
-                             train_jitter=options.train_jitter, decoder=options.decoder)
+                             train_jitter=options.train_jitter, decoder=sources.decoder)
     expansion = {split: "every English caption (enCap) of every video" for split in ("train", "val", "test")}
     card = protocol_card(dataset="vatex", variant="english", files=files, splits=splits, sources=sources,
                          caption_expansion=expansion, validation=validation, selection=selection,
-                         decoder=options.decoder, extra={"test": options.test})
+                         decoder=sources.decoder, extra={"test": options.test})
     return RetrievalDataset("vatex", splits, sampling, card, selection_split=selection)
 
 

@@ -1,0 +1,76 @@
+"""Which video decoders this installation has, and turning the decoder a user asks for into one that can run.
+
+decord publishes wheels for x86-64 Linux and 64-bit Windows only (``pyproject.toml`` requires it there and nowhere
+else); PyAV has wheels everywhere and is always installed. The choices:
+
+* ``auto`` (the default): decord where it is installed (it seeks straight to the sampled frames), else PyAV;
+* ``decord`` / ``pyav``: that library, or one error line saying how to install it;
+* ``frames``: no video library at all, the frame folders ``c2vbench prepare`` extracted (read with PIL).
+
+Kept free of heavy imports: the CLI validates ``--decoder`` before anything is loaded.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+
+from ..errors import C2VBenchError
+
+DECODER_CHOICES = ("auto", "decord", "pyav", "frames")
+VIDEO_DECODERS = ("decord", "pyav")
+# The module each decoder imports (PyAV's is ``av``; frame folders are read with PIL).
+DECODER_MODULES = {"decord": "decord", "pyav": "av", "frames": "PIL"}
+INSTALL_HINTS = {
+    "decord": "pip install decord (wheels exist for x86-64 Linux and 64-bit Windows only), "
+              "or use --decoder pyav (or auto)",
+    "pyav": "pip install av",
+    "frames": "pip install pillow",
+}
+
+
+@functools.cache
+def decoder_available(decoder: str) -> bool:
+    """True when the library behind ``decoder`` imports (a broken install counts as absent)."""
+    try:
+        importlib.import_module(DECODER_MODULES[decoder])
+    except Exception:  # ImportError, or a shared library that fails to load
+        return False
+    return True
+
+
+def check_decoder_choice(decoder: str) -> str:
+    """``decoder`` lower-cased when it is one of :data:`DECODER_CHOICES`; otherwise one error line listing them."""
+    name = str(decoder).strip().lower()
+    if name not in DECODER_CHOICES:
+        raise C2VBenchError(f"unknown decoder '{decoder}'", f"use one of {', '.join(DECODER_CHOICES)}")
+    return name
+
+
+def require_decoder(decoder: str) -> str:
+    """``decoder`` itself when its library is installed; otherwise one error line saying how to install it."""
+    if not decoder_available(decoder):
+        raise C2VBenchError(f"the {decoder} decoder is not installed", INSTALL_HINTS[decoder])
+    return decoder
+
+
+def resolve_video_decoder(decoder: str) -> str:
+    """The video library to decode files with: ``auto`` becomes decord where installed, else PyAV.
+
+    An explicit ``decord`` or ``pyav`` must be installed (see :func:`require_decoder`); ``frames`` is refused (it
+    reads no video file).
+    """
+    name = check_decoder_choice(decoder)
+    if name == "frames":
+        raise C2VBenchError("the 'frames' decoder reads extracted frame folders, not video files",
+                            "use --decoder auto, decord or pyav to decode video files")
+    if name == "auto":
+        return "decord" if decoder_available("decord") else require_decoder("pyav")
+    return require_decoder(name)
+
+
+def decoder_version(decoder: str) -> str:
+    """Version of the library behind ``decoder`` (``unavailable`` when it does not import)."""
+    from .decoding import decoder_versions
+
+    return decoder_versions()[DECODER_MODULES[decoder]]
