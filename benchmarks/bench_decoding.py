@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from _video_fixtures import encode_video  # noqa: E402
 
-from c2vbench.data.decoders import decoder_available  # noqa: E402
+from c2vbench.data.decoders import decoder_available, import_decord  # noqa: E402
 from c2vbench.data.decoding import read_sampled_frames  # noqa: E402
 from c2vbench.data.sampling import FrameSampling  # noqa: E402
 
@@ -37,8 +37,7 @@ SAMPLED_PER_VIDEO = 12
 
 
 def decode_all_decord(path: Path, indices: np.ndarray) -> np.ndarray:
-    import decord
-
+    decord = import_decord()
     reader = decord.VideoReader(str(path), num_threads=1)
     frames = reader.get_batch(list(range(len(reader)))).asnumpy()
     return frames[indices]

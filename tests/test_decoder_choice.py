@@ -3,6 +3,7 @@ and one line saying how to install a decoder that is asked for by name but missi
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -178,3 +179,20 @@ def test_decord_and_pyav_runs_score_the_lossless_dataset_identically(tmp_path):
     assert cards["decord"] == cards["pyav"]
     assert results["decord"]["protocol"]["decoder"]["name"] == "decord"
     assert results["decord"]["protocol"]["hash"] != results["pyav"]["protocol"]["hash"]
+
+
+@pytest.mark.skipif(not DECORD_INSTALLED, reason="about decord's bundled FFmpeg")
+def test_decoding_with_decord_first_leaves_pyav_able_to_write_webm(tmp_path):
+    from _video_fixtures import encode_video
+
+    clip = encode_video(tmp_path / "clip.mp4", n_frames=10)
+    # A fresh interpreter: which FFmpeg loads first is decided once per process.
+    script = (f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r})\n"
+              "from c2vbench.data.decoding import read_sampled_frames\n"
+              "from c2vbench.data.sampling import FrameSampling\n"
+              f"assert read_sampled_frames({str(clip)!r}, FrameSampling(decoder='decord')).decoder == 'decord'\n"
+              "from _video_fixtures import encode_video\n"
+              f"encode_video({str(tmp_path / 'out.webm')!r}, n_frames=4, codec='libvpx')\n")
+    finished = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-600:]
+    assert (tmp_path / "out.webm").stat().st_size > 0

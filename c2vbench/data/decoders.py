@@ -29,11 +29,27 @@ INSTALL_HINTS = {
 }
 
 
+def import_decord():
+    """``import decord``, after PyAV.
+
+    decord's wheel carries its own FFmpeg libraries; loaded before PyAV's, they leave PyAV unable to open some
+    codecs (``avcodec_open2("libvpx")`` fails with EINVAL, so WebM files can no longer be written). Every import of
+    decord in c2vbench goes through here.
+    """
+    import av  # noqa: F401  (loads PyAV's FFmpeg first)
+    import decord
+
+    return decord
+
+
 @functools.cache
 def decoder_available(decoder: str) -> bool:
     """True when the library behind ``decoder`` imports (a broken install counts as absent)."""
     try:
-        importlib.import_module(DECODER_MODULES[decoder])
+        if decoder == "decord":
+            import_decord()
+        else:
+            importlib.import_module(DECODER_MODULES[decoder])
     except Exception:  # ImportError, or a shared library that fails to load
         return False
     return True

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .decoders import require_decoder, resolve_video_decoder
+from .decoders import import_decord, require_decoder, resolve_video_decoder
 from .sampling import FrameSampling, constant_rate_timestamps, ffmpeg_cfr_frame_map, sample_grid_indices
 from .video_readers import DecordReader, PyAVReader, container_header_frames
 
@@ -87,7 +87,7 @@ def decoder_versions() -> dict[str, str]:
     versions: dict[str, str] = {}
     for module_name in ("decord", "av", "PIL"):
         try:
-            module = importlib.import_module(module_name)
+            module = import_decord() if module_name == "decord" else importlib.import_module(module_name)
             versions[module_name] = str(getattr(module, "__version__", "unknown"))
         except Exception:  # an absent decoder is reported, not fatal here
             versions[module_name] = "unavailable"

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .decoders import import_decord
 from .sampling import constant_rate_timestamps
 
 
@@ -75,8 +76,7 @@ def container_header_frames(path: Path) -> int:
 
 @functools.lru_cache(maxsize=1)
 def _quiet_decord() -> None:
-    import decord
-
+    decord = import_decord()
     # ffmpeg's own log lines (e.g. "partial file") would flood the terminal; problems are reported by us instead.
     decord.logging.set_level(decord.logging.QUIET)
 
@@ -116,8 +116,7 @@ class DecordReader:
         self._next = 0  # the frame a sequential read returns next
 
     def _open(self):
-        import decord
-
+        decord = import_decord()
         _quiet_decord()
         with _silenced_stderr():
             return decord.VideoReader(str(self.path), num_threads=1)

@@ -142,20 +142,20 @@ def build_folder(options: FolderOptions, data_root: Path | None) -> Any:
         validation = carving_description("folder", "the train videos", len(ids["val"])) + "; all their captions"
 
     sources = FolderSources("folder", root, options.video_source, options.frames_dir, options.videos_dir, ".mp4",
-                            listed_files=files)
+                            options.decoder, listed_files=files)
     splits = {name: build_split(name, ids[name], captions, sources, "folder") for name in ("train", "val", "test")
               if name in ids}
     if "train" in splits and selection == "test":
         splits["val"] = splits["test"]
     sampling = FrameSampling(max_frames=options.max_frames, grid_fps=5.0,
                              feature_framerate=options.feature_framerate, mode=options.sampling,
-                             train_jitter=options.train_jitter, decoder=options.decoder)
+                             train_jitter=options.train_jitter, decoder=sources.decoder)
     expansion = {name: "every caption row of every video (multi-caption when a video has several rows)"
                  for name in splits}
     card = protocol_card(
         dataset="folder", variant=rule, files={_card_name(captions_path, root): captions_path}, splits=splits,
         sources=sources, caption_expansion=expansion, validation=validation, selection=selection,
-        decoder=options.decoder,
+        decoder=sources.decoder,
         extra={"split_rule": _rule_description(rule, options), "captions_format": file_format,
                "columns": {"video": options.video_column, "caption": options.caption_column,
                            "split": options.split_column if rule == "column" else None},
