@@ -235,3 +235,16 @@ def test_tiny_training_run_on_own_videos(video_root, tmp_path, capsys, monkeypat
     assert result["training"]["selection_split"] == "val"
     assert result["protocol"]["splits"]["train"]["videos"] == 9
     assert result["protocol"]["n_captions"] == 6 and len(result["per_query"]["v2t_rank"]) == 3
+
+
+def test_prepare_extracts_the_listed_videos_and_the_dataset_then_reads_frames(registry, tmp_path, capsys):
+    write_videos(tmp_path / "videos", ["a", "b", "unlisted"], ".mp4", n_frames=12)
+    write_csv(tmp_path / "captions.csv", ["video_id", "caption"], [["a", "first"], ["b.mp4", "second"]])
+    code, out, err = run_cli(["prepare", "folder", "--videos", str(tmp_path / "videos"), "--out",
+                              str(tmp_path / "frames"), "--data-root", str(tmp_path), "--workers", "1", "--json"],
+                             capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "frames").iterdir() if not p.name.startswith(".")) == ["a", "b"]
+    dataset = build(registry, tmp_path)  # video_source=auto now finds the frame folders
+    assert dataset.protocol["video_source"] == {"kind": "frames", "location": "frames"}
+    assert screen_split(dataset.split("test"), sampling=dataset.sampling).skipped == []

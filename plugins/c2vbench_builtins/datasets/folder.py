@@ -40,6 +40,8 @@ found by the same screening as the published datasets: it stops the run, or with
 and recorded in the result.
 
 Frames: 12 per video from a 5 fps grid with ``feature_framerate`` 1, as for MSVD and VATEX.
+``c2vbench prepare folder --videos ROOT/videos --out ROOT/frames --data-root ROOT`` extracts the frames once (for a
+flat folder of files whose names hold no dot besides the suffix: frame folders are named up to the first dot).
 """
 
 from __future__ import annotations
