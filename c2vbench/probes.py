@@ -15,7 +15,8 @@ mask are untouched. Only the temporal module, the align head, post-processing an
 probe re-encodes the captions only. Nothing here writes into the unprobed features or scores, and every probe draws
 from its own seeded generator, so a probed run's unprobed numbers equal those of a run without probes.
 
-Each probe reports its metrics and, for ``R@1 R@5 R@10 MnR MRR`` in both directions, the paired difference
+Each probe reports its metrics (and, for subsets with rival videos such as synthetic-motion's order twins, the
+pairwise accuracy own > rival) and, for ``R@1 R@5 R@10 MnR MRR`` in both directions, the paired difference
 ``probed - unprobed`` with the suite's paired percentile bootstrap CI (text queries resampled by video) and the
 paired sign-flip randomisation test (:mod:`c2vbench.stats`). What was permuted, with which seeds and which test,
 is written in the block's own protocol card (``probes.protocol``, hashed); the result's main protocol card is
@@ -195,7 +196,12 @@ class Rescorer:
         sim = self.processor.apply(sim, bank_sim=bank_sim)
         evaluated = evaluation_block(sim, self.split, self.config)
         per_query = {key: evaluated["per_query"][key] for key in ("t2v_rank", "t2v_ties", "v2t_rank", "v2t_ties")}
-        return {"metrics": evaluated["metrics"], "per_query": per_query}
+        run: dict[str, Any] = {"metrics": evaluated["metrics"], "per_query": per_query}
+        pairwise = {name: subset["pairwise"]["accuracy"] for name, subset in evaluated.get("subsets", {}).items()
+                    if "pairwise" in subset}
+        if pairwise:
+            run["pairwise_accuracy"] = pairwise
+        return run
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -238,7 +244,7 @@ def probe_card(config: RunConfig, shuffle_seeds: Sequence[int], word_seed: int, 
 def _probe_entry(target: str, description: str, runs: list[dict[str, Any]], unprobed: Mapping[str, Any],
                  tie: str, n_resamples: int, seed: int) -> dict[str, Any]:
     probed = [run["per_query"] for run in runs]
-    return {
+    entry = {
         "target": target,
         "description": description,
         "metrics": runs[0]["metrics"] if len(runs) == 1 else _mean_metrics(runs),
@@ -246,6 +252,11 @@ def _probe_entry(target: str, description: str, runs: list[dict[str, Any]], unpr
         "unmoved": unmoved(unprobed, probed),
         "runs": runs,
     }
+    if "pairwise_accuracy" in runs[0]:
+        # subsets with a rival per query (synthetic-motion's order twins): own video above its rival, in percent
+        entry["pairwise_accuracy"] = {name: float(np.mean([run["pairwise_accuracy"][name] for run in runs]))
+                                      for name in runs[0]["pairwise_accuracy"]}
+    return entry
 
 
 def run_order_probes(model, dataset: RetrievalDataset, split: RetrievalSplit, encoded: EncodedSplit,

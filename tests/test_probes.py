@@ -191,6 +191,9 @@ def test_mean_pooling_is_exactly_unmoved_by_reversal_and_shuffles(tmp_path):
             for metric, difference in probe["difference"][direction].items():
                 assert difference["diff"] == 0.0 and difference["ci"] == [0.0, 0.0], (name, direction, metric)
                 assert difference["p"] == 1.0
+    # the twins are exact ties for mean pooling, probed or not
+    for name in ("reverse", "shuffle"):
+        assert block["probes"][name]["pairwise_accuracy"] == {"order_twins": 50.0}
     # and the scores themselves agree up to float rounding
     from c2vbench.frame_order import rearrange_frames
 
@@ -242,6 +245,11 @@ def test_an_order_using_model_moves_under_reversal_and_shuffles(tdb_runs):
         moved = sum(run["per_query"]["t2v_rank"] != probed.result["per_query"]["t2v_rank"] for run in probe["runs"])
         assert moved == len(probe["runs"])
         assert any(difference["diff"] != 0 for difference in probe["difference"]["t2v"].values())
+    # Reversed, a twin's frames are exactly its partner's (7 frames sampled into 4 slots): a model that reads order
+    # must then prefer the rival exactly as often as it preferred its own clip.
+    unprobed = probed.result["subsets"]["order_twins"]["pairwise"]["accuracy"]
+    assert unprobed != 50.0
+    assert block["probes"]["reverse"]["pairwise_accuracy"]["order_twins"] == pytest.approx(100.0 - unprobed)
 
 
 def test_probing_never_changes_the_unprobed_result(tdb_runs):

@@ -135,6 +135,14 @@ def probe_notes(result: dict[str, Any]) -> list[str]:
     block = result["probes"]
     refused = block.get("refused", {})
     lines = [f"{' and '.join(refused)} refused: {reason}" for reason in sorted(set(refused.values()))]
+    for subset, unprobed in sorted((result.get("subsets") or {}).items()):
+        if "pairwise" not in unprobed:
+            continue
+        shown = [f"{name} {probe['pairwise_accuracy'][subset]:.1f}%" for name, probe in block["probes"].items()
+                 if subset in probe.get("pairwise_accuracy", {})]
+        if shown:
+            lines.append(f"{subset}, own video above its rival: unprobed {unprobed['pairwise']['accuracy']:.1f}%, "
+                         + ", ".join(shown))
     for kind, unaffected in block.get("unaffected", {}).items():
         if unaffected["count"]:
             lines.append(f"{unaffected['count']} of {unaffected['total']} {kind} unaffected ({unaffected['why']})")
