@@ -1,4 +1,5 @@
-"""Pieces shared by the ``run`` and ``eval`` commands: run options, config resolution, the metrics table."""
+"""Pieces shared by the ``run`` and ``eval`` commands: run options (their defaults read from :class:`RunConfig`,
+never written twice) and config resolution."""
 
 from __future__ import annotations
 
@@ -9,6 +10,17 @@ import click
 
 from ..config import RunConfig, load_config_file, parse_option_pairs
 
+_CONFIG_FIELDS = {field.name: field for field in dataclasses.fields(RunConfig)}
+
+
+def config_default(name: str) -> Any:
+    """The default of a :class:`RunConfig` setting: the one place a flag's default is written."""
+    field = _CONFIG_FIELDS[name]
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    return field.default_factory()  # type: ignore[misc]
+
+
 OPTION_FLAGS = {"backbone_option": "backbone_options", "temporal_option": "temporal_options",
                 "align_option": "align_options", "dataset_option": "dataset_options"}
 
@@ -16,10 +28,13 @@ OPTION_FLAGS = {"backbone_option": "backbone_options", "temporal_option": "tempo
 def run_options(function):
     """The options ``run`` and ``eval`` share (component choices and evaluation settings)."""
     options = [
-        click.option("--backbone", default="tiny-clip", show_default=True, help="Backbone plug-in name."),
-        click.option("--temporal", default="meanp", show_default=True, help="Temporal module plug-in name."),
-        click.option("--align", default="cosine", show_default=True, help="Similarity (alignment) plug-in name."),
-        click.option("--dataset", default="synthetic-motion", show_default=True, help="Dataset plug-in name."),
+        click.option("--backbone", default=config_default("backbone"), show_default=True,
+                     help="Backbone plug-in name."),
+        click.option("--temporal", default=config_default("temporal"), show_default=True,
+                     help="Temporal module plug-in name."),
+        click.option("--align", default=config_default("align"), show_default=True,
+                     help="Similarity (alignment) plug-in name."),
+        click.option("--dataset", default=config_default("dataset"), show_default=True, help="Dataset plug-in name."),
         click.option("--pretrained", default=None,
                      help="Backbone weights: an open_clip tag, a local file, or none (random; the default). "
                           "Shorthand for --backbone-option pretrained=..."),
@@ -27,30 +42,35 @@ def run_options(function):
         click.option("--temporal-option", multiple=True, metavar="KEY=VALUE", help="Temporal module option."),
         click.option("--align-option", multiple=True, metavar="KEY=VALUE", help="Similarity option."),
         click.option("--dataset-option", multiple=True, metavar="KEY=VALUE", help="Dataset option."),
-        click.option("--data-root", type=click.Path(file_okay=False), default=None,
+        click.option("--data-root", type=click.Path(file_okay=False), default=config_default("data_root"),
                      help="Folder of a downloaded dataset (not needed for synthetic-motion)."),
-        click.option("--max-frames", type=int, default=None, help="Frame slots per video (default: the dataset's)."),
-        click.option("--batch-size", type=int, default=32, show_default=True, help="Training batch size."),
-        click.option("--eval-batch-size", type=int, default=64, show_default=True, help="Encoding batch size."),
-        click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random choice."),
-        click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda."),
-        click.option("--tie", default="expected", show_default=True,
+        click.option("--max-frames", type=int, default=config_default("max_frames"),
+                     help="Frame slots per video (default: the dataset's)."),
+        click.option("--batch-size", type=int, default=config_default("batch_size"), show_default=True,
+                     help="Training batch size."),
+        click.option("--eval-batch-size", type=int, default=config_default("eval_batch_size"), show_default=True,
+                     help="Encoding batch size."),
+        click.option("--seed", type=int, default=config_default("seed"), show_default=True,
+                     help="Seed of every random choice."),
+        click.option("--device", default=config_default("device"), show_default=True, help="auto, cpu or cuda."),
+        click.option("--tie", default=config_default("tie"), show_default=True,
                      help="Tie policy: optimistic, pessimistic or expected."),
-        click.option("--v2t-mode", default="all-captions", show_default=True,
+        click.option("--v2t-mode", default=config_default("v2t_mode"), show_default=True,
                      help="Multi-caption video-to-text: all-captions or legacy-group-max."),
-        click.option("--postprocess", default="none", show_default=True, help="none, dsl or qbnorm."),
+        click.option("--postprocess", default=config_default("postprocess"), show_default=True,
+                     help="none, dsl or qbnorm."),
         click.option("--allow-missing", is_flag=True, help="Skip missing/unreadable videos (recorded in the result)."),
-        click.option("--decoder", default="auto", show_default=True,
+        click.option("--decoder", default=config_default("decoder"), show_default=True,
                      help="auto (decord where installed, else PyAV), decord, pyav, or frames (extracted frame "
                           "folders). Recorded with its version in the protocol."),
-        click.option("--num-workers", type=int, default=0, show_default=True,
+        click.option("--num-workers", type=int, default=config_default("num_workers"), show_default=True,
                      help="Decoding worker processes (0: decode in the main process; -1: one per CPU core)."),
-        click.option("--probe", default="none", show_default=True, metavar="none|order",
+        click.option("--probe", default=config_default("probe"), show_default=True, metavar="none|order",
                      help="order: also score the test split with frames reversed, shuffled and reduced to one "
                           "repeated frame, and with caption words shuffled (a probes block in the result)."),
-        click.option("--probe-shuffles", type=int, default=3, show_default=True,
+        click.option("--probe-shuffles", type=int, default=config_default("probe_shuffles"), show_default=True,
                      help="Fixed shuffle permutations of --probe order (seeds 0..N-1)."),
-        click.option("--out", type=click.Path(file_okay=False), default="results", show_default=True,
+        click.option("--out", type=click.Path(file_okay=False), default=config_default("out"), show_default=True,
                      help="Folder for the result file."),
         click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
                      help="TOML file of settings; flags given on the command line win."),
@@ -84,26 +104,6 @@ def resolve_config(ctx: click.Context, params: dict[str, Any], **fixed: Any) -> 
         settings["backbone_options"] = {**settings.get("backbone_options", {}), "pretrained": params["pretrained"]}
     settings.update(fixed)
     return RunConfig(**settings)
-
-
-def metrics_table(result: dict[str, Any], title: str):
-    """A rich table: one row per direction (and per subset), R@1/5/10, MdR, MnR."""
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left")
-    table.add_column("queries")
-    for name in ("R@1", "R@5", "R@10", "MdR", "MnR"):
-        table.add_column(name, justify="right")
-    blocks = [("all", result["metrics"])]
-    blocks += [(name, subset["metrics"]) for name, subset in (result.get("subsets") or {}).items()]
-    if "plain" in result:
-        blocks.append(("all, no post-processing", result["plain"]["metrics"]))
-    for label, metrics in blocks:
-        for direction in ("t2v", "v2t"):
-            values = metrics[direction]
-            table.add_row(f"{direction} ({label})", *(f"{values[k]:.1f}" for k in ("R@1", "R@5", "R@10", "MdR",
-                                                                                  "MnR")))
-    return table
 
 
 def describe_run(result: dict[str, Any]) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -57,21 +56,17 @@ def compare_command(result_a: Path, result_b: Path, n_resamples: int, seed: int,
         seed=seed,
         labels=(str(result_a), str(result_b)),
     )
+    from . import terminal
+
     if as_json:
-        click.echo(json.dumps(comparison))
+        terminal.print_json(comparison)
         return
 
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    table = Table(title=f"A = {escape(str(result_a))}   B = {escape(str(result_b))}")
-    for column in ("direction", "metric", "A", "B", "B − A", "95% CI", "p"):
-        table.add_column(column, justify="left" if column in ("direction", "metric") else "right")
-    for direction, label in (("t2v", "text → video"), ("v2t", "video → text")):
+    rows = []
+    for direction, label in terminal.DIRECTIONS.items():
         for metric, row in comparison[direction].items():
             low, high = row["ci"]
-            table.add_row(
+            rows.append([
                 label,
                 metric,
                 _format_value(metric, row["a"]),
@@ -79,10 +74,10 @@ def compare_command(result_a: Path, result_b: Path, n_resamples: int, seed: int,
                 f"{row['diff']:+.4f}" if metric == "MRR" else f"{row['diff']:+.2f}",
                 f"[{_format_value(metric, low)}, {_format_value(metric, high)}]",
                 f"{row['p']:.4f}",
-            )
-    console = Console()
-    console.print(table)
-    console.print(
+            ])
+    columns = ("direction", "metric", "A", "B", "B − A", "95% CI", "p")
+    terminal.console().print(terminal.table(f"A = {result_a}   B = {result_b}", columns, rows, right=columns[2:]))
+    terminal.print_line(
         f"{n_resamples} resamples, seed {seed}. Lower MnR is better; MRR in 0..1. "
         "p: paired sign-flip randomisation test (two-sided); not corrected for multiple metrics."
     )

@@ -79,10 +79,9 @@ def main(argv: list[str] | None = None) -> None:
 
 def report_error(error: Exception) -> None:
     """Print a user error as one line on stderr."""
-    from rich.console import Console
-    from rich.markup import escape
+    from .terminal import print_error
 
-    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(str(error))}")
+    print_error(error)
 
 
 if __name__ == "__main__":

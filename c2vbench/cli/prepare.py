@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -32,17 +31,17 @@ def prepare_command(dataset: str, videos_dir: str, out_dir: str, data_root: str 
 
     Example: c2vbench prepare msrvtt --videos ~/msrvtt/videos --out ~/msrvtt/frames --data-root ~/msrvtt
     """
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ..data.decoders import resolve_video_decoder
     from ..data.extraction import prepare_videos
     from ..data.loader import default_num_workers
+    from .terminal import console as terminal_console
 
     decoder = resolve_video_decoder(decoder)  # a missing or unknown decoder: one line, before any work
     expected_ids = _expected_ids(dataset, data_root, dataset_option, videos_dir)
     workers = default_num_workers() if workers < 0 else workers
-    console = Console(stderr=True)
+    console = terminal_console(stderr=True)
     with Progress(TextColumn("extracting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console, disable=as_json, transient=True) as progress:
         task = progress.add_task("extract", total=None)
@@ -52,10 +51,12 @@ def prepare_command(dataset: str, videos_dir: str, out_dir: str, data_root: str 
 
         report = prepare_videos(videos_dir, out_dir, fps=fps, workers=workers, decoder=decoder,
                                 expected_ids=expected_ids, on_done=on_done)
+    from . import terminal
+
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=1))
+        terminal.print_json(report.to_dict())
     else:
-        _print_summary(Console(), report, dataset, out_dir)
+        _print_summary(terminal.console(), report, dataset, out_dir)
     if any(item["status"] in ("failed", "missing") for item in report.offenders()):
         sys.exit(1)
 

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from .common import describe_run, metrics_table, resolve_config, run_options
+from .common import config_default, describe_run, resolve_config, run_options
 
 
 @click.command("run")
 @run_options
-@click.option("--protocol", default="finetune", show_default=True,
+@click.option("--protocol", default=config_default("protocol"), show_default=True,
               help="zeroshot (no training), frozen (backbone frozen, features cached) or finetune.")
-@click.option("--epochs", type=int, default=20, show_default=True, help="Training epochs.")
-@click.option("--lr", type=float, default=1e-3, show_default=True, help="Learning rate of the new modules.")
-@click.option("--backbone-lr", type=float, default=None,
+@click.option("--epochs", type=int, default=config_default("epochs"), show_default=True, help="Training epochs.")
+@click.option("--lr", type=float, default=config_default("lr"), show_default=True,
+              help="Learning rate of the new modules.")
+@click.option("--backbone-lr", type=float, default=config_default("backbone_lr"),
               help="Backbone learning rate (default: lr x the backbone's recommended scale: "
                    "1e-3 for pretrained CLIP, 1 for random weights).")
-@click.option("--select-on", default="auto", show_default=True,
+@click.option("--select-on", default=config_default("select_on"), show_default=True,
               help="Split for picking the best epoch: auto (the dataset's choice, normally val), val, test, "
                    "or none (keep the last epoch).")
 @click.option("--no-checkpoint", is_flag=True, help="Do not save the trained model.")
@@ -37,25 +36,24 @@ def run_command(ctx: click.Context, **params) -> None:
 
 
 def print_outcome(result, result_path, as_json: bool) -> None:
+    from . import terminal
+
     if result is None:  # a rank other than 0 of a torchrun run: rank 0 reports
         return
     if as_json:
-        click.echo(json.dumps(result))
+        terminal.print_json(result)
         return
-    from rich.console import Console
-
-    console = Console()
-    console.print(metrics_table(result, describe_run(result)))
+    terminal.console().print(terminal.result_metrics_table(result, describe_run(result)))
     for name, subset in (result.get("subsets") or {}).items():
         if "pairwise" in subset:
-            console.print(f"{name}: own video scored above its rival for {subset['pairwise']['accuracy']:.1f}% "
-                          "of the text queries (50% is chance)", highlight=False)
+            terminal.print_line(f"{name}: own video scored above its rival for "
+                                f"{subset['pairwise']['accuracy']:.1f}% of the text queries (50% is chance)")
     if result.get("probes"):
         from .common import probe_notes, probes_table
 
-        console.print(probes_table(result))
+        terminal.console().print(probes_table(result))
         for line in probe_notes(result):
-            console.print(line, highlight=False)
-    console.print(f"result: {result_path}", highlight=False)
+            terminal.print_line(line)
+    terminal.print_line(f"result: {result_path}")
     if result.get("checkpoint"):
-        console.print(f"checkpoint: {result['checkpoint']}", highlight=False)
+        terminal.print_line(f"checkpoint: {result['checkpoint']}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -47,18 +46,6 @@ def load_similarity_file(path: Path, need_bank: bool) -> dict[str, Any]:
             return {key: archive[key] for key in required}
         except (ValueError, OSError, zipfile.BadZipFile, EOFError) as error:
             raise DataError(f"{path}: cannot read an array ({error})", "re-save the file with numpy.savez") from None
-
-
-def _metrics_table(metrics: dict[str, dict[str, float]], title: str) -> Any:
-    from rich.table import Table
-
-    table = Table(title=title)
-    table.add_column("direction")
-    for name in ("R@1", "R@5", "R@10", "MdR", "MnR"):
-        table.add_column(name, justify="right")
-    for direction, label in (("t2v", "text → video"), ("v2t", "video → text")):
-        table.add_row(label, *(f"{metrics[direction][name]:.2f}" for name in ("R@1", "R@5", "R@10", "MdR", "MnR")))
-    return table
 
 
 @click.command("score")
@@ -126,16 +113,17 @@ def score_command(
     if processor.name != "none":
         output["plain"] = {"metrics": plain.metrics, "per_query": plain.per_query}
 
-    if as_json:
-        click.echo(json.dumps(output))
-        return
-    from rich.console import Console
+    from . import terminal
 
-    console = Console()
+    if as_json:
+        terminal.print_json(output)
+        return
     n_text, n_video = arrays["sim"].shape
     caption = f"{n_text} texts, {n_video} videos · tie policy {tie} · video→text {v2t_mode}"
     if processor.name != "none":
-        console.print(_metrics_table(plain.metrics, f"plain (no post-processing) — {caption}"))
-        console.print(_metrics_table(final.metrics, f"{processor.name} ({processor.track} track) — {caption}"))
+        terminal.console().print(terminal.metrics_table([("", plain.metrics)],
+                                                        f"plain (no post-processing) — {caption}"))
+        terminal.console().print(terminal.metrics_table([("", final.metrics)],
+                                                        f"{processor.name} ({processor.track} track) — {caption}"))
     else:
-        console.print(_metrics_table(final.metrics, caption))
+        terminal.console().print(terminal.metrics_table([("", final.metrics)], caption))

@@ -31,10 +31,10 @@ def error_console():
 
 
 def print_json(data: Any) -> None:
-    """``--json`` output: the data as JSON on stdout and nothing else."""
+    """``--json`` output: the data as one line of JSON on stdout and nothing else (every command the same)."""
     import click
 
-    click.echo(json.dumps(data, indent=1, default=str))
+    click.echo(json.dumps(data, default=str))
 
 
 def emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:
@@ -62,7 +62,7 @@ def table(title: str, columns: list[str] | tuple[str, ...], rows: list[list[Any]
     from rich.markup import escape
     from rich.table import Table
 
-    result = Table(title=title, title_justify="left")
+    result = Table(title=escape(title), title_justify="left")
     for column in columns:
         result.add_column(column, justify="right" if column in right else "left")
     for row in rows:
@@ -71,7 +71,7 @@ def table(title: str, columns: list[str] | tuple[str, ...], rows: list[list[Any]
 
 
 def metrics_rows(blocks: list[tuple[str, dict[str, dict[str, float]]]]) -> list[list[str]]:
-    """Rows of the metrics table: one per (label, direction), R@1/5/10, MdR, MnR with one decimal."""
+    """Rows of the metrics table: one per (label, direction), R@1/5/10, MdR, MnR with two decimals."""
     rows = []
     for label, metrics in blocks:
         for direction in ("t2v", "v2t"):
@@ -79,7 +79,7 @@ def metrics_rows(blocks: list[tuple[str, dict[str, dict[str, float]]]]) -> list[
                 continue
             values = metrics[direction]
             name = f"{direction} ({label})" if label else DIRECTIONS[direction]
-            rows.append([name, *(f"{values[key]:.1f}" for key in METRIC_COLUMNS)])
+            rows.append([name, *(f"{values[key]:.2f}" for key in METRIC_COLUMNS)])
     return rows
 
 
