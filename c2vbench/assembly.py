@@ -87,7 +87,11 @@ def load_dataset(component: RegisteredComponent, options: Any, data_root: str | 
     elif getattr(spec, "needs_data_root", True):
         raise DataError(f"dataset '{spec.name}' needs --data-root PATH (the folder you downloaded it to)",
                         f"see `c2vbench plugins` and the {spec.name} plug-in's documentation for the layout")
-    return component.build(options, root)
+    from . import contracts
+
+    dataset = component.build(options, root)
+    contracts.raise_violation(contracts.dataset_problem(dataset), component.describe(), component.name)
+    return dataset
 
 
 def build_model(components: dict[str, RegisteredComponent], options: dict[str, Any], max_frames: int):

@@ -151,6 +151,26 @@ def loss_problem(value: Any) -> Violation | None:
     return None
 
 
+def dataset_problem(value: Any) -> Violation | None:
+    """A dataset factory must return a :class:`RetrievalDataset` with a ``test`` split of
+    :class:`RetrievalSplit` and a :class:`FrameSampling` (the kit checks the records in depth)."""
+    from .data.sampling import FrameSampling
+    from .data.types import RetrievalDataset, RetrievalSplit
+
+    if not isinstance(value, RetrievalDataset):
+        return Violation("output-type", f"the factory returned a {type(value).__name__}, not a RetrievalDataset")
+    if not isinstance(value.splits, dict) or not isinstance(value.splits.get("test"), RetrievalSplit):
+        return Violation("records", "splits must be a dict holding a RetrievalSplit 'test'")
+    bad = [name for name, split in value.splits.items() if not isinstance(split, RetrievalSplit)]
+    if bad:
+        return Violation("records", f"split(s) {', '.join(map(str, bad))} are not RetrievalSplit objects")
+    if not isinstance(value.sampling, FrameSampling):
+        return Violation("sampling", f"sampling is a {type(value.sampling).__name__}, not a FrameSampling")
+    if not isinstance(value.protocol, dict):
+        return Violation("protocol-stable", f"protocol is a {type(value.protocol).__name__}, not a dict")
+    return None
+
+
 def raise_violation(violation: Violation | None, component: str, name: str) -> None:
     """Turn a violation at run time into one error line naming the plug-in and the rule."""
     if violation is None:

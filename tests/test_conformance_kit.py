@@ -90,6 +90,7 @@ def broken_plugins(monkeypatch):
     ("align", "square-logits", "output-type", "[3, 4]"),
     ("align", "float-loss", "loss", "not a torch.Tensor"),
     ("dataset", "overlapping", "records", "in both train and test"),
+    ("dataset", "not-a-dataset", "builds", "not a RetrievalDataset"),
 ])
 def test_a_broken_plugin_fails_the_kit_naming_the_rule(broken_plugins, kind, name, rule, words):
     report = check_plugin(name, kind)

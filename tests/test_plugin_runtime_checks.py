@@ -63,6 +63,14 @@ def test_an_exception_in_a_factory_is_one_line_naming_the_plugin(broken_plugins,
     assert f"temporal module 'explodes' {PROVIDER} failed while building: RuntimeError: boom in the factory" in line
 
 
+def test_a_dataset_plugin_returning_the_wrong_type_is_one_line(broken_plugins, tmp_path, capsys):
+    code, _, err = run_cli(["run", "--dataset", "not-a-dataset", "--protocol", "zeroshot", "--out", str(tmp_path)],
+                           capsys)
+    assert code == 2
+    assert (f"dataset 'not-a-dataset' {PROVIDER} broke the plug-in rule 'output-type': the factory returned a dict"
+            in one_error_line(err))
+
+
 def build_model_with(temporal: str = "meanp", align: str = "cosine"):
     from c2vbench.assembly import build_model
     from c2vbench.registry import get_registry

@@ -4,7 +4,8 @@ Temporal modules: ``leaky`` averages padded frames too; ``wrong-type`` returns a
 ``wrong-width`` pools to half the embedding width; ``nan`` returns NaN; ``no-gradient`` holds a parameter its output
 never uses; ``detaches`` cuts the gradient to the input frames; ``order-liar`` declares itself order-insensitive but
 weights frames by position; ``explodes`` raises in its factory. Align heads: ``square-logits`` scores only the
-diagonal; ``frozen-loss`` returns a plain float. Dataset: ``overlapping`` shares a video between train and test.
+diagonal; ``float-loss`` returns a plain float. Datasets: ``overlapping`` shares a video between train and test;
+``not-a-dataset`` returns a dict.
 """
 
 from __future__ import annotations
@@ -162,7 +163,13 @@ def c2vbench_register_align_heads():
     yield AlignSpec(name="float-loss", summary="returns the loss as a float", factory=build_float_loss)
 
 
+def build_not_a_dataset(options, data_root):
+    return {"train": [], "test": []}
+
+
 @hookimpl
 def c2vbench_register_datasets():
     yield DatasetSpec(name="overlapping", summary="shares a video between train and test", factory=build_overlapping,
+                      needs_data_root=False)
+    yield DatasetSpec(name="not-a-dataset", summary="returns a dict", factory=build_not_a_dataset,
                       needs_data_root=False)
