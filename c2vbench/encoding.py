@@ -116,3 +116,27 @@ def score_all(model, text: TextFeatures, video: VideoFeatures, device: torch.dev
         block = text.index(slice(start, start + text_block)).to(device)
         rows.append(model.similarity(block, video_on_device).float().cpu().numpy())
     return np.concatenate(rows, axis=0)
+
+
+def can_stream(config) -> bool:
+    """Whether the test split can be ranked streamed: every post-processing track and the legacy video→text mode
+    need the whole score matrix (dual softmax normalises over it; group-max compares videos with videos)."""
+    return config.postprocess == "none" and config.v2t_mode == "all-captions"
+
+
+@torch.no_grad()
+def streamed_scores(model, text: TextFeatures, video: VideoFeatures, device: torch.device):
+    """The split's scores as a :class:`~c2vbench.streamed_ranking.StreamedScores`: one matrix product per tile when
+    the align head offers ``text_factors`` and ``video_factors``, else the head itself called tile by tile."""
+    from .streamed_ranking import DotProductScores, HeadScores, StreamedScores
+
+    model.eval()
+    head = model.align_head
+    if not (hasattr(head, "text_factors") and hasattr(head, "video_factors")):
+        return StreamedScores(HeadScores(model, text, video), device)
+    chunk = 1024
+    text_side = [head.text_factors(text.index(slice(start, start + chunk)).to(device)).float()
+                 for start in range(0, len(text), chunk)]
+    video_side = [head.video_factors(video.index(slice(start, start + chunk)).to(device)).float()
+                  for start in range(0, len(video), chunk)]
+    return StreamedScores(DotProductScores(torch.cat(text_side), torch.cat(video_side), dtype=torch.float32), device)

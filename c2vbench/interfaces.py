@@ -185,6 +185,13 @@ class AlignHead(Protocol):
     Attributes:
         wants_alignment_tokens: True when the head uses ``VideoFeatures.alignment_tokens`` (the model then asks the
             temporal module for them).
+
+    Optional methods ``text_factors(text) -> [n_text, F]`` and ``video_factors(video) -> [n_video, F]``: a head
+    whose logits are a (weighted sum of) dot products offers both sides, so that
+    ``text_factors(text) @ video_factors(video).T`` equals ``forward(text, video)`` up to rounding (``cosine`` and
+    ``tab`` do). Evaluation then ranks the test
+    split as blocked matrix products on the device (:mod:`c2vbench.streamed_ranking`); heads without it are scored
+    tile by tile through ``forward``.
     """
 
     wants_alignment_tokens: bool

@@ -414,6 +414,12 @@ def pairwise_accuracy(sim: Any, queries: Sequence[int], own_videos: Sequence[int
     rows = np.asarray(queries, dtype=np.int64)
     own = sim[rows, np.asarray(own_videos, dtype=np.int64)]
     rival = sim[rows, np.asarray(rival_videos, dtype=np.int64)]
+    return pairwise_accuracy_from_scores(own, rival)
+
+
+def pairwise_accuracy_from_scores(own: Any, rival: Any) -> dict[str, Any]:
+    """:func:`pairwise_accuracy` from each query's score of its own video and of its rival."""
+    own, rival = np.asarray(own), np.asarray(rival)
     per_query = np.where(own > rival, 1.0, np.where(own == rival, 0.5, 0.0))
     return {"accuracy": float(100.0 * per_query.mean()) if len(per_query) else float("nan"),
             "per_query": per_query.tolist()}

@@ -20,7 +20,7 @@ from .config import RunConfig
 from .data.integrity import SplitScreener
 from .distributed import World, current_world, distributed_session, main_process_first
 from .distributed import select_device as select_device  # noqa: PLC0414 - kept importable from here
-from .encoding import score_all
+from .encoding import can_stream, score_all, streamed_scores
 from .errors import C2VBenchError
 from .progress import Reporter
 from .registry import ComponentRegistry, get_registry
@@ -119,10 +119,14 @@ def evaluate_and_build_result(config: RunConfig, assembly: Assembly, test, scree
     with reporter.status("evaluating on the test split"):
         encoded = encode_split_sharded(model, test, assembly.sampling, config.eval_batch_size, device, reporter,
                                        config.num_workers)
-        sim = score_all_sharded(model, encoded, device, to_all=False)
-        if not world.is_main:
-            return None
-        post_sim = postprocess_scores(config, model, assembly.dataset, sim, encoded, device, reporter)
+        if can_stream(config) and not world.distributed:
+            # ranked tile by tile on the device: the whole score matrix is never held
+            sim = post_sim = streamed_scores(model, encoded.text, encoded.video, device)
+        else:
+            sim = score_all_sharded(model, encoded, device, to_all=False)
+            if not world.is_main:
+                return None
+            post_sim = postprocess_scores(config, model, assembly.dataset, sim, encoded, device, reporter)
     evaluation_seconds = time.perf_counter() - start
     result = build_result(config, assembly, test, sim, post_sim, screen, training, encoded, device, reporter)
     result["env"].update(distributed_description(config, world))

@@ -223,11 +223,26 @@ def iter_result_files(paths_or_dirs: Iterable[str | Path]) -> Iterator[tuple[Pat
 # building
 
 
-def evaluation_block(sim: np.ndarray, split, config: RunConfig) -> dict[str, Any]:
-    """Metrics, per-query ranks and subsets of one similarity matrix, possibly post-processed."""
-    from .metrics import evaluate_similarity, pairwise_accuracy
+def evaluation_block(sim, split, config: RunConfig) -> dict[str, Any]:
+    """Metrics, per-query ranks and subsets of one similarity matrix (possibly post-processed), or of streamed
+    scores (:class:`c2vbench.streamed_ranking.StreamedScores`: ranked tile by tile, never held whole)."""
+    from .metrics import evaluate_similarity, pairwise_accuracy, pairwise_accuracy_from_scores
 
     subsets = {name: (subset.caption_indices, subset.video_indices) for name, subset in split.subsets.items()}
+    if hasattr(sim, "evaluate"):
+        pairs = {name: [(i, split.captions[i].video_index) for i in subset.caption_indices]
+                 + list(zip(subset.caption_indices, subset.rival_videos, strict=True))
+                 for name, subset in split.subsets.items() if subset.rival_videos}
+        wanted = [pair for name in pairs for pair in pairs[name]]
+        evaluation, values = sim.evaluate(split.text_to_video, tie=config.tie, subsets=subsets, entries=wanted)
+        evaluated = evaluation.to_dict()
+        offset = 0
+        for name, subset_pairs in pairs.items():
+            half = len(subset_pairs) // 2
+            evaluated["subsets"][name]["pairwise"] = pairwise_accuracy_from_scores(
+                values[offset:offset + half], values[offset + half:offset + 2 * half])
+            offset += len(subset_pairs)
+        return evaluated
     evaluated = evaluate_similarity(sim, split.text_to_video, tie=config.tie, v2t_mode=config.v2t_mode,
                                     subsets=subsets).to_dict()
     for name, subset in split.subsets.items():

@@ -32,6 +32,8 @@ def load_similarity_file(path: Path, need_bank: bool) -> dict[str, Any]:
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise DataError(f"{path} holds a single array, not an .npz archive", "save it with numpy.savez")
     with archive:
+        if "text_emb" in archive.files or "video_emb" in archive.files:
+            return _embedding_arrays(path, archive)
         required = ["sim", "text_to_video"] + (["bank_sim"] if need_bank else [])
         missing = [key for key in required if key not in archive.files]
         if missing:
@@ -46,6 +48,48 @@ def load_similarity_file(path: Path, need_bank: bool) -> dict[str, Any]:
             return {key: archive[key] for key in required}
         except (ValueError, OSError, zipfile.BadZipFile, EOFError) as error:
             raise DataError(f"{path}: cannot read an array ({error})", "re-save the file with numpy.savez") from None
+
+
+EMBEDDING_KEYS = ("text_emb", "video_emb", "text_to_video")
+
+
+def _embedding_arrays(path: Path, archive) -> dict[str, Any]:
+    """``text_emb``, ``video_emb`` and ``text_to_video`` of an embeddings file (ranked streamed)."""
+    missing = [key for key in EMBEDDING_KEYS if key not in archive.files]
+    if missing:
+        raise DataError(
+            f"{path} has no {', '.join(repr(key) for key in missing)} array (it holds: {', '.join(archive.files)})",
+            "save it with numpy.savez(path, text_emb=[n_text, d], video_emb=[n_video, d], text_to_video=[n_text])",
+        )
+    try:
+        return {key: archive[key] for key in EMBEDDING_KEYS}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as error:
+        raise DataError(f"{path}: cannot read an array ({error})", "re-save the file with numpy.savez") from None
+
+
+def _score_embeddings(arrays: dict[str, Any], tie: str, v2t_mode: str, postprocess: str, device: str,
+                      block: int) -> dict[str, Any]:
+    """Streamed metrics of an embeddings file: scores are dot products, never held as a whole matrix."""
+    from ..errors import C2VBenchError
+    from ..metrics import validate_text_to_video
+    from ..pipeline import select_device
+    from ..streamed_ranking import DotProductScores, evaluate_streamed
+
+    if postprocess != "none":
+        raise C2VBenchError(f"--postprocess {postprocess} needs the whole similarity matrix, which an embeddings "
+                            "file is ranked without", "save sim=text_emb @ video_emb.T in a SIM.npz instead")
+    if v2t_mode != "all-captions":
+        raise C2VBenchError(f"--v2t-mode {v2t_mode} is not available for embeddings files (ranked streamed)",
+                            "use --v2t-mode all-captions, or save the similarity matrix in a SIM.npz")
+    if block < 1:
+        raise C2VBenchError(f"--block must be positive (got {block})")
+    scores = DotProductScores(arrays["text_emb"], arrays["video_emb"])
+    mapping = validate_text_to_video(arrays["text_to_video"], scores.n_text, scores.n_video)
+    evaluation = evaluate_streamed(scores, mapping, tie=tie, device=select_device(device), text_block=block,
+                                   video_block=block)
+    return {"metrics": evaluation.metrics, "per_query": evaluation.per_query, "tie": tie, "v2t_mode": v2t_mode,
+            "postprocess": {"name": "none", "track": "inductive", "options": {}},
+            "shape": [scores.n_text, scores.n_video]}
 
 
 @click.command("score")
@@ -66,6 +110,10 @@ def load_similarity_file(path: Path, need_bank: bool) -> dict[str, Any]:
 @click.option("--dsl-temperature", default=1.0, show_default=True, type=float, help="Temperature of dsl.")
 @click.option("--qbnorm-beta", default=20.0, show_default=True, type=float, help="Inverse temperature of qbnorm.")
 @click.option("--qbnorm-k", default=1, show_default=True, type=int, help="Top-k of each bank query for qbnorm.")
+@click.option("--device", default="auto", show_default=True,
+              help="Embeddings files: where the score tiles are computed (auto, cpu or cuda).")
+@click.option("--block", default=4096, show_default=True, type=int,
+              help="Embeddings files: tile side (memory is about block² x 4 bytes plus the embeddings).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only: metrics, per_query, postprocess.")
 def score_command(
     sim_file: Path,
@@ -75,9 +123,13 @@ def score_command(
     dsl_temperature: float,
     qbnorm_beta: float,
     qbnorm_k: int,
+    device: str,
+    block: int,
     as_json: bool,
 ) -> None:
-    """Standardized metrics for SIM_FILE, an .npz holding `sim` [n_text, n_video] and `text_to_video` [n_text].
+    """Standardized metrics for SIM_FILE, an .npz holding `sim` [n_text, n_video] and `text_to_video` [n_text],
+    or embeddings `text_emb` [n_text, d], `video_emb` [n_video, d] and `text_to_video` (scores are dot products,
+    ranked streamed: the whole matrix is never held).
 
     Example: c2vbench score my_model.npz --tie expected --json
     """
@@ -90,6 +142,12 @@ def score_command(
     if not sim_file.exists():
         raise DataError(f"{sim_file} does not exist", "give the path of an .npz similarity file")
     arrays = load_similarity_file(sim_file, need_bank=processor.needs_bank)
+    if "text_emb" in arrays:
+        output = _score_embeddings(arrays, tie, v2t_mode, processor.name, device, block)
+        n_text, n_video = output.pop("shape")
+        _print_output(output, as_json, f"{n_text} texts, {n_video} videos (embeddings, ranked streamed) · "
+                                        f"tie policy {tie} · video→text {v2t_mode}", None)
+        return
 
     plain = evaluate_similarity(arrays["sim"], arrays["text_to_video"], tie=tie, v2t_mode=v2t_mode)
     options: dict[str, Any] = {}
@@ -113,17 +171,23 @@ def score_command(
     if processor.name != "none":
         output["plain"] = {"metrics": plain.metrics, "per_query": plain.per_query}
 
+    n_text, n_video = arrays["sim"].shape
+    caption = f"{n_text} texts, {n_video} videos · tie policy {tie} · video→text {v2t_mode}"
+    _print_output(output, as_json, caption, plain.metrics if processor.name != "none" else None)
+
+
+def _print_output(output: dict[str, Any], as_json: bool, caption: str, plain_metrics: dict | None) -> None:
     from . import terminal
 
     if as_json:
         terminal.print_json(output)
         return
-    n_text, n_video = arrays["sim"].shape
-    caption = f"{n_text} texts, {n_video} videos · tie policy {tie} · video→text {v2t_mode}"
-    if processor.name != "none":
-        terminal.console().print(terminal.metrics_table([("", plain.metrics)],
+    processor = output["postprocess"]
+    if plain_metrics is not None:
+        terminal.console().print(terminal.metrics_table([("", plain_metrics)],
                                                         f"plain (no post-processing) — {caption}"))
-        terminal.console().print(terminal.metrics_table([("", final.metrics)],
-                                                        f"{processor.name} ({processor.track} track) — {caption}"))
+        terminal.console().print(terminal.metrics_table([("", output["metrics"])],
+                                                        f"{processor['name']} ({processor['track']} track) — "
+                                                        f"{caption}"))
     else:
-        terminal.console().print(terminal.metrics_table([("", final.metrics)], caption))
+        terminal.console().print(terminal.metrics_table([("", output["metrics"])], caption))

@@ -128,6 +128,19 @@ class TemporalAlignmentHead(nn.Module):
         global_logits, tab_logits = self.logit_pair(text, video)
         return self.global_weight * global_logits + (1.0 - self.global_weight) * tab_logits
 
+    def text_factors(self, text: TextFeatures) -> torch.Tensor:
+        """``[λ·s·t̂, (1−λ)·s·u_t]``; with :meth:`video_factors` ``[v̂, u_v]`` the blended logits are one matrix
+        product (streamed ranking)."""
+        with torch.autocast(device_type=text.eot.device.type, enabled=False):
+            scale = self.scale()
+            text_vectors = self.aggregate(text.tokens.float(), text_token_weights(text.token_mask))
+            return torch.cat([self.global_weight * scale * l2_normalise(text.eot.float()),
+                              (1.0 - self.global_weight) * scale * text_vectors], dim=1)
+
+    def video_factors(self, video: VideoFeatures) -> torch.Tensor:
+        with torch.autocast(device_type=video.pooled.device.type, enabled=False):
+            return torch.cat([l2_normalise(video.pooled.float()), self.aggregate(*self.video_tokens(video))], dim=1)
+
     def loss_components(self, text: TextFeatures, video: VideoFeatures) -> tuple[torch.Tensor, torch.Tensor]:
         """``(L_global, L_TAB)``, each a symmetric InfoNCE on the local batch (§4.2)."""
         global_logits, tab_logits = self.logit_pair(text, video)

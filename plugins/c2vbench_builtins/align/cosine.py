@@ -39,6 +39,14 @@ def build_cosine(options: CosineOptions, context):
             scale = log_scale.exp()
             return scale * l2_normalise(text.eot) @ l2_normalise(video.pooled).t()
 
+        def text_factors(self, text):
+            """``scale · t̂``: with :meth:`video_factors`, the logits as one matrix product (streamed ranking)."""
+            log_scale = self.logit_scale.clamp(max=max_log_scale) if self.training else self.logit_scale
+            return log_scale.exp() * l2_normalise(text.eot.float())
+
+        def video_factors(self, video):
+            return l2_normalise(video.pooled.float())
+
         def loss(self, text, video):
             return symmetric_infonce(self.forward(text, video))
 
