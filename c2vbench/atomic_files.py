@@ -42,3 +42,34 @@ def write_json_atomic(path: str | Path, payload: Any) -> Path:
     """Write JSON so that ``path`` holds either the old content or the complete new one, never a torn file."""
     text = json.dumps(payload, indent=1, sort_keys=False, allow_nan=False) + "\n"
     return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def publish_folder_atomic(folder: str | Path, files: dict[str, bytes]) -> bool:
+    """Make ``folder`` appear holding exactly ``files``, whole or not at all.
+
+    The files are written (fsync'd) into a hidden sibling folder, which is then renamed to ``folder``. A writer
+    interrupted at any point leaves only the hidden folder, which readers never look at. When ``folder`` already
+    exists (another writer published first), nothing is changed and False is returned.
+    """
+    import shutil
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private; a published folder gets ordinary permissions
+    try:
+        for name, payload in files.items():
+            write_bytes_atomic(staging / name, payload)
+        try:
+            os.rename(staging, folder)
+        except OSError:
+            if folder.exists():  # a concurrent writer won the race: its complete folder stays
+                return False
+            raise
+        staging = None
+        return True
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)

@@ -16,8 +16,10 @@ PROBE_SETS = ("none", "order")  # --probe: see c2vbench.probes
 
 # Settings that never change a number: they are left out of the configuration key that groups seeds.
 NON_NUMERIC_SETTINGS = frozenset({"out", "seed", "num_workers", "save_checkpoint", "device", "probe",
-                                  "probe_shuffles"})
+                                  "probe_shuffles", "embedding_cache"})
 # ``probe`` and ``probe_shuffles`` add a ``probes`` block and never change the unprobed numbers (c2vbench.probes).
+PRECISIONS = ("fp32", "fp16", "bf16")
+PREPROCESS_PATHS = ("tensor", "pil")
 
 
 @dataclasses.dataclass
@@ -59,7 +61,10 @@ class RunConfig:
     allow_missing: bool = False
     decoder: str = "auto"
     num_workers: int = 0
-    save_checkpoint: bool = True
+    precision: str = "fp32"
+    preprocess: str = "tensor"
+    embedding_cache: bool = True
+    save_checkpoint: bool | None = None  # None: save trained models only (zeroshot runs save nothing)
     out: str = "results"
     probe: str = "none"
     probe_shuffles: int = 3
@@ -69,6 +74,11 @@ class RunConfig:
             raise C2VBenchError(f"unknown protocol '{self.protocol}'", f"use one of {', '.join(PROTOCOLS)}")
         if self.device not in DEVICES:
             raise C2VBenchError(f"unknown device '{self.device}'", f"use one of {', '.join(DEVICES)}")
+        if self.precision not in PRECISIONS:
+            raise C2VBenchError(f"unknown precision '{self.precision}'", f"use one of {', '.join(PRECISIONS)}")
+        if self.preprocess not in PREPROCESS_PATHS:
+            raise C2VBenchError(f"unknown preprocessing path '{self.preprocess}'",
+                                f"use one of {', '.join(PREPROCESS_PATHS)}")
         for name in ("epochs", "batch_size", "eval_batch_size"):
             value = getattr(self, name)
             if value < (0 if name == "epochs" else 1):
@@ -86,6 +96,10 @@ class RunConfig:
             raise C2VBenchError("--epochs 0 trains nothing", "use --protocol zeroshot to evaluate without training")
         self.backbone, self.temporal, self.align, self.dataset = (
             name.lower() for name in (self.backbone, self.temporal, self.align, self.dataset))
+
+    def saves_checkpoint(self) -> bool:
+        """Whether the run saves its model: when asked, else only when it trained one."""
+        return self.save_checkpoint if self.save_checkpoint is not None else self.protocol != "zeroshot"
 
     def effective_backbone_lr(self, recommended_scale: float = 1e-3) -> float:
         if self.backbone_lr is not None:

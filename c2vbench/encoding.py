@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,43 +41,166 @@ class EncodedSplit:
     frames: FrameBank | None = None  # the per-frame embeddings the videos were pooled from (order probes reuse them)
 
 
+@dataclasses.dataclass
+class BackboneFeatureCache:
+    """The embedding cache (:mod:`c2vbench.embedding_cache`) as one run uses it: a backbone that does not change
+    (``zeroshot``, ``frozen``) has its frame and text embeddings read from disk when present, written when not.
+
+    ``log`` records ``{"<split> frames" | "<split> texts": "hit" | "miss"}`` for the result's cost block.
+    """
+
+    cache: Any
+    fingerprint: str
+    dataset_protocol: dict[str, Any]
+    preprocess: str
+    precision: str
+    device_type: str
+    log: dict[str, str] = dataclasses.field(default_factory=dict)
+    recorded_seconds: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def for_run(cls, model, dataset, config, device: torch.device) -> BackboneFeatureCache | None:
+        """The run's cache, or None when the protocol trains the backbone or the cache is switched off."""
+        if config.protocol not in ("zeroshot", "frozen") or not config.embedding_cache:
+            return None
+        from .embedding_cache import EmbeddingCache, weights_fingerprint
+
+        return cls(EmbeddingCache(), weights_fingerprint(model.backbone), dict(dataset.protocol),
+                   config.preprocess, config.precision, device.type)
+
+    def frames(self, model, split: RetrievalSplit, sampling: FrameSampling, compute) -> FrameBank:
+        from .embedding_cache import frames_key
+
+        key = frames_key(self.fingerprint, image_format_of(model.backbone), self.preprocess, sampling, split,
+                         self.dataset_protocol, self.precision, self.device_type)
+        bank = self.cache.get_frames(key)
+        self.log[f"{split.name} frames"] = "miss" if bank is None else "hit"
+        if bank is None:
+            bank = compute()
+            self.cache.put_frames(key, bank, {"split": split.name, "videos": len(split.videos),
+                                              "dataset": self.dataset_protocol.get("dataset", ""),
+                                              "seconds": bank.seconds})
+        return bank
+
+    def texts(self, model, split_name: str, captions: list[str], compute) -> TextFeatures:
+        from .embedding_cache import texts_key
+
+        key = texts_key(self.fingerprint, captions, int(model.backbone.context_length), self.precision,
+                        self.device_type)
+        text = self.cache.get_texts(key)
+        self.log[f"{split_name} texts"] = "miss" if text is None else "hit"
+        if text is not None:
+            self.recorded_seconds[f"{split_name} texts"] = float(self.cache.describe(key).get("seconds", 0.0))
+        else:
+            start = time.perf_counter()
+            text = compute()
+            self.cache.put_texts(key, text, {"split": split_name, "captions": len(captions),
+                                             "seconds": time.perf_counter() - start})
+        return text
+
+
+TEXT_BATCH_SIZE = 1024  # captions are short: the text tower runs on large batches
+
+
+@functools.lru_cache(maxsize=8)
+def _tokenized(backbone, captions: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    return backbone.tokenize(list(captions))
+
+
+def tokenize_once(backbone, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(input_ids, attention_mask)`` of a split's captions, tokenised once and reused (e.g. every epoch's
+    selection scoring)."""
+    return _tokenized(backbone, tuple(captions))
+
+
 @torch.no_grad()
 def encode_texts(model, captions: list[str], batch_size: int, device: torch.device,
-                 reporter: Reporter) -> TextFeatures:
-    input_ids, attention_mask = model.backbone.tokenize(captions)
+                 reporter: Reporter, feature_cache: BackboneFeatureCache | None = None,
+                 split_name: str = "", precision: str = "fp32") -> TextFeatures:
+    """Every caption's :class:`TextFeatures`, in batches of at least :data:`TEXT_BATCH_SIZE` (read from the
+    embedding cache when it holds them)."""
+    if feature_cache is not None:
+        return feature_cache.texts(model, split_name, captions, lambda: encode_texts(
+            model, captions, batch_size, device, reporter, precision=precision))
+    from .precision import autocast
+
+    input_ids, attention_mask = tokenize_once(model.backbone, captions)
+    batch_size = max(batch_size, TEXT_BATCH_SIZE)
     parts = []
     starts = range(0, len(captions), batch_size)
     for start in reporter.track(starts, "encoding texts", total=len(starts)):
-        ids = input_ids[start:start + batch_size].to(device)
-        mask = attention_mask[start:start + batch_size].to(device)
-        parts.append(model.encode_text(ids, mask).to("cpu"))
+        ids = input_ids[start:start + batch_size].to(device, non_blocking=True)
+        mask = attention_mask[start:start + batch_size].to(device, non_blocking=True)
+        with autocast(precision, device):
+            features = model.encode_text(ids, mask)
+        parts.append(TextFeatures(features.eot.float(), features.tokens.float(), features.token_mask).to("cpu"))
     return TextFeatures(torch.cat([p.eot for p in parts]), torch.cat([p.tokens for p in parts]),
                         torch.cat([p.token_mask for p in parts]))
+
+
+def frame_feed(model, sampling: FrameSampling, device: torch.device):
+    """The :class:`~c2vbench.data.feed.FrameFeed` that prepares loader batches for ``model`` on ``device``."""
+    from .data.feed import FrameFeed
+
+    image = image_format_of(model.backbone)
+    return FrameFeed(image.size, image.mean, image.std, sampling.max_frames, device)
+
+
+def video_dataset_for(model, split: RetrievalSplit, sampling: FrameSampling, device: torch.device,
+                      preprocess: str, train: bool = False, seed: int = 0) -> VideoClipDataset:
+    """The split's clips for ``model``; on CUDA, JPEG frames travel encoded and are decoded on the GPU."""
+    return VideoClipDataset(split.videos, sampling, image_format_of(model.backbone), train=train, seed=seed,
+                            preprocess=preprocess, jpegs_to_device=device.type == "cuda")
 
 
 @torch.no_grad()
 def compute_frame_bank(model, split: RetrievalSplit, sampling: FrameSampling, batch_size: int,
                        device: torch.device, reporter: Reporter, num_workers: int = 0,
-                       description: str = "encoding frames") -> FrameBank:
-    """Backbone embeddings of the sampled frames of every video (no jitter), in split order."""
+                       description: str = "encoding frames",
+                       feature_cache: BackboneFeatureCache | None = None, preprocess: str = "tensor",
+                       precision: str = "fp32") -> FrameBank:
+    """Backbone embeddings of the sampled frames of every video (no jitter), in split order (read from the
+    embedding cache when it holds them)."""
+    if feature_cache is not None:
+        return feature_cache.frames(model, split, sampling, lambda: compute_frame_bank(
+            model, split, sampling, batch_size, device, reporter, num_workers, description,
+            preprocess=preprocess, precision=precision))
+    from .precision import autocast
+
     start_time = time.perf_counter()
-    dataset = VideoClipDataset(split.videos, sampling, image_format_of(model.backbone), train=False)
+    dataset = video_dataset_for(model, split, sampling, device, preprocess)
     loader = make_video_loader(dataset, batch_size, num_workers=num_workers, pin_memory=device.type == "cuda")
+    feed = frame_feed(model, sampling, device)
     features, masks = [], []
     for frames, frame_mask, _ in reporter.track(loader, description, total=len(loader)):
-        features.append(model.encode_frames(frames.to(device, non_blocking=True)).to("cpu"))
+        with autocast(precision, device):
+            embedded = model.encode_frames(feed(frames))
+        features.append(embedded.float().to("cpu", non_blocking=False))
         masks.append(frame_mask)
     return FrameBank(torch.cat(features), torch.cat(masks), time.perf_counter() - start_time)
 
 
 @torch.no_grad()
-def encode_videos_from_bank(model, bank: FrameBank, batch_size: int, device: torch.device) -> VideoFeatures:
+def encode_videos_from_bank(model, bank: FrameBank, batch_size: int, device: torch.device,
+                            precision: str = "fp32") -> VideoFeatures:
+    from .precision import autocast
+
     parts = []
     for start in range(0, len(bank.features), batch_size):
         frames = bank.features[start:start + batch_size].to(device)
         mask = bank.frame_mask[start:start + batch_size].to(device)
-        parts.append(model.encode_video_from_frame_features(frames, mask).to("cpu"))
+        with autocast(precision, device):
+            video = model.encode_video_from_frame_features(frames, mask)
+        parts.append(_float_video(video).to("cpu"))
     return concat_video_features(parts)
+
+
+def _float_video(video: VideoFeatures) -> VideoFeatures:
+    def as_float(tensor):
+        return tensor.float() if tensor is not None and tensor.is_floating_point() else tensor
+
+    return VideoFeatures(video.pooled.float(), video.frames.float(), video.frame_mask, as_float(video.alignment_tokens),
+                         as_float(video.alignment_mask))
 
 
 def concat_video_features(parts: list[VideoFeatures]) -> VideoFeatures:
@@ -89,17 +214,24 @@ def concat_video_features(parts: list[VideoFeatures]) -> VideoFeatures:
 
 @torch.no_grad()
 def encode_split(model, split: RetrievalSplit, sampling: FrameSampling, batch_size: int, device: torch.device,
-                 reporter: Reporter, num_workers: int = 0, bank: FrameBank | None = None) -> EncodedSplit:
-    """Encode all captions and videos of ``split``; a precomputed frame bank skips decoding and the image tower."""
+                 reporter: Reporter, num_workers: int = 0, bank: FrameBank | None = None,
+                 feature_cache: BackboneFeatureCache | None = None, preprocess: str = "tensor",
+                 precision: str = "fp32") -> EncodedSplit:
+    """Encode all captions and videos of ``split``; a precomputed frame bank (or the embedding cache) skips
+    decoding and the image tower."""
     model.eval()
     start = time.perf_counter()
-    text = encode_texts(model, [c.text for c in split.captions], batch_size, device, reporter)
+    text = encode_texts(model, [c.text for c in split.captions], batch_size, device, reporter, feature_cache,
+                        split.name, precision)
     text_seconds = time.perf_counter() - start
+    if feature_cache is not None and f"{split.name} texts" in feature_cache.recorded_seconds:
+        # a cache hit reports the seconds the backbone took when the entry was written (the model's cost)
+        text_seconds = feature_cache.recorded_seconds[f"{split.name} texts"]
     start = time.perf_counter()
     if bank is None:
         bank = compute_frame_bank(model, split, sampling, batch_size, device, reporter, num_workers,
-                                  "encoding videos")
-    video = encode_videos_from_bank(model, bank, batch_size, device)
+                                  "encoding videos", feature_cache, preprocess, precision)
+    video = encode_videos_from_bank(model, bank, batch_size, device, precision)
     video_seconds = bank.seconds + (time.perf_counter() - start)
     return EncodedSplit(text, video, len(split.captions) / max(text_seconds, 1e-9),
                         len(split.videos) / max(video_seconds, 1e-9), frames=bank)

@@ -20,7 +20,7 @@ from .config import RunConfig
 from .data.integrity import SplitScreener
 from .distributed import World, current_world, distributed_session, main_process_first
 from .distributed import select_device as select_device  # noqa: PLC0414 - kept importable from here
-from .encoding import can_stream, score_all, streamed_scores
+from .encoding import BackboneFeatureCache, can_stream, score_all, streamed_scores
 from .errors import C2VBenchError
 from .progress import Reporter
 from .registry import ComponentRegistry, get_registry
@@ -72,6 +72,7 @@ def _run_benchmark(config: RunConfig, registry: ComponentRegistry, reporter: Rep
     screen = SplitScreener(dataset, assembly.sampling, config.allow_missing, reporter)
     test = screen("test")
     model = assembly.model.to(device)
+    feature_cache = BackboneFeatureCache.for_run(model, dataset, config, device)
 
     training = None
     if config.protocol != "zeroshot":
@@ -90,13 +91,13 @@ def _run_benchmark(config: RunConfig, registry: ComponentRegistry, reporter: Rep
 
         state_dir = Path(config.out) / ".partial" / f"{config.config_key()[:16]}-s{config.seed}"
         training = train(model, train_split, selection, assembly.sampling, config, device, reporter,
-                         state_dir=state_dir)
+                         state_dir=state_dir, feature_cache=feature_cache)
 
-    result = evaluate_and_build_result(config, assembly, test, screen, training, device, reporter)
+    result = evaluate_and_build_result(config, assembly, test, screen, training, device, reporter, feature_cache)
     if result is None:  # not rank 0
         return RunOutcome(None, None, None)
     checkpoint_path = None
-    if config.save_checkpoint:
+    if config.saves_checkpoint():
         from .native_checkpoint import save_native_checkpoint
 
         checkpoint_path = save_native_checkpoint(model, config, Path(config.out) / "checkpoints" / result["run_id"])
@@ -105,7 +106,8 @@ def _run_benchmark(config: RunConfig, registry: ComponentRegistry, reporter: Rep
 
 
 def evaluate_and_build_result(config: RunConfig, assembly: Assembly, test, screen: SplitScreener, training,
-                              device: torch.device, reporter: Reporter) -> dict[str, Any] | None:
+                              device: torch.device, reporter: Reporter,
+                              feature_cache: BackboneFeatureCache | None = None) -> dict[str, Any] | None:
     """Encode the screened test split once, score every pair, post-process, and build the result dict.
 
     Under torchrun the processes share the encoding and the scoring (by query rows); the matrix is gathered on rank
@@ -118,7 +120,8 @@ def evaluate_and_build_result(config: RunConfig, assembly: Assembly, test, scree
     start = time.perf_counter()
     with reporter.status("evaluating on the test split"):
         encoded = encode_split_sharded(model, test, assembly.sampling, config.eval_batch_size, device, reporter,
-                                       config.num_workers)
+                                       config.num_workers, feature_cache=feature_cache,
+                                       preprocess=config.preprocess, precision=config.precision)
         if can_stream(config) and not world.distributed:
             # ranked tile by tile on the device: the whole score matrix is never held
             sim = post_sim = streamed_scores(model, encoded.text, encoded.video, device)
@@ -126,10 +129,12 @@ def evaluate_and_build_result(config: RunConfig, assembly: Assembly, test, scree
             sim = score_all_sharded(model, encoded, device, to_all=False)
             if not world.is_main:
                 return None
-            post_sim = postprocess_scores(config, model, assembly.dataset, sim, encoded, device, reporter)
+            post_sim = postprocess_scores(config, model, assembly.dataset, sim, encoded, device, reporter,
+                                          feature_cache)
     evaluation_seconds = time.perf_counter() - start
     result = build_result(config, assembly, test, sim, post_sim, screen, training, encoded, device, reporter)
     result["env"].update(distributed_description(config, world))
+    result["cost"]["embedding_cache"] = dict(feature_cache.log) if feature_cache is not None else "off"
     if config.probe == "order":
         add_order_probes(result, config, assembly, test, encoded, device, reporter, evaluation_seconds)
     return result
@@ -180,7 +185,10 @@ def _evaluate_checkpoint(config: RunConfig, checkpoint: str | Path, checkpoint_f
     seed_everything(config.seed)
     check_probes_supported(config, current_world())
     assembly, screen = checkpoint_assembly(config, checkpoint, checkpoint_format, legacy_mask, registry, reporter)
-    result = evaluate_and_build_result(config, assembly, screen("test"), screen, None, device, reporter)
+    assembly.model.to(device)
+    feature_cache = BackboneFeatureCache.for_run(assembly.model, assembly.dataset, config, device)
+    result = evaluate_and_build_result(config, assembly, screen("test"), screen, None, device, reporter,
+                                       feature_cache)
     if result is None:  # not rank 0
         return RunOutcome(None, None, None)
     result["checkpoint"] = {"path": str(checkpoint), "format": checkpoint_format, "legacy_mask": legacy_mask}
@@ -219,7 +227,7 @@ def checkpoint_assembly(config: RunConfig, checkpoint: str | Path, checkpoint_fo
 
 
 def postprocess_scores(config: RunConfig, model, dataset, sim: np.ndarray, encoded, device: torch.device,
-                       reporter: Reporter) -> np.ndarray:
+                       reporter: Reporter, feature_cache: BackboneFeatureCache | None = None) -> np.ndarray:
     """Apply ``--postprocess``; QB-Norm's query bank is the training captions scored against the test videos."""
     from .encoding import encode_texts
     from .postprocess import get_postprocessor
@@ -228,7 +236,7 @@ def postprocess_scores(config: RunConfig, model, dataset, sim: np.ndarray, encod
     bank_sim = None
     if processor.needs_bank:
         bank_text = encode_texts(model, [c.text for c in dataset.split("train").captions], config.eval_batch_size,
-                                 device, reporter)
+                                 device, reporter, feature_cache, "train", config.precision)
         bank_sim = score_all(model, bank_text, encoded.video, device)
     return processor.apply(sim, bank_sim=bank_sim)
 

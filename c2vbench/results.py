@@ -258,7 +258,9 @@ def build_result(config: RunConfig, assembly: Assembly, split, sim: np.ndarray, 
                  reporter: Reporter) -> dict[str, Any]:
     import torch
 
+    from .data.feed import describe_preprocessing
     from .postprocess import get_postprocessor
+    from .precision import effective_precision
     from .training import backbone_lr
 
     processor = get_postprocessor(config.postprocess)
@@ -277,6 +279,8 @@ def build_result(config: RunConfig, assembly: Assembly, split, sim: np.ndarray, 
         "partial_videos": screen.partial,
         "tie": config.tie,
         "v2t_mode": config.v2t_mode,
+        "preprocess": describe_preprocessing(config.preprocess, device,
+                                             any(Path(video.source).is_dir() for video in split.videos[:1])),
     }
     model = assembly.model
     result: dict[str, Any] = {
@@ -289,7 +293,8 @@ def build_result(config: RunConfig, assembly: Assembly, split, sim: np.ndarray, 
                    "image_size": int(model.backbone.image_size),
                    "effective_backbone_lr": backbone_lr(config, model) if config.protocol == "finetune" else None,
                    "caption_sampling": "one random caption per video per epoch",
-                   **backbone_details(model.backbone)},
+                   **backbone_details(model.backbone),
+                   "effective_precision": effective_precision(config.precision, device)},
         "config_key": config.config_key(),
         "protocol": protocol_card(card),
         "metrics": evaluated["metrics"],

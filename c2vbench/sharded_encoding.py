@@ -47,17 +47,19 @@ def video_share(split: RetrievalSplit, start: int, stop: int) -> RetrievalSplit:
 @torch.no_grad()
 def compute_frame_bank_sharded(model, split: RetrievalSplit, sampling: FrameSampling, batch_size: int,
                                device: torch.device, reporter: Reporter, num_workers: int = 0,
-                               description: str = "encoding frames") -> FrameBank:
+                               description: str = "encoding frames", feature_cache=None, preprocess: str = "tensor",
+                               precision: str = "fp32") -> FrameBank:
     """:func:`compute_frame_bank` with every process decoding its share of the videos; every rank gets the whole
-    bank."""
+    bank. (``feature_cache``, the embedding cache, serves the single-process path.)"""
     world = current_world()
     if not world.distributed:
-        return compute_frame_bank(model, split, sampling, batch_size, device, reporter, num_workers, description)
+        return compute_frame_bank(model, split, sampling, batch_size, device, reporter, num_workers, description,
+                                  feature_cache, preprocess, precision)
     start_time = time.perf_counter()
     sizes = shard_sizes(len(split.videos), world.size, batch_size)
     start, stop = rows_to_compute(len(split.videos), world.rank, world.size, batch_size)
     local = compute_frame_bank(model, video_share(split, start, stop), sampling, batch_size, device, reporter,
-                               num_workers, description)
+                               num_workers, description, preprocess=preprocess, precision=precision)
     return FrameBank(gather_rows(local.features, sizes), gather_rows(local.frame_mask, sizes),
                      time.perf_counter() - start_time)
 
@@ -65,18 +67,21 @@ def compute_frame_bank_sharded(model, split: RetrievalSplit, sampling: FrameSamp
 @torch.no_grad()
 def encode_split_sharded(model, split: RetrievalSplit, sampling: FrameSampling, batch_size: int,
                          device: torch.device, reporter: Reporter, num_workers: int = 0,
-                         bank: FrameBank | None = None) -> EncodedSplit:
+                         bank: FrameBank | None = None, feature_cache=None, preprocess: str = "tensor",
+                         precision: str = "fp32") -> EncodedSplit:
     """:func:`encode_split` with the captions and videos shared among the processes (whole batches of
     ``batch_size``); every rank gets all the features, in split order. ``bank`` (a whole split's frame bank, as
     every rank holds under ``frozen``) skips decoding."""
     world = current_world()
     if not world.distributed:
-        return encode_split(model, split, sampling, batch_size, device, reporter, num_workers, bank=bank)
+        return encode_split(model, split, sampling, batch_size, device, reporter, num_workers, bank=bank,
+                            feature_cache=feature_cache, preprocess=preprocess, precision=precision)
     model.eval()
     start_time = time.perf_counter()
     captions = [caption.text for caption in split.captions]
     text_start, text_stop = rows_to_compute(len(captions), world.rank, world.size, batch_size)
-    local_text = encode_texts(model, captions[text_start:text_stop], batch_size, device, reporter)
+    local_text = encode_texts(model, captions[text_start:text_stop], batch_size, device, reporter,
+                              precision=precision)
     text = gather_features(local_text, shard_sizes(len(captions), world.size, batch_size))
     text_seconds = time.perf_counter() - start_time
 
@@ -84,10 +89,11 @@ def encode_split_sharded(model, split: RetrievalSplit, sampling: FrameSampling, 
     video_start, video_stop = rows_to_compute(len(split.videos), world.rank, world.size, batch_size)
     if bank is None:
         local_bank = compute_frame_bank(model, video_share(split, video_start, video_stop), sampling, batch_size,
-                                        device, reporter, num_workers, "encoding videos")
+                                        device, reporter, num_workers, "encoding videos", preprocess=preprocess,
+                                        precision=precision)
     else:
         local_bank = FrameBank(bank.features[video_start:video_stop], bank.frame_mask[video_start:video_stop], 0.0)
-    local_video = encode_videos_from_bank(model, local_bank, batch_size, device)
+    local_video = encode_videos_from_bank(model, local_bank, batch_size, device, precision)
     video = gather_features(local_video, shard_sizes(len(split.videos), world.size, batch_size))
     video_seconds = time.perf_counter() - start_time
     return EncodedSplit(text, video, len(captions) / max(text_seconds, 1e-9),

@@ -174,7 +174,7 @@ def _block_range(first: int, last: int, block: int) -> range:
 @torch.no_grad()
 def count_streamed(scores: TileScores, text_to_video: Sequence[int], device: torch.device | str = "cpu",
                    text_block: int = DEFAULT_TEXT_BLOCK, video_block: int = DEFAULT_VIDEO_BLOCK,
-                   entries: Sequence[tuple[int, int]] = ()) -> StreamedCounts:
+                   entries: Sequence[tuple[int, int]] = (), method: str = "auto") -> StreamedCounts:
     """Count, tile by tile, how many candidates score above and exactly at every query's ground truth.
 
     Args:
@@ -183,6 +183,8 @@ def count_streamed(scores: TileScores, text_to_video: Sequence[int], device: tor
         device: where the tiles are computed and counted.
         text_block, video_block: tile size (memory: one ``text_block × video_block`` tile and its comparisons).
         entries: ``(text, video)`` pairs whose scores to return (e.g. a pairwise order-twin accuracy).
+        method: ``dense`` (four comparisons per tile), ``sparse`` (two, then the equalities among the candidates
+            at or above a threshold) or ``auto`` (dense on CUDA, sparse elsewhere). All give the same counts.
     """
     device = torch.device(device)
     if text_block < 1 or video_block < 1:
@@ -223,10 +225,11 @@ def count_streamed(scores: TileScores, text_to_video: Sequence[int], device: tor
 
     wanted = _group_entries(entries, position, text_block, video_block, n_text, n_video)
     entry_values = np.full(len(entries), np.nan)
-    t2v_above = torch.zeros(n_text, dtype=torch.int64, device=device)
-    t2v_equal = torch.zeros(n_text, dtype=torch.int64, device=device)
-    v2t_above = torch.zeros(n_video, dtype=torch.int64, device=device)
-    v2t_equal = torch.zeros(n_video, dtype=torch.int64, device=device)
+    counts = {name: torch.zeros(size, dtype=torch.int64, device=device)
+              for name, size in (("t2v_at_or_above", n_text), ("t2v_equal", n_text),
+                                 ("v2t_at_or_above", n_video), ("v2t_equal", n_video))}
+    count_tile = _count_tile_dense if (method == "dense" or (method == "auto" and device.type == "cuda")) \
+        else _count_tile_sparse
     # pass 2: every tile once, counted in both directions
     for tb in range(n_text_blocks):
         start, stop = tb * text_block, min((tb + 1) * text_block, n_text)
@@ -234,13 +237,14 @@ def count_streamed(scores: TileScores, text_to_video: Sequence[int], device: tor
         for vb in range(n_video_blocks):
             first, last = vb * video_block, min((vb + 1) * video_block, n_video)
             tile = scores.tile(tb, vb)
-            column_best = best[first:last].unsqueeze(0)
-            t2v_above[start:stop] += (tile > row_truth).sum(dim=1)
-            t2v_equal[start:stop] += (tile == row_truth).sum(dim=1)
-            v2t_above[first:last] += (tile > column_best).sum(dim=0)
-            v2t_equal[first:last] += (tile == column_best).sum(dim=0)
+            count_tile(tile, row_truth, best[first:last].unsqueeze(0), slice(start, stop), slice(first, last),
+                       counts)
             for index, row, col in wanted.get((tb, vb), ()):
                 entry_values[index] = float(tile[row, col])
+    t2v_above = counts["t2v_at_or_above"] - counts["t2v_equal"]
+    t2v_equal = counts["t2v_equal"]
+    v2t_above = counts["v2t_at_or_above"] - counts["v2t_equal"]
+    v2t_equal = counts["v2t_equal"]
 
     sorted_t2v_above = t2v_above.cpu().numpy()
     # the ground truth equals its own score (same tile, same bits): it is not an "other" candidate
@@ -255,6 +259,33 @@ def count_streamed(scores: TileScores, text_to_video: Sequence[int], device: tor
         truth_scores=truth_sorted[position],
         entries=entry_values,
     )
+
+
+def _count_tile_dense(tile: torch.Tensor, row_truth: torch.Tensor, column_best: torch.Tensor, rows: slice,
+                      cols: slice, counts: dict[str, torch.Tensor]) -> None:
+    """Four comparisons over the whole tile (best where memory bandwidth is plentiful and syncs are dear: GPUs)."""
+    counts["t2v_at_or_above"][rows] += (tile >= row_truth).sum(dim=1)
+    counts["t2v_equal"][rows] += (tile == row_truth).sum(dim=1)
+    counts["v2t_at_or_above"][cols] += (tile >= column_best).sum(dim=0)
+    counts["v2t_equal"][cols] += (tile == column_best).sum(dim=0)
+
+
+def _count_tile_sparse(tile: torch.Tensor, row_truth: torch.Tensor, column_best: torch.Tensor, rows: slice,
+                       cols: slice, counts: dict[str, torch.Tensor]) -> None:
+    """Two comparisons over the tile (``>=`` each threshold), then the equalities among the few candidates at or
+    above a threshold (CPUs: half the passes over the tile of the dense counting)."""
+    at_or_above_row = tile >= row_truth
+    at_or_above_column = tile >= column_best
+    counts["t2v_at_or_above"][rows] += at_or_above_row.sum(dim=1, dtype=torch.int32)
+    counts["v2t_at_or_above"][cols] += at_or_above_column.sum(dim=0, dtype=torch.int32)
+    row_index, column_index = at_or_above_row.nonzero(as_tuple=True)
+    if len(row_index):
+        equal = tile[row_index, column_index] == row_truth[row_index, 0]
+        counts["t2v_equal"].index_add_(0, row_index + rows.start, equal.long())
+    row_index, column_index = at_or_above_column.nonzero(as_tuple=True)
+    if len(row_index):
+        equal = tile[row_index, column_index] == column_best[0, column_index]
+        counts["v2t_equal"].index_add_(0, column_index + cols.start, equal.long())
 
 
 def _group_entries(entries: Sequence[tuple[int, int]], position: np.ndarray, text_block: int, video_block: int,

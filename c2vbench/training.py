@@ -28,8 +28,9 @@ from .data.loader import VideoClipDataset, make_video_loader
 from .data.sampling import FrameSampling
 from .data.types import RetrievalSplit
 from .distributed import broadcast_object, check_global_batch, current_world, gather_global_batch, shard_bounds
-from .encoding import FrameBank, image_format_of
+from .encoding import FrameBank, can_stream, encode_texts, frame_feed, streamed_scores, tokenize_once, video_dataset_for
 from .errors import C2VBenchError
+from .precision import autocast, effective_precision
 from .progress import Reporter
 from .sharded_encoding import compute_frame_bank_sharded, encode_split_sharded, score_all_sharded
 
@@ -99,9 +100,14 @@ def selection_score(model, split: RetrievalSplit, sampling: FrameSampling, confi
     from .metrics import evaluate_similarity
 
     encoded = encode_split_sharded(model, split, sampling, config.eval_batch_size, device, reporter,
-                                   config.num_workers, bank=bank)
-    sim = score_all_sharded(model, encoded, device, to_all=True)  # every rank keeps the same best epoch
-    metrics = evaluate_similarity(sim, split.text_to_video, tie=config.tie, v2t_mode=config.v2t_mode).metrics
+                                   config.num_workers, bank=bank, preprocess=config.preprocess,
+                                   precision=config.precision)
+    if can_stream(config) and not current_world().distributed:
+        scores = streamed_scores(model, encoded.text, encoded.video, device)
+        metrics = scores.evaluate(split.text_to_video, tie=config.tie)[0].metrics
+    else:
+        sim = score_all_sharded(model, encoded, device, to_all=True)  # every rank keeps the same best epoch
+        metrics = evaluate_similarity(sim, split.text_to_video, tie=config.tie, v2t_mode=config.v2t_mode).metrics
     return {"R@1": metrics["t2v"]["R@1"], "R@5": metrics["t2v"]["R@5"], "R@10": metrics["t2v"]["R@10"],
             "rsum": metrics["t2v"]["R@1"] + metrics["t2v"]["R@5"] + metrics["t2v"]["R@10"]}
 
@@ -123,13 +129,19 @@ class FrozenFeatures:
 
 def cache_frozen_features(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | None,
                           input_ids, attention_mask, sampling: FrameSampling, config: RunConfig,
-                          device: torch.device, reporter: Reporter) -> FrozenFeatures:
+                          device: torch.device, reporter: Reporter, feature_cache=None) -> FrozenFeatures:
     def bank(split, description):
         return compute_frame_bank_sharded(model, split, sampling, config.eval_batch_size, device, reporter,
-                                          config.num_workers, description)
+                                          config.num_workers, description, feature_cache=feature_cache,
+                                          preprocess=config.preprocess, precision=config.precision)
 
-    with torch.no_grad():
-        text = model.encode_text(input_ids.to(device), attention_mask.to(device))
+    if feature_cache is not None:  # the training captions' features may be on disk already
+        text = encode_texts(model, [c.text for c in train_split.captions], config.eval_batch_size, device,
+                            reporter, feature_cache, train_split.name, config.precision).to(device)
+    else:
+        with torch.no_grad(), autocast(config.precision, device):
+            features = model.encode_text(input_ids.to(device), attention_mask.to(device))
+        text = type(features)(features.eot.float(), features.tokens.float(), features.token_mask)
     selection = bank(selection_split, "caching selection frames") if selection_split is not None else None
     return FrozenFeatures(bank(train_split, "caching training frames"), text, selection)
 
@@ -192,18 +204,25 @@ def plan_epoch(epoch: int, n_videos: int, config: RunConfig, rng: np.random.Gene
 
 
 def epoch_batches(epoch: int, shares: list[BatchShare], config: RunConfig,
-                  video_dataset: VideoClipDataset | None, device: torch.device):
-    """``(frames, frame_mask)`` of this rank's share of every planned batch; None, None under ``frozen``."""
-    if video_dataset is None:
+                  video_loader, device: torch.device):
+    """``(frames, frame_mask)`` of this rank's share of every planned batch; None, None under ``frozen``.
+
+    ``video_loader`` is made once per run (:func:`training_loader`) and keeps its workers across epochs: each
+    epoch's planned batches, and the epoch itself (for the sampling jitter), reach them through its batch sampler.
+    """
+    if video_loader is None:
         for _ in shares:
             yield None, None
         return
-    video_dataset.set_epoch(epoch)
-    loader = make_video_loader(video_dataset, config.batch_size, config.num_workers,
-                               pin_memory=device.type == "cuda",
-                               batches=[share.local_videos.tolist() for share in shares])
-    for frames, frame_mask, _ in loader:
+    video_loader.batch_sampler.plan(epoch, [share.local_videos.tolist() for share in shares])
+    for frames, frame_mask, _ in video_loader:
         yield frames, frame_mask
+
+
+def training_loader(video_dataset: VideoClipDataset, config: RunConfig, device: torch.device):
+    """The ``finetune`` loader: persistent workers, prefetching, pinned memory on CUDA; batches planned per epoch."""
+    return make_video_loader(video_dataset, config.batch_size, config.num_workers, pin_memory=device.type == "cuda",
+                             batches=[], persistent=True)
 
 
 class GlobalBatchLoss(torch.nn.Module):
@@ -215,11 +234,11 @@ class GlobalBatchLoss(torch.nn.Module):
     """
 
     def __init__(self, model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                 frozen: FrozenFeatures | None, device: torch.device):
+                 frozen: FrozenFeatures | None, device: torch.device, feed=None):
         super().__init__()
         self.model = model
         self.input_ids, self.attention_mask = input_ids, attention_mask
-        self.frozen, self.device = frozen, device
+        self.frozen, self.device, self.feed = frozen, device, feed
 
     def forward(self, frames, frame_mask, share: BatchShare) -> torch.Tensor:
         device = self.device
@@ -233,14 +252,15 @@ class GlobalBatchLoss(torch.nn.Module):
         else:
             text = self.model.encode_text(self.input_ids[caption_indices].to(device),
                                           self.attention_mask[caption_indices].to(device))
-            video = self.model.encode_video(frames.to(device, non_blocking=True), frame_mask.to(device))
+            frames = self.feed(frames) if self.feed is not None else frames.to(device, non_blocking=True)
+            video = self.model.encode_video(frames, frame_mask.to(device))
         text, video = gather_global_batch(text, video, share.sizes)
         return self.model.loss(text, video)
 
 
-def loss_step(model, input_ids, attention_mask, frozen: FrozenFeatures | None, device: torch.device):
+def loss_step(model, input_ids, attention_mask, frozen: FrozenFeatures | None, device: torch.device, feed=None):
     """The step module: plain for one process, wrapped in DDP (gradients averaged over ranks) under torchrun."""
-    step = GlobalBatchLoss(model, input_ids, attention_mask, frozen, device)
+    step = GlobalBatchLoss(model, input_ids, attention_mask, frozen, device, feed)
     if not current_world().distributed:
         return step
     from torch.nn.parallel import DistributedDataParallel
@@ -252,8 +272,11 @@ def loss_step(model, input_ids, attention_mask, frozen: FrozenFeatures | None, d
 
 def train(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | None, sampling: FrameSampling,
           config: RunConfig, device: torch.device, reporter: Reporter,
-          state_dir: Path | None = None) -> TrainingSummary:
-    """Train ``model`` in place; returns the history. ``state_dir`` keeps a resumable state after every epoch."""
+          state_dir: Path | None = None, feature_cache=None) -> TrainingSummary:
+    """Train ``model`` in place; returns the history. ``state_dir`` keeps a resumable state after every epoch.
+
+    Under ``frozen`` the backbone's embeddings come from ``feature_cache`` (a
+    :class:`~c2vbench.encoding.BackboneFeatureCache`) when it holds them."""
     is_frozen = config.protocol == "frozen"
     world = current_world()
     check_global_batch(config.batch_size, world)
@@ -269,19 +292,21 @@ def train(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | 
     optimizer = torch.optim.AdamW(groups, betas=(0.9, 0.98), eps=1e-6)
     total_steps = steps_per_epoch(len(train_split.videos), config.batch_size) * config.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total_steps, config.warmup_proportion))
-    use_amp = device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    precision = effective_precision(config.precision, device)
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and precision == "fp16")
 
     grouped = captions_by_video(train_split)
-    input_ids, attention_mask = model.backbone.tokenize([c.text for c in train_split.captions])
+    input_ids, attention_mask = tokenize_once(model.backbone, [c.text for c in train_split.captions])
     frozen = None
-    video_dataset = None
+    video_loader = feed = None
     if is_frozen:
         frozen = cache_frozen_features(model, train_split, selection_split, input_ids, attention_mask, sampling,
-                                       config, device, reporter)
+                                       config, device, reporter, feature_cache)
     else:
-        video_dataset = VideoClipDataset(train_split.videos, sampling, image_format_of(model.backbone), train=True,
-                                         seed=config.seed)
+        video_dataset = video_dataset_for(model, train_split, sampling, device, config.preprocess, train=True,
+                                          seed=config.seed)
+        video_loader = training_loader(video_dataset, config, device)
+        feed = frame_feed(model, sampling, device)
 
     history: list[dict[str, Any]] = []
     best: tuple[float, int, dict] | None = None
@@ -296,7 +321,7 @@ def train(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | 
         resumed_from = state["epoch"]
         reporter.note(f"resumed after epoch {resumed_from + 1} from {state_dir}")
 
-    step = loss_step(model, input_ids, attention_mask, frozen, device)
+    step = loss_step(model, input_ids, attention_mask, frozen, device, feed)
     epoch_seconds: list[float] = []
     for epoch in range(start_epoch, config.epochs):
         epoch_start = time.perf_counter()
@@ -307,10 +332,10 @@ def train(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | 
         losses: list[float] = []
         shares = plan_epoch(epoch, len(train_split.videos), config, rng, grouped, is_frozen, world.rank,
                             world.size)
-        batches = zip(shares, epoch_batches(epoch, shares, config, video_dataset, device), strict=True)
+        batches = zip(shares, epoch_batches(epoch, shares, config, video_loader, device), strict=True)
         for share, (frames, frame_mask) in reporter.track(batches, f"epoch {epoch + 1}/{config.epochs}",
                                                           total=len(shares)):
-            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
+            with autocast(precision, device):
                 loss = step(frames, frame_mask, share)
             if not torch.isfinite(loss):
                 raise C2VBenchError(f"training diverged: the loss is {loss.item()} at epoch {epoch + 1}",

@@ -1,4 +1,4 @@
-"""Test isolation: a private dataset cache, built-in plug-ins only, and a fresh registry in every test."""
+"""Test isolation: private dataset and embedding caches, built-in plug-ins only, a fresh registry per test."""
 
 from __future__ import annotations
 
@@ -22,10 +22,12 @@ def c2vbench_cache(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def isolated_environment(monkeypatch, c2vbench_cache):
+def isolated_environment(monkeypatch, c2vbench_cache, tmp_path_factory):
     from c2vbench.registry import get_registry
 
     monkeypatch.setenv("C2VBENCH_CACHE", str(c2vbench_cache))
+    # the embedding cache is private to each test (the dataset cache is shared: it is only ever read the same way)
+    monkeypatch.setenv("C2VBENCH_EMBEDDING_CACHE", str(tmp_path_factory.mktemp("embeddings")))
     monkeypatch.setenv("C2VBENCH_LOAD_PLUGINS", "c2vbench")
     get_registry.cache_clear()
     yield

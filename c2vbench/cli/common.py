@@ -70,6 +70,13 @@ def run_options(function):
                           "repeated frame, and with caption words shuffled (a probes block in the result)."),
         click.option("--probe-shuffles", type=int, default=config_default("probe_shuffles"), show_default=True,
                      help="Fixed shuffle permutations of --probe order (seeds 0..N-1)."),
+        click.option("--precision", default=config_default("precision"), show_default=True,
+                     help="fp32, fp16 or bf16: autocast of the model where the device supports it (recorded)."),
+        click.option("--preprocess", default=config_default("preprocess"), show_default=True,
+                     help="tensor (batched resize/crop/normalise on the model's device, antialiased bicubic) or "
+                          "pil (the official per-frame PIL path, for exact reproduction)."),
+        click.option("--no-cache", "no_cache", is_flag=True,
+                     help="Do not read or write the embedding cache (zeroshot and frozen runs use it by default)."),
         click.option("--out", type=click.Path(file_okay=False), default=config_default("out"), show_default=True,
                      help="Folder for the result file."),
         click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
@@ -100,6 +107,8 @@ def resolve_config(ctx: click.Context, params: dict[str, Any], **fixed: Any) -> 
                                                           click.core.ParameterSource.DEFAULT_MAP, None)
         if explicit or name not in settings:
             settings[name] = value
+    if params.get("no_cache"):
+        settings["embedding_cache"] = False
     if params.get("pretrained") is not None:
         settings["backbone_options"] = {**settings.get("backbone_options", {}), "pretrained": params["pretrained"]}
     settings.update(fixed)

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "check-plugin": ("c2vbench.cli.check_plugin", "check_plugin_command",
                      "Check that a registered component follows the rules of its kind."),
     "new-plugin": ("c2vbench.cli.new_plugin", "new_plugin_command", "Scaffold a new plug-in distribution."),
+    "cache": ("c2vbench.cli.cache", "cache_command", "List or remove cached backbone embeddings."),
 }
 
 

@@ -21,6 +21,8 @@ from .common import config_default, describe_run, resolve_config, run_options
               help="Split for picking the best epoch: auto (the dataset's choice, normally val), val, test, "
                    "or none (keep the last epoch).")
 @click.option("--no-checkpoint", is_flag=True, help="Do not save the trained model.")
+@click.option("--save-checkpoint", "ask_checkpoint", is_flag=True,
+              help="Save the model even under --protocol zeroshot (which saves nothing by default).")
 @click.pass_context
 def run_command(ctx: click.Context, **params) -> None:
     """Train (unless zero-shot) and evaluate one configuration; write one result file into --out.
@@ -30,7 +32,12 @@ def run_command(ctx: click.Context, **params) -> None:
     from ..pipeline import run_benchmark
     from ..progress import Reporter
 
-    config = resolve_config(ctx, params, save_checkpoint=not params["no_checkpoint"])
+    if params["no_checkpoint"] and params["ask_checkpoint"]:
+        from ..errors import C2VBenchError
+
+        raise C2VBenchError("--no-checkpoint and --save-checkpoint contradict each other", "give one of them")
+    wanted = True if params["ask_checkpoint"] else (False if params["no_checkpoint"] else None)
+    config = resolve_config(ctx, params, **({} if wanted is None else {"save_checkpoint": wanted}))
     outcome = run_benchmark(config, reporter=Reporter(quiet=params["quiet"] or params["as_json"]))
     print_outcome(outcome.result, outcome.result_path, params["as_json"])
 

@@ -149,14 +149,20 @@ def list_frame_files(folder: Path) -> list[str]:
 # Frame folders
 
 
+def sampled_frame_paths(folder: Path, sampling: FrameSampling,
+                        rng: np.random.Generator | None = None) -> tuple[list[Path], np.ndarray, int]:
+    """The image files ``sampling`` selects from a frame folder: ``(paths, positions, number of files)``."""
+    files = list_frame_files(folder)
+    indices = sample_grid_indices(len(files), sampling, rng)
+    return [folder / files[index] for index in indices], indices, len(files)
+
+
 def _read_frame_folder(folder: Path, sampling: FrameSampling, rng: np.random.Generator | None) -> DecodedFrames:
     from PIL import Image
 
-    files = list_frame_files(folder)
-    indices = sample_grid_indices(len(files), sampling, rng)
+    paths, indices, n_files = sampled_frame_paths(folder, sampling, rng)
     frames = []
-    for index in indices:
-        path = folder / files[index]
+    for path in paths:
         try:
             with Image.open(path) as image:
                 frames.append(np.asarray(image.convert("RGB")))
@@ -164,7 +170,7 @@ def _read_frame_folder(folder: Path, sampling: FrameSampling, rng: np.random.Gen
             raise DataError(f"cannot read frame {path}: {error}",
                             "re-extract this video with `c2vbench prepare`") from None
     stacked = np.stack(frames) if frames else empty_frames()
-    return DecodedFrames(stacked, indices, len(files), len(files), "frames")
+    return DecodedFrames(stacked, indices, n_files, n_files, "frames")
 
 
 def _probe_frame_folder(folder: Path) -> VideoProbe:

@@ -92,6 +92,33 @@ class ClipBackbone(nn.Module):
         return float(self.clip.logit_scale.detach())
 
 
+class Fp32LayerNorm(nn.LayerNorm):
+    """A LayerNorm that normalises in float32 and casts back, as official CLIP's does: with fp16 towers the
+    hidden states are fp16 while the norms keep fp32 weights, and CUDA's layer_norm refuses mixed dtypes."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = None if self.weight is None else self.weight.float()
+        bias = None if self.bias is None else self.bias.float()
+        return torch.nn.functional.layer_norm(x.float(), self.normalized_shape, weight, bias, self.eps).to(x.dtype)
+
+
+def half_precision_towers(clip: nn.Module) -> nn.Module:
+    """CLIP2Video's fp16 towers: Conv/Linear/attention/projection weights in fp16 (open_clip's
+    ``convert_weights_to_lp``), every LayerNorm kept in fp32 and computed in fp32 (:class:`Fp32LayerNorm`); the
+    parameters and state-dict keys are unchanged."""
+    from open_clip.model import convert_weights_to_lp
+
+    convert_weights_to_lp(clip, dtype=torch.float16)
+    for parent in list(clip.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.LayerNorm) and not isinstance(child, Fp32LayerNorm):
+                replacement = Fp32LayerNorm(child.normalized_shape, eps=child.eps,
+                                            elementwise_affine=child.elementwise_affine)
+                replacement.weight, replacement.bias = child.weight, child.bias
+                setattr(parent, name, replacement)
+    return clip
+
+
 def make_clip(embed_dim: int, image_size: int, patch_size: int, vision_width: int, vision_layers: int,
               context_length: int, vocab_size: int, text_width: int, text_layers: int) -> nn.Module:
     """An OpenAI-architecture CLIP (QuickGELU, heads = width / 64) of the given sizes, randomly initialised."""

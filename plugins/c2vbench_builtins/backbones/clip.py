@@ -29,9 +29,8 @@ class ClipOptions:
 
 def build_clip(options: ClipOptions):
     import open_clip
-    import torch
 
-    from ._clip_model import ClipBackbone, clip_from_openai_state_dict
+    from ._clip_model import ClipBackbone, clip_from_openai_state_dict, half_precision_towers
     from ._weights import read_weights_file
 
     if options.precision not in PRECISIONS:
@@ -64,9 +63,7 @@ def build_clip(options: ClipOptions):
                             f"tags: {known}; or give the path of a weights file, or none")
     clip = clip.float()
     if options.precision == "fp16":
-        from open_clip.model import convert_weights_to_lp
-
-        convert_weights_to_lp(clip, dtype=torch.float16)
+        half_precision_towers(clip)
     mean, std = _normalisation(open_clip, clip)
     return ClipBackbone(clip, max_words=options.max_words, pretrained=pretrained.lower() != "none",
                         image_mean=mean, image_std=std)

@@ -253,11 +253,11 @@ def load_clip2video_checkpoint(path: str | Path, legacy_mask: bool = False, **op
     }
     model = model.float().eval()
     if clip_precision == "fp16":
-        from open_clip.model import convert_weights_to_lp
+        from ..backbones._clip_model import half_precision_towers
 
         # The official model converts CLIP's Conv/Linear/attention/projection weights to fp16 and runs both towers
-        # in fp16 (reference §1.5); everything after the encoders stays fp32.
-        convert_weights_to_lp(model.backbone.clip, dtype=torch.float16)
+        # in fp16 with fp32 LayerNorms (reference §1.5); everything after the encoders stays fp32.
+        half_precision_towers(model.backbone.clip)
     model.checkpoint_info["clip_precision"] = clip_precision
     return model
 

@@ -1,0 +1,103 @@
+"""The feed: uint8 frames from workers, batched resize/crop/normalise on the device, within a stated bound of the
+official PIL path; JPEG folders decoded in batches; persistent workers that still see every epoch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from _video_fixtures import encode_video, write_frame_folder
+
+from c2vbench.data.feed import TENSOR_VS_PIL_BOUND, FrameFeed, RawBatch, resize_crop_normalise
+from c2vbench.data.loader import ImageFormat, VideoClipDataset, make_video_loader
+from c2vbench.data.preprocess import CLIP_MEAN, CLIP_STD, preprocess_frames
+from c2vbench.data.sampling import FrameSampling
+from c2vbench.data.types import VideoRecord
+
+STD_LEVELS = np.asarray(CLIP_STD)[None, :, None, None] * 255.0
+
+
+def natural_frames(rng: np.random.Generator, n: int, height: int, width: int) -> np.ndarray:
+    """Smooth structure with sensor-like noise (what video frames look like to a resampler)."""
+    y, x = np.mgrid[0:height, 0:width]
+    frames = []
+    for _ in range(n):
+        phase = rng.uniform(0, 6, 3)
+        image = np.stack([128 + 90 * np.sin(x / rng.uniform(4, 12) + p) * np.cos(y / rng.uniform(5, 15))
+                          for p in phase], -1)
+        frames.append(np.clip(image + rng.normal(0, 8, image.shape), 0, 255).astype(np.uint8))
+    return np.stack(frames)
+
+
+def levels_apart(pil: np.ndarray, tensor: torch.Tensor) -> np.ndarray:
+    """Per-pixel difference of two normalised images in 0..255 grey levels."""
+    return np.abs(pil - tensor.cpu().numpy()) * STD_LEVELS
+
+
+@pytest.mark.parametrize("height, width, size", [(240, 320, 224), (360, 640, 224), (480, 360, 224), (48, 64, 32),
+                                                  (100, 100, 224)])
+def test_tensor_preprocessing_stays_within_the_stated_bound_of_pil(height, width, size):
+    rng = np.random.default_rng(height * width)
+    frames = natural_frames(rng, 3, height, width)
+    difference = levels_apart(preprocess_frames(frames, size),
+                              resize_crop_normalise(torch.from_numpy(frames).permute(0, 3, 1, 2), size, CLIP_MEAN,
+                                                    CLIP_STD))
+    assert difference.max() <= TENSOR_VS_PIL_BOUND["max_levels_natural"]
+    assert difference.mean() <= TENSOR_VS_PIL_BOUND["mean_levels"]
+    noise = rng.integers(0, 256, (2, height, width, 3), dtype=np.uint8)  # the worst case for any resampler
+    noise_difference = levels_apart(preprocess_frames(noise, size),
+                                    resize_crop_normalise(torch.from_numpy(noise).permute(0, 3, 1, 2), size,
+                                                          CLIP_MEAN, CLIP_STD))
+    assert noise_difference.mean() <= TENSOR_VS_PIL_BOUND["mean_levels"]
+    # and the bound is not vacuous: a nearest-neighbour resize breaks it
+    nearest = torch.nn.functional.interpolate(torch.from_numpy(frames).permute(0, 3, 1, 2).float(),
+                                              scale_factor=size / min(height, width), mode="nearest")
+    crude = resize_crop_normalise(nearest.round().to(torch.uint8), size, CLIP_MEAN, CLIP_STD)
+    assert levels_apart(preprocess_frames(frames, size), crude).max() > TENSOR_VS_PIL_BOUND["max_levels_natural"]
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory):
+    root = tmp_path_factory.mktemp("feed")
+    return {"mp4": encode_video(root / "a.mp4", n_frames=20, width=64, height=48),
+            "wide": encode_video(root / "b.mp4", n_frames=20, width=80, height=40),
+            "folder": write_frame_folder(root / "c", 20, width=56, height=48),
+            "long": write_frame_folder(root / "d", 40, width=24, height=16)}
+
+
+def test_the_tensor_feed_gives_the_pil_batch_for_videos_of_different_sizes_and_jpeg_folders(sources):
+    records = [VideoRecord(name, sources[name]) for name in ("mp4", "wide", "folder")]
+    sampling = FrameSampling(max_frames=6, feature_framerate=1)
+    image = ImageFormat(32, CLIP_MEAN, CLIP_STD)
+    pil = next(iter(make_video_loader(VideoClipDataset(records, sampling, image), batch_size=3)))
+    feed = FrameFeed(image.size, image.mean, image.std, sampling.max_frames, torch.device("cpu"))
+    for encoded in (False, True):  # JPEG folders decoded in the workers, or handed over encoded
+        dataset = VideoClipDataset(records, sampling, image, preprocess="tensor", jpegs_to_device=encoded)
+        raw, mask, _ = next(iter(make_video_loader(dataset, batch_size=3)))
+        assert isinstance(raw, RawBatch) and (raw.clips[2].jpegs is not None) == encoded
+        assert all(clip.frames is None or clip.frames.dtype == torch.uint8 for clip in raw.clips)
+        frames = feed(raw)
+        assert frames.shape == pil[0].shape and torch.equal(mask, pil[1])
+        assert torch.all(frames[mask == 0] == 0)
+        difference = levels_apart(pil[0].numpy(), frames)
+        assert difference.mean() <= TENSOR_VS_PIL_BOUND["mean_levels"]
+
+
+def test_persistent_workers_see_every_epoch_of_the_training_jitter(sources):
+    records = [VideoRecord(str(i), sources["long"]) for i in range(4)]
+    sampling = FrameSampling(max_frames=3, feature_framerate=1)  # stride 19 on 40 frames: jitter of up to 9
+    image = ImageFormat(16, CLIP_MEAN, CLIP_STD)
+
+    def dataset():
+        return VideoClipDataset(records, sampling, image, train=True, seed=5, preprocess="tensor")
+
+    def epoch_batches(loader, epoch):
+        loader.sampler.set_epoch(epoch)
+        return [(torch.cat([clip.frames for clip in raw.clips]), indices) for raw, _, indices in loader]
+
+    persistent = make_video_loader(dataset(), batch_size=2, num_workers=2, shuffle=True, seed=9, persistent=True)
+    first = epoch_batches(persistent, 0)
+    later = epoch_batches(persistent, 3)
+    fresh = epoch_batches(make_video_loader(dataset(), batch_size=2, shuffle=True, seed=9), 3)
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(later, fresh, strict=True))
+    assert any(not torch.equal(a[0], b[0]) for a, b in zip(first, later, strict=True))
