@@ -3,7 +3,8 @@
 A process joins a real gloo process group through the same environment variables torchrun sets, then
 1. takes its share of one global batch and computes the loss and the DDP-averaged gradients of one training step,
    for a pooled head (meanp + cosine) and a token-level head (tdb + tab);
-2. encodes and scores the test split sharded (rank 0 receives the matrix);
+2. encodes and scores the test split sharded (rank 0 receives the matrix), and screens a split with unusable videos
+   sharded;
 3. checks that a failing rank stops the others with a message naming it: rank 1 fails, rank 0 waits in a
    collective and must get an error instead of hanging.
 Everything it observes is saved to ``<out>/rank<R>.pt`` for the test to compare with a single process.
@@ -94,7 +95,35 @@ def sharded_scores(config, world):
     return score_all_sharded(assembly.model, encoded, torch.device("cpu"), to_all=False)
 
 
-def run_rank(rank: int, world_size: int, port: int, out_dir: str, dataset_options: dict) -> None:
+def sharded_screening(videos: list[tuple[str, str]]):
+    """What the run's screener keeps and reports of a split with unusable videos, and the most videos this process
+    probed (its share)."""
+    import contextlib
+
+    from c2vbench.data.integrity import SplitScreener
+    from c2vbench.data.types import CaptionRecord, RetrievalDataset, RetrievalSplit, VideoRecord
+    from c2vbench.progress import Reporter
+
+    class CountingReporter(Reporter):
+        def __init__(self):
+            super().__init__(quiet=True)
+            self.totals: list[int] = []
+
+        @contextlib.contextmanager
+        def counter(self, description: str):
+            yield lambda done, total: self.totals.append(total)
+
+    split = RetrievalSplit("test", [VideoRecord(video_id, Path(source)) for video_id, source in videos],
+                           [CaptionRecord(f"caption {i}", i) for i in range(len(videos))])
+    reporter = CountingReporter()
+    screener = SplitScreener(RetrievalDataset("screening", {"test": split}, None), None, True, reporter)
+    kept = screener("test")
+    return (screener.skipped.get("test", []), screener.partial.get("test", []),
+            [video.video_id for video in kept.videos], max(reporter.totals))
+
+
+def run_rank(rank: int, world_size: int, port: int, out_dir: str, dataset_options: dict,
+             videos: list[tuple[str, str]]) -> None:
     join_group(rank, world_size, port)
     from c2vbench.distributed import barrier, distributed_session
     from c2vbench.errors import C2VBenchError
@@ -107,6 +136,7 @@ def run_rank(rank: int, world_size: int, port: int, out_dir: str, dataset_option
                 config = small_settings(temporal, align, dataset_options, out_dir)
                 observed[f"{temporal}/{align}"] = sharded_training_step(config, world)
             observed["sim"] = sharded_scores(small_settings("meanp", "cosine", dataset_options, out_dir), world)
+            observed["screening"], observed["screening_input"] = sharded_screening(videos), videos
             torch.save(observed, Path(out_dir) / f"rank{rank}.pt")
             if rank == 1:
                 raise C2VBenchError("the video decoder crashed on this node")

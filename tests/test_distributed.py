@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import socket
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -52,6 +53,14 @@ def single_process_scores(config) -> np.ndarray:
     return score_all(assembly.model, encoded.text, encoded.video, torch.device("cpu")), test
 
 
+def screening_videos(test, folder) -> list[tuple[str, str]]:
+    """Five real videos with a missing one and a corrupt one among them: ``(video_id, source)`` pairs."""
+    broken = folder / "broken.mkv"
+    broken.write_bytes(b"not a video at all" * 64)
+    real = [(video.video_id, str(video.source)) for video in test.videos[:5]]
+    return real[:2] + [("gone", str(folder / "gone.mkv"))] + real[2:4] + [("broken", str(broken))] + real[4:]
+
+
 @pytest.fixture(scope="module")
 def two_gloo_processes(tmp_path_factory, c2vbench_cache):
     """Run :func:`run_rank` in 2 spawned processes; their observations, by rank."""
@@ -61,10 +70,11 @@ def two_gloo_processes(tmp_path_factory, c2vbench_cache):
     saved = os.environ.get("C2VBENCH_CACHE")
     os.environ["C2VBENCH_CACHE"] = str(c2vbench_cache)  # the children generate nothing: the parent did
     try:
-        single_process_scores(small_settings("meanp", "cosine", TEST_DATASET, str(out)))
+        _, test = single_process_scores(small_settings("meanp", "cosine", TEST_DATASET, str(out)))
         context = multiprocessing.get_context("fork")  # children start with torch already imported
         port = free_port()
-        processes = [context.Process(target=run_rank, args=(rank, 2, port, str(out), TEST_DATASET))
+        videos = screening_videos(test, out)
+        processes = [context.Process(target=run_rank, args=(rank, 2, port, str(out), TEST_DATASET, videos))
                      for rank in (0, 1)]
         for process in processes:
             process.start()
@@ -174,3 +184,20 @@ def test_a_single_process_never_initialises_torch_distributed(tmp_path):
     assert not torch.distributed.is_initialized()
     assert current_world() == SINGLE_PROCESS
     assert outcome.result["env"]["world_size"] == 1 and outcome.result["env"]["distributed_backend"] is None
+
+
+def test_sharded_screening_finds_what_one_process_finds(two_gloo_processes):
+    from c2vbench.data.integrity import screen_split
+    from c2vbench.data.types import CaptionRecord, RetrievalSplit, VideoRecord
+
+    videos = two_gloo_processes[0]["screening_input"]
+    split = RetrievalSplit("test", [VideoRecord(video_id, Path(source)) for video_id, source in videos],
+                           [CaptionRecord(f"caption {i}", i) for i in range(len(videos))])
+    single = screen_split(split, allow_missing=True)
+    assert [entry["video_id"] for entry in single.skipped] == ["gone", "broken"]
+    for rank, observed in enumerate(two_gloo_processes):
+        skipped, partial, kept, probed = observed["screening"]
+        assert skipped == single.skipped  # same videos, same reasons, split order
+        assert partial == single.partial
+        assert kept == [video.video_id for video in single.split.videos]
+        assert probed == (4, 3)[rank]  # each process probed its share of the 7 videos only

@@ -145,9 +145,11 @@ class SplitScreener:
         self.partial: dict[str, list] = {}
 
     def __call__(self, name: str):
+        from .sharded_screening import screen_split_sharded
+
         with self.reporter.counter(f"checking the {name} videos") as progress:
-            screened = screen_split(self.dataset.split(name), allow_missing=self.allow_missing,
-                                    sampling=self.sampling, progress=progress)
+            # under torchrun each process probes its share of the videos (one process: screen_split)
+            screened = screen_split_sharded(self.dataset.split(name), self.sampling, progress, self.allow_missing)
         if screened.skipped:
             self.skipped[name] = screened.skipped
             self.reporter.note(f"skipped {len(screened.skipped)} unusable video(s) of split '{name}' "
