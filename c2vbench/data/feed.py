@@ -53,12 +53,12 @@ class RawBatch:
     clips: list[RawClip]
 
     def pin_memory(self) -> RawBatch:
-        """Called by the DataLoader's pinning thread: page-locked copies make the host-to-device copies async."""
+        """Called by the DataLoader's pinning thread: page-locked frames make the host-to-device copies async.
+        (Encoded JPEGs are small and handed to the GPU decoder as they are: pinning hundreds of them per batch
+        would cost more than it saves.)"""
         for clip in self.clips:
             if clip.frames is not None:
                 clip.frames = clip.frames.pin_memory()
-            if clip.jpegs is not None:
-                clip.jpegs = [data.pin_memory() for data in clip.jpegs]
         return self
 
     def __len__(self) -> int:

@@ -1,0 +1,323 @@
+"""GPU figures of issue 11, in one run on one machine: the feed against the bare image tower, texts/s, and streamed
+ranking against a bare blocked reference.
+
+1. **Bare tower**: open_clip ViT-B/32's image tower alone on random ``[batch, 3, 224, 224]`` input already on the
+   device, under the chosen autocast: images/s.
+2. **Zero-shot from prepared frames**: JPEG frame folders (``frames/<id>/00000001.jpg`` … 12 per video, 320×240,
+   written here), benchmarked as the ``folder`` dataset with ``c2vbench run --backbone clip --protocol zeroshot``
+   (random weights: speed does not depend on them). Reported: the result's ``cost`` (videos/s × 12 frames, texts/s)
+   and, measured in-process through the same code (workers, pinned memory, JPEGs decoded on the GPU, batched
+   resize/crop/normalise, tower under autocast), the steady-state frames/s after warm-up batches. Target: frames/s
+   at least 70 % of the bare tower's images/s.
+3. **Streamed ranking**: ``count_streamed`` (ranks and tie counts, both directions) on 100k × 100k, d = 512, fp16,
+   against the bare reference of issue 11 (4096-row blocks of ``text @ video.T``, each ground truth's greater and
+   equal counts, text→video only). Target: within 1.5× of the reference. Also ``c2vbench score EMB.npz`` end to end.
+
+Every figure goes to ``--out`` as ``gpu_benchmarks.json`` and ``gpu_benchmarks.txt``. ``--device cpu --small``
+runs the same steps at toy sizes (a check of the script, not a measurement).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+
+FRAMES_PER_VIDEO = 12
+
+
+def log(lines: list[str], text: str) -> None:
+    print(text, flush=True)
+    lines.append(text)
+
+
+def synchronize(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# data
+
+
+def _write_video(job: tuple[Path, int, int, int]) -> None:
+    from PIL import Image
+
+    folder, index, width, height = job
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(index)
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack([128 + 100 * np.sin(x / rng.uniform(5, 30) + c) * np.cos(y / rng.uniform(5, 30))
+                     for c in range(3)], -1)
+    for frame in range(FRAMES_PER_VIDEO):
+        shifted = np.roll(base, frame * 3, axis=1) + rng.normal(0, 6, base.shape)
+        Image.fromarray(np.clip(shifted, 0, 255).astype(np.uint8)).save(folder / f"{frame + 1:08d}.jpg", quality=90)
+
+
+def write_folder_dataset(root: Path, n_videos: int, captions_per_video: int, width: int, height: int,
+                         processes: int) -> Path:
+    """The ``folder`` dataset layout: ``captions.csv`` and ``frames/<id>/%08d.jpg`` (every video in test)."""
+    words = ["red", "blue", "square", "circle", "moves", "left", "right", "grows", "shrinks", "slowly", "fast"]
+    jobs = [(root / "frames" / f"video{index:05d}", index, width, height) for index in range(n_videos)]
+    with Pool(processes) as pool:
+        pool.map(_write_video, jobs, chunksize=8)
+    rows = ["video_id,caption"]
+    rng = np.random.default_rng(0)
+    for index in range(n_videos):
+        for _ in range(captions_per_video):
+            rows.append(f"video{index:05d}," + " ".join(rng.choice(words, size=8)))
+    (root / "captions.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 1. bare tower
+
+
+def bare_tower_images_per_second(device, precision: str, batch: int, iterations: int) -> float:
+    import open_clip
+    import torch
+
+    from c2vbench.precision import autocast
+
+    visual = open_clip.create_model("ViT-B-32", pretrained=None).visual.to(device).eval()
+    images = torch.randn(batch, 3, 224, 224, device=device)
+    with torch.no_grad():
+        for _ in range(3):
+            with autocast(precision, device):
+                visual(images)
+        synchronize(device)
+        start = time.perf_counter()
+        for _ in range(iterations):
+            with autocast(precision, device):
+                visual(images)
+        synchronize(device)
+    return batch * iterations / (time.perf_counter() - start)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 2. zero-shot from prepared frames
+
+
+def zeroshot_cli(data_root: Path, out: Path, device: str, precision: str, workers: int, batch: int) -> dict:
+    command = [sys.executable, "-m", "c2vbench", "run", "--backbone", "clip", "--temporal", "meanp", "--align",
+               "cosine", "--protocol", "zeroshot", "--dataset", "folder", "--data-root", str(data_root),
+               "--device", device, "--precision", precision, "--num-workers", str(workers), "--eval-batch-size",
+               str(batch), "--no-cache", "--quiet", "--json", "--out", str(out)]
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"c2vbench run failed ({done.returncode}):\n{done.stderr[-4000:]}")
+    result = json.loads(done.stdout)
+    return {"wall_seconds": round(wall, 2), "cost": result["cost"], "run_id": result["run_id"],
+            "protocol_preprocess": result["protocol"].get("preprocess"),
+            "effective_precision": result["config"].get("effective_precision"),
+            "t2v_R@1": result["metrics"]["t2v"]["R@1"]}
+
+
+def feed_steady_state(data_root: Path, device, precision: str, workers: int, batch: int, warmup: int) -> dict:
+    """Frames/s through the run's own code path (loader → feed → tower), timed after ``warmup`` batches."""
+    import torch
+
+    from c2vbench.assembly import assemble
+    from c2vbench.config import RunConfig
+    from c2vbench.data.loader import make_video_loader
+    from c2vbench.encoding import frame_feed, video_dataset_for
+    from c2vbench.precision import autocast
+    from c2vbench.registry import get_registry
+
+    config = RunConfig(backbone="clip", temporal="meanp", align="cosine", dataset="folder",
+                       data_root=str(data_root), protocol="zeroshot")
+    torch.manual_seed(0)
+    assembly = assemble(config, get_registry())
+    model = assembly.model.to(device).eval()
+    split = assembly.dataset.split("test")
+    dataset = video_dataset_for(model, split, assembly.sampling, device, "tensor")
+    loader = make_video_loader(dataset, batch, num_workers=workers, pin_memory=device.type == "cuda")
+    feed = frame_feed(model, assembly.sampling, device)
+    frames_done, start, batches = 0, None, 0
+    with torch.no_grad():
+        for frames, mask, _ in loader:
+            if batches == warmup:
+                synchronize(device)
+                start, frames_done = time.perf_counter(), 0
+            with autocast(precision, device):
+                model.encode_frames(feed(frames))
+            frames_done += int(mask.sum())
+            batches += 1
+        synchronize(device)
+    if start is None:
+        raise SystemExit(f"only {batches} batches: raise --videos above {warmup} batches of {batch}")
+    seconds = time.perf_counter() - start
+    return {"frames_per_second": round(frames_done / seconds, 1), "timed_batches": batches - warmup,
+            "timed_frames": frames_done}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 3. streamed ranking
+
+
+def bare_reference_seconds(text, video, block: int, device) -> float:
+    """Issue 11's bare reference: 4096-row blocks of scores, each ground truth's greater and equal counts."""
+    import torch
+
+    truth = torch.arange(len(text), device=device)
+
+    def once():
+        for start in range(0, len(text), block):
+            scores = text[start:start + block] @ video.t()
+            rows = torch.arange(scores.shape[0], device=device)
+            ground = scores[rows, truth[start:start + block]].unsqueeze(1)
+            (scores > ground).sum(1)
+            (scores == ground).sum(1)
+
+    once()
+    synchronize(device)
+    start = time.perf_counter()
+    once()
+    synchronize(device)
+    return time.perf_counter() - start
+
+
+def streamed_seconds(text, video, text_block: int, video_block: int, device) -> tuple[float, object]:
+    from c2vbench.streamed_ranking import DotProductScores, count_streamed
+
+    mapping = np.arange(len(text))
+    scores = DotProductScores(text, video, dtype=text.dtype)
+    count_streamed(scores, mapping, device, text_block, video_block)
+    synchronize(device)
+    start = time.perf_counter()
+    counts = count_streamed(scores, mapping, device, text_block, video_block)
+    synchronize(device)
+    return time.perf_counter() - start, counts
+
+
+def ranking_figures(n: int, dim: int, device, dtype_name: str, lines: list[str]) -> dict:
+    import torch
+
+    dtype = {"fp16": torch.float16, "fp32": torch.float32}[dtype_name]
+    generator = torch.Generator(device=device).manual_seed(0)
+    video = torch.randn(n, dim, device=device, generator=generator)
+    text = (video + torch.randn(n, dim, device=device, generator=generator)).to(dtype)
+    video = video.to(dtype)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    reference = bare_reference_seconds(text, video, 4096, device)
+    reference_peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+    figures = {"n": n, "dim": dim, "dtype": dtype_name, "bare_reference_seconds": round(reference, 4),
+               "bare_reference_peak_gib": None if reference_peak is None else round(reference_peak, 2),
+               "streamed": []}
+    log(lines, f"ranking {n} x {n}, d={dim}, {dtype_name}: bare reference (t2v only) {reference:.4f} s")
+    for text_block, video_block in ((4096, 4096), (4096, 16384), (4096, 32768)):
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        seconds, counts = streamed_seconds(text, video, text_block, video_block, device)
+        peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+        ratio = seconds / reference
+        figures["streamed"].append({"text_block": text_block, "video_block": video_block,
+                                    "seconds": round(seconds, 4), "ratio_to_reference": round(ratio, 3),
+                                    "peak_gib": None if peak is None else round(peak, 2),
+                                    "t2v_R@1_optimistic": round(float(np.mean(counts.t2v_above == 0)) * 100, 3)})
+        log(lines, f"  streamed {text_block}x{video_block} (both directions, ties): {seconds:.4f} s = "
+                   f"{ratio:.2f}x the reference (target <= 1.5x: {'met' if ratio <= 1.5 else 'MISSED'})"
+                   + (f", peak {peak:.2f} GiB" if peak is not None else ""))
+    return figures
+
+
+def score_cli(n: int, dim: int, folder: Path, device: str) -> dict:
+    rng = np.random.default_rng(0)
+    video = rng.standard_normal((n, dim), dtype=np.float32)
+    text = video + rng.standard_normal((n, dim), dtype=np.float32)
+    path = folder / "emb.npz"
+    np.savez(path, text_emb=text.astype(np.float16), video_emb=video.astype(np.float16), text_to_video=np.arange(n))
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "c2vbench", "score", str(path), "--json", "--device", device],
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        return {"error": done.stderr[-2000:]}
+    return {"n": n, "wall_seconds": round(wall, 2), "t2v_R@1": json.loads(done.stdout)["metrics"]["t2v"]["R@1"]}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--small", action="store_true", help="toy sizes (a check of the script)")
+    parser.add_argument("--videos", type=int, default=None)
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--batch", type=int, default=64, help="videos per batch (x12 frames)")
+    parser.add_argument("--precision", default=None, help="autocast: bf16 on CUDA, fp32 on a CPU by default")
+    parser.add_argument("--work-dir", type=Path, default=Path("/tmp/c2vbench-gpu-bench"))
+    args = parser.parse_args()
+    import torch
+
+    device = torch.device(args.device)
+    args.precision = args.precision or ("bf16" if device.type == "cuda" else "fp32")
+    small = args.small
+    n_videos = args.videos or (8 if small else 2000)
+    workers = args.workers if args.workers is not None else (2 if small else min(12, (os.cpu_count() or 2) - 2))
+    batch = 4 if small else args.batch
+    args.out.mkdir(parents=True, exist_ok=True)
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    lines: list[str] = []
+    # the frames are written by forked processes before CUDA is initialised in this one
+    start = time.perf_counter()
+    data_root = write_folder_dataset(args.work_dir / "data", n_videos, 2, 320, 240, min(16, os.cpu_count() or 1))
+    written = time.perf_counter() - start
+    import torchvision
+
+    figures: dict = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+                     "torch": torch.__version__, "torchvision": torchvision.__version__,
+                     "python": platform.python_version(), "cpus": os.cpu_count(), "precision": args.precision,
+                     "small": small, "videos": n_videos, "workers": workers, "videos_per_batch": batch}
+    log(lines, f"device {figures['device']}, torch {torch.__version__}, torchvision {torchvision.__version__}, "
+               f"{os.cpu_count()} CPUs, precision {args.precision}{' (SMALL: not a measurement)' if small else ''}")
+    log(lines, f"wrote {n_videos} videos x {FRAMES_PER_VIDEO} JPEG frames (320x240) in {written:.1f} s")
+
+    tower = bare_tower_images_per_second(device, args.precision, 8 if small else 512, 2 if small else 20)
+    figures["bare_tower_images_per_second"] = round(tower, 1)
+    log(lines, f"bare ViT-B/32 image tower, batch {8 if small else 512}: {tower:.1f} images/s")
+
+    steady = feed_steady_state(data_root, device, args.precision, workers, batch, 1 if small else 5)
+    figures["feed_steady_state"] = steady
+    fraction = steady["frames_per_second"] / tower
+    figures["feed_fraction_of_tower"] = round(fraction, 3)
+    log(lines, f"feed + tower, steady state ({workers} workers, {batch} videos/batch): "
+               f"{steady['frames_per_second']:.1f} frames/s = {fraction:.1%} of the bare tower "
+               f"(target >= 70%: {'met' if fraction >= 0.70 else 'MISSED'})")
+
+    run = zeroshot_cli(data_root, args.work_dir / "results", args.device, args.precision, workers, batch)
+    figures["zeroshot_run"] = run
+    run_frames = run["cost"]["videos_per_second"] * FRAMES_PER_VIDEO
+    figures["zeroshot_run_frames_per_second"] = round(run_frames, 1)
+    figures["zeroshot_run_fraction_of_tower"] = round(run_frames / tower, 3)
+    log(lines, f"c2vbench run --protocol zeroshot: {run['cost']['videos_per_second']:.1f} videos/s = "
+               f"{run_frames:.1f} frames/s = {run_frames / tower:.1%} of the tower (worker start-up included), "
+               f"{run['cost']['texts_per_second']:.1f} texts/s; whole command {run['wall_seconds']} s")
+
+    n = 3000 if small else 100_000
+    figures["ranking"] = ranking_figures(n, 512, device, "fp32" if device.type == "cpu" else "fp16", lines)
+    figures["score_cli"] = score_cli(n, 512, args.work_dir, args.device)
+    log(lines, f"c2vbench score EMB.npz ({n} x {n}, fp16 file) end to end: {figures['score_cli']}")
+
+    (args.out / "gpu_benchmarks.json").write_text(json.dumps(figures, indent=1))
+    (args.out / "gpu_benchmarks.txt").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
