@@ -282,6 +282,21 @@ def test_probe_command_adds_the_same_probes_to_an_existing_result(tdb_runs, caps
             probe["difference"]["t2v"]["R@1"]["diff"]
 
 
+def test_probe_command_takes_a_results_folder_and_skips_probed_results(tdb_runs, capsys, tmp_path):
+    plain, probed = tdb_runs
+    folder = tmp_path / "results"
+    (folder / "nested").mkdir(parents=True)
+    (folder / "nested" / plain.result_path.name).write_text(plain.result_path.read_text())
+    (folder / probed.result_path.name).write_text(probed.result_path.read_text())
+    before = (folder / probed.result_path.name).read_bytes()
+    code, _, err = run_cli(["probe", str(folder), "--probe-shuffles", "2", "--quiet", "--json"], capsys)
+    assert code == 0, err
+    assert "probes" in json.loads((folder / "nested" / plain.result_path.name).read_text())
+    assert (folder / probed.result_path.name).read_bytes() == before  # already probed: left alone
+    code, _, err = run_cli(["probe", str(folder)], capsys)
+    assert code == 2 and "no result file without probes" in err
+
+
 def test_probe_command_refuses_a_result_without_checkpoint_in_one_line(tmp_path, capsys):
     outcome = run_benchmark(small_config(tmp_path, protocol="zeroshot"), reporter=QUIET)
     code, _, err = run_cli(["probe", str(outcome.result_path)], capsys)

@@ -24,9 +24,10 @@ def probe_command(ctx: click.Context, targets: tuple[str, ...], checkpoint_forma
     A RESULT file (*.json written by run or eval) is evaluated again from its own checkpoint and configuration; when
     that reproduces its stored ranks exactly, a probes block is added to it (rewritten atomically; into --out when
     --out is given), nothing else changes. A CHECKPOINT is evaluated as `c2vbench eval --probe order` does, with
-    the dataset options given here, and a new result file is written into --out.
+    the dataset options given here, and a new result file is written into --out. A folder that is not a checkpoint
+    stands for the result files under it that carry no probes yet.
 
-    Example: c2vbench probe results/*.json
+    Example: c2vbench probe results/
     """
     from ..pipeline import evaluate_checkpoint
     from ..probe_targets import probe_result_file
@@ -34,8 +35,7 @@ def probe_command(ctx: click.Context, targets: tuple[str, ...], checkpoint_forma
 
     quiet = params["quiet"] or params["as_json"]
     out_given = ctx.get_parameter_source("out") not in (click.core.ParameterSource.DEFAULT, None)
-    for target in targets:
-        path = Path(target)
+    for path in expand_targets(targets):
         reporter = Reporter(quiet=quiet)
         if path.is_file() and path.suffix == ".json":
             overrides = {name: params[name] for name in ("device", "num_workers", "probe_shuffles")
@@ -48,3 +48,30 @@ def probe_command(ctx: click.Context, targets: tuple[str, ...], checkpoint_forma
             outcome = evaluate_checkpoint(config, path, fmt, legacy_mask, reporter=reporter)
             result, written = outcome.result, outcome.result_path
         print_outcome(result, written, params["as_json"])
+
+
+def expand_targets(targets: tuple[str, ...]) -> list[Path]:
+    """Files and checkpoints as given; a folder of results becomes its result files that have no probes yet."""
+    from ..errors import C2VBenchError
+    from ..native_checkpoint import CONFIG_FILE, WEIGHTS_FILE
+    from ..results import ForeignFileError, iter_result_files
+
+    paths: list[Path] = []
+    for target in targets:
+        path = Path(target)
+        if not path.is_dir() or (path / WEIGHTS_FILE).exists() or (path / CONFIG_FILE).exists():
+            paths.append(path)
+            continue
+        found = []
+        for file, loaded in iter_result_files([path]):
+            if isinstance(loaded, ForeignFileError):
+                continue  # e.g. a checkpoint's config.json under results/checkpoints/
+            if isinstance(loaded, Exception):
+                raise loaded
+            if "probes" not in loaded:
+                found.append(file)
+        if not found:
+            raise C2VBenchError(f"{path} holds no result file without probes (and is not a checkpoint folder)",
+                                "give result files, a results folder or a checkpoint")
+        paths += found
+    return paths
