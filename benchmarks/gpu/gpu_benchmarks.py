@@ -39,6 +39,12 @@ def log(lines: list[str], text: str) -> None:
     lines.append(text)
 
 
+def save(out: Path, figures: dict, lines: list[str]) -> None:
+    """Written after every step, so that a step that fails or runs out of time leaves the earlier figures."""
+    (out / "gpu_benchmarks.json").write_text(json.dumps(figures, indent=1))
+    (out / "gpu_benchmarks.txt").write_text("\n".join(lines) + "\n")
+
+
 def synchronize(device) -> None:
     import torch
 
@@ -288,10 +294,12 @@ def main() -> None:
     log(lines, f"device {figures['device']}, torch {torch.__version__}, torchvision {torchvision.__version__}, "
                f"{os.cpu_count()} CPUs, precision {args.precision}{' (SMALL: not a measurement)' if small else ''}")
     log(lines, f"wrote {n_videos} videos x {FRAMES_PER_VIDEO} JPEG frames (320x240) in {written:.1f} s")
+    save(args.out, figures, lines)
 
     tower = bare_tower_images_per_second(device, args.precision, 8 if small else 512, 2 if small else 20)
     figures["bare_tower_images_per_second"] = round(tower, 1)
     log(lines, f"bare ViT-B/32 image tower, batch {8 if small else 512}: {tower:.1f} images/s")
+    save(args.out, figures, lines)
 
     steady = feed_steady_state(data_root, device, args.precision, workers, batch, 1 if small else 5)
     figures["feed_steady_state"] = steady
@@ -300,6 +308,7 @@ def main() -> None:
     log(lines, f"feed + tower, steady state ({workers} workers, {batch} videos/batch): "
                f"{steady['frames_per_second']:.1f} frames/s = {fraction:.1%} of the bare tower "
                f"(target >= 70%: {'met' if fraction >= 0.70 else 'MISSED'})")
+    save(args.out, figures, lines)
 
     run = zeroshot_cli(data_root, args.work_dir / "results", args.device, args.precision, workers, batch)
     figures["zeroshot_run"] = run
@@ -309,14 +318,15 @@ def main() -> None:
     log(lines, f"c2vbench run --protocol zeroshot: {run['cost']['videos_per_second']:.1f} videos/s = "
                f"{run_frames:.1f} frames/s = {run_frames / tower:.1%} of the tower (worker start-up included), "
                f"{run['cost']['texts_per_second']:.1f} texts/s; whole command {run['wall_seconds']} s")
+    save(args.out, figures, lines)
 
     n = 3000 if small else 100_000
     figures["ranking"] = ranking_figures(n, 512, device, "fp32" if device.type == "cpu" else "fp16", lines)
+    save(args.out, figures, lines)
     figures["score_cli"] = score_cli(n, 512, args.work_dir, args.device)
     log(lines, f"c2vbench score EMB.npz ({n} x {n}, fp16 file) end to end: {figures['score_cli']}")
 
-    (args.out / "gpu_benchmarks.json").write_text(json.dumps(figures, indent=1))
-    (args.out / "gpu_benchmarks.txt").write_text("\n".join(lines) + "\n")
+    save(args.out, figures, lines)
 
 
 if __name__ == "__main__":
