@@ -110,8 +110,10 @@ def evaluate_and_build_result(config: RunConfig, assembly: Assembly, test, scree
                               feature_cache: BackboneFeatureCache | None = None) -> dict[str, Any] | None:
     """Encode the screened test split once, score every pair, post-process, and build the result dict.
 
-    Under torchrun the processes share the encoding and the scoring (by query rows); the matrix is gathered on rank
-    0, which alone post-processes and builds the result; the other ranks get None.
+    Under torchrun the processes share the encoding and every rank receives all the features; rank 0 then ranks
+    them streamed alone (the other ranks are done: no collective is left to wait in). Where the whole matrix is
+    needed (post-processing, legacy video→text), the processes score their shares of the query rows and the matrix
+    is gathered on rank 0. Rank 0 alone builds the result; the other ranks get None.
     """
     from .sharded_encoding import encode_split_sharded, score_all_sharded
 
@@ -122,7 +124,9 @@ def evaluate_and_build_result(config: RunConfig, assembly: Assembly, test, scree
         encoded = encode_split_sharded(model, test, assembly.sampling, config.eval_batch_size, device, reporter,
                                        config.num_workers, feature_cache=feature_cache,
                                        preprocess=config.preprocess, precision=config.precision)
-        if can_stream(config) and not world.distributed:
+        if can_stream(config):
+            if not world.is_main:  # rank 0 holds every feature too and ranks them alone
+                return None
             # ranked tile by tile on the device: the whole score matrix is never held
             sim = post_sim = streamed_scores(model, encoded.text, encoded.video, device)
         else:

@@ -3,8 +3,9 @@
 Every process encodes its contiguous share of the captions and of the videos (:func:`c2vbench.distributed.
 shard_bounds`); the shares are gathered in rank order, which is the split's order. Scoring is sharded by query
 rows: each process scores its share of the captions against every video, and the rows are gathered on rank 0 (the
-test split, whose result rank 0 alone builds) or on every rank (the selection split, whose score every rank needs to
-keep the same best epoch). No process waits on another for longer than the slowest share takes.
+test split when its whole matrix is needed; otherwise rank 0 ranks the gathered features streamed) or on every rank
+(the selection split, whose score every rank needs to keep the same best epoch). No process waits on another for
+longer than the slowest share takes.
 
 With one process every function here is the ordinary single-process path of :mod:`c2vbench.encoding`.
 """
