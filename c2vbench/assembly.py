@@ -77,16 +77,29 @@ def sampling_with_decoder(config: RunConfig, spec: Any, sampling: FrameSampling)
     return sampling
 
 
+def check_data_root(spec: Any, data_root: str | None) -> Path | None:
+    """The ``--data-root`` a dataset reads (only ever read), or an error: missing when needed, given when not."""
+    needs_root = getattr(spec, "needs_data_root", True)
+    if data_root is None:
+        if needs_root:
+            layout = getattr(spec, "data_layout", "")
+            holds = f"DIR holds {layout}" if layout else f"DIR is the folder you downloaded {spec.name} to"
+            raise DataError(f"dataset '{spec.name}' needs --data-root DIR (the folder you downloaded it to)",
+                            f"pass --data-root DIR where {holds}; nothing is downloaded for you")
+        return None
+    root = Path(data_root).expanduser()
+    if not needs_root:
+        raise DataError(f"dataset '{spec.name}' reads no --data-root (c2vbench generates it in its own cache), "
+                        f"so --data-root {root} is refused rather than written into",
+                        "drop --data-root (set C2VBENCH_CACHE to move the cache)")
+    if not root.exists():
+        raise DataError(f"--data-root {root} does not exist", f"point it at your {spec.name} folder")
+    return root
+
+
 def load_dataset(component: RegisteredComponent, options: Any, data_root: str | None) -> RetrievalDataset:
-    spec = component.spec
-    root = None
-    if data_root is not None:
-        root = Path(data_root).expanduser()
-        if not root.exists() and getattr(spec, "needs_data_root", True):  # generated datasets create it
-            raise DataError(f"--data-root {root} does not exist", f"point it at your {spec.name} folder")
-    elif getattr(spec, "needs_data_root", True):
-        raise DataError(f"dataset '{spec.name}' needs --data-root PATH (the folder you downloaded it to)",
-                        f"see `c2vbench plugins` and the {spec.name} plug-in's documentation for the layout")
+    """Build the dataset; ``--data-root`` is only ever read, and refused by a dataset that reads none."""
+    root = check_data_root(component.spec, data_root)
     from . import contracts
 
     dataset = component.build(options, root)

@@ -35,31 +35,61 @@ def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def protocol_differences(protocol_a: Mapping[str, Any], protocol_b: Mapping[str, Any]) -> list[str]:
-    """``"field: A vs B"`` for every protocol field (other than the hash) that differs, sorted by field."""
+MAX_LISTED_DIFFERENCES = 3
+DIFFERENCE_VALUE_WIDTH = 36
+# protocol fields that are scoring settings: a mismatch there is fixed by re-scoring, not by another test set
+SCORING_SETTINGS = {"tie": "--tie", "v2t_mode": "--v2t-mode"}
+
+
+def _shorten(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= DIFFERENCE_VALUE_WIDTH else text[: DIFFERENCE_VALUE_WIDTH - 1] + "…"
+
+
+def protocol_difference_fields(protocol_a: Mapping[str, Any], protocol_b: Mapping[str, Any]) -> list[str]:
+    """The flattened protocol fields (other than the hash) whose values differ, sorted."""
     flat_a = _flatten({k: v for k, v in protocol_a.items() if k != "hash"})
     flat_b = _flatten({k: v for k, v in protocol_b.items() if k != "hash"})
-    missing = "<missing>"
-    return [
-        f"{field}: {flat_a.get(field, missing)!r} vs {flat_b.get(field, missing)!r}"
-        for field in sorted(set(flat_a) | set(flat_b))
-        if flat_a.get(field, missing) != flat_b.get(field, missing)
-    ]
+    missing = object()
+    return sorted(field for field in set(flat_a) | set(flat_b)
+                  if flat_a.get(field, missing) != flat_b.get(field, missing))
+
+
+def protocol_differences(protocol_a: Mapping[str, Any], protocol_b: Mapping[str, Any]) -> list[str]:
+    """``"field: A vs B"`` for every protocol field (other than the hash) that differs, values shortened."""
+    flat_a = _flatten({k: v for k, v in protocol_a.items() if k != "hash"})
+    flat_b = _flatten({k: v for k, v in protocol_b.items() if k != "hash"})
+    return [f"{field}: {_shorten(flat_a.get(field, '<missing>'))} vs {_shorten(flat_b.get(field, '<missing>'))}"
+            for field in protocol_difference_fields(protocol_a, protocol_b)]
+
+
+def protocol_mismatch_hint(fields: Sequence[str]) -> str:
+    """What to do about a protocol mismatch, given the fields that differ."""
+    roots = {field.split(".", 1)[0] for field in fields}
+    if roots and roots <= set(SCORING_SETTINGS):
+        flags = " and ".join(SCORING_SETTINGS[root] for root in sorted(roots))
+        return (f"the runs were scored with different {flags}: re-evaluate one of them with the other's {flags} "
+                "(`c2vbench eval` of its checkpoint), or compare runs scored alike")
+    if roots and roots <= {"skipped_videos", "partial_videos", "n_videos", "n_captions"}:
+        return ("the runs used different videos of the test set (--allow-missing skipped some): fix the videos and "
+                "re-run both, so that both see the same test set")
+    return "compare only results of the same dataset, split and frame sampling"
 
 
 def check_same_protocol(results: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> None:
-    """Raise :class:`ResultFileError` naming the differing fields unless all results share one protocol hash."""
+    """Raise :class:`ResultFileError` naming the first few differing fields unless all share one protocol hash."""
     first = results[0]
     for result, label in zip(results[1:], labels[1:], strict=True):
         if result["protocol"]["hash"] != first["protocol"]["hash"]:
-            differences = protocol_differences(first["protocol"], result["protocol"]) or [
-                "no listed field differs, only the hash"
-            ]
+            fields = protocol_difference_fields(first["protocol"], result["protocol"])
+            differences = protocol_differences(first["protocol"], result["protocol"])
+            listed = "; ".join(differences[:MAX_LISTED_DIFFERENCES]) or "no listed field differs, only the hash"
+            if len(differences) > MAX_LISTED_DIFFERENCES:
+                listed += f"; and {len(differences) - MAX_LISTED_DIFFERENCES} more field(s)"
             raise ResultFileError(
                 f"{labels[0]} and {label} were evaluated on different protocols "
-                f"({first['protocol']['hash'][:12]} vs {result['protocol']['hash'][:12]}; "
-                f"{'; '.join(differences)})",
-                "compare only results of the same dataset, split and frame sampling",
+                f"({first['protocol']['hash'][:12]} vs {result['protocol']['hash'][:12]}): {listed}",
+                protocol_mismatch_hint(fields),
             )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from .errors import C2VBenchError
 
 PROTOCOLS = ("zeroshot", "frozen", "finetune")
 DEVICES = ("auto", "cpu", "cuda")
+CUDA_INDEX = re.compile(r"cuda:\d+")
 PROBE_SETS = ("none", "order")  # --probe: see c2vbench.probes
 
 # Settings that never change a number: they are left out of the configuration key that groups seeds.
@@ -72,8 +74,9 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
             raise C2VBenchError(f"unknown protocol '{self.protocol}'", f"use one of {', '.join(PROTOCOLS)}")
-        if self.device not in DEVICES:
-            raise C2VBenchError(f"unknown device '{self.device}'", f"use one of {', '.join(DEVICES)}")
+        if self.device not in DEVICES and not CUDA_INDEX.fullmatch(str(self.device)):
+            raise C2VBenchError(f"unknown device '{self.device}'",
+                                f"use one of {', '.join(DEVICES)}, or cuda:N for the N-th GPU (cuda:0, cuda:1, ...)")
         if self.precision not in PRECISIONS:
             raise C2VBenchError(f"unknown precision '{self.precision}'", f"use one of {', '.join(PRECISIONS)}")
         if self.preprocess not in PREPROCESS_PATHS:

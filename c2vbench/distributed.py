@@ -75,11 +75,23 @@ def launched_world_size() -> int:
 
 
 def select_device(requested: str, local_rank: int = 0, distributed: bool = False) -> torch.device:
-    """``auto`` → CUDA when available, else CPU. Under torchrun, CUDA means the GPU of ``LOCAL_RANK``."""
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise C2VBenchError("--device cuda was requested but no CUDA device is available",
+    """``auto`` → CUDA when available, else CPU; ``cuda:N`` → the N-th GPU. Under torchrun, CUDA means the GPU of
+    ``LOCAL_RANK``."""
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise C2VBenchError(f"--device {requested} was requested but no CUDA device is available",
                             "use --device auto or --device cpu")
     kind = ("cuda" if torch.cuda.is_available() else "cpu") if requested == "auto" else requested
+    if kind.startswith("cuda:"):
+        if distributed:
+            raise C2VBenchError(f"--device {kind} names one GPU, but under torchrun each process takes the GPU of "
+                                "its LOCAL_RANK", "use --device cuda (or choose GPUs with CUDA_VISIBLE_DEVICES)")
+        index, count = torch.device(kind).index, torch.cuda.device_count()
+        if index >= count:
+            raise C2VBenchError(f"--device {kind} names GPU {index}, but this machine has {count} "
+                                f"(cuda:0{f' to cuda:{count - 1}' if count > 1 else ''})",
+                                "pick one of them, or use --device cuda for the current one")
+        torch.cuda.set_device(index)  # kernels and autocast that use the current device follow the choice
+        return torch.device(kind)
     if kind != "cuda" or not distributed:
         return torch.device(kind)
     count = torch.cuda.device_count()

@@ -10,6 +10,8 @@ from __future__ import annotations
 class C2VBenchError(Exception):
     """A problem with the user's input or environment, with a hint on how to fix it."""
 
+    exit_code = 2
+
     def __init__(self, problem: str, fix: str | None = None):
         self.problem = problem
         self.fix = fix
@@ -49,3 +51,12 @@ class PluginContractError(PluginError):
 
 class PluginFailedError(PluginError):
     """A plug-in's own code raised an exception that is not a :class:`C2VBenchError` (a bug in the plug-in)."""
+
+
+class RunInterrupted(C2VBenchError):
+    """A run stopped by Ctrl-C (SIGINT): says what was kept and that the same command resumes (exit status 130).
+
+    The command line adds the command to run (``fix`` ends with it).
+    """
+
+    exit_code = 130

@@ -389,17 +389,46 @@ def _find_baseline(baseline: str, entries: list[Entry]) -> tuple[Entry | None, s
     return matches[0], None
 
 
-def _render_table(
+@dataclasses.dataclass
+class RankedRow:
+    """One ranked row of a leaderboard table, with every number it shows (for markdown, CSV, JSON and plots)."""
+
+    position: int
+    entry: Entry
+    numbers: EntryNumbers
+    subsets: dict[str, tuple[float, tuple[float, float]]]  # subset -> T2V R@1 mean and interval
+    pairwise: dict[str, tuple[float, tuple[float, float]]]  # subset -> own > rival % and interval
+    mark: str | None = None  # "▲" / "▼" / "=" / "n/a" / "baseline"; None without a baseline
+    p_value: float | None = None  # Holm-adjusted, against the baseline
+    order_sensitivity: str | None = None  # T2V R@1 drop under frame shuffling (when the table has probes)
+
+
+@dataclasses.dataclass
+class LeaderboardTable:
+    """One table: the entries of one protocol and post-processing track, ranked."""
+
+    protocol_hash: str
+    protocol: Mapping[str, Any]
+    track: str
+    rows: list[RankedRow]
+    subsets: list[str]
+    pairwise_subsets: list[str]
+    baseline_note: str | None = None
+    has_probes: bool = False
+
+
+def rank_entries(
     entries: list[Entry],
     baseline: Entry | None,
     show_significance: bool,
     n_resamples: int,
     seed: int,
-) -> list[str]:
+) -> tuple[list[RankedRow], list[str], list[str]]:
+    """The entries ranked by T2V R@1 with their numbers and marks; also the shared (pairwise) subsets."""
     numbers = {id(entry): entry_numbers(entry, n_resamples, seed) for entry in entries}
     ordered = sorted(entries, key=lambda e: (-numbers[id(e)].means["R@1"], e.label, e.group_key))
 
-    marks: dict[int, str] = {}
+    marks: dict[int, tuple[str, float | None]] = {}
     if baseline is not None:
         compared = [e for e in ordered if e is not baseline]
         outcomes = {id(e): significance_vs_baseline(e, baseline, n_resamples, seed) for e in compared}
@@ -411,55 +440,59 @@ def _render_table(
                 symbol = "▲" if difference > 0 else "▼"
             else:
                 symbol = "="
-            marks[id(e)] = f"{symbol} p={p_value:.3f}"
+            marks[id(e)] = (symbol, float(p_value))
         for e in compared:
-            marks.setdefault(id(e), "n/a")
-        marks[id(baseline)] = "baseline"
+            marks.setdefault(id(e), ("n/a", None))
+        marks[id(baseline)] = ("baseline", None)
 
     subsets = shared_subsets(entries)
     pairwise = shared_pairwise_subsets(entries, subsets)
-    header = ["#", "Entry", "T2V R@1", "T2V R@5", "T2V R@10", "T2V MnR", "V2T R@1"]
-    header += [f"T2V R@1 ({escape_markdown(name)})" for name in subsets]
-    header += [f"{escape_markdown(name)}: own > rival %" for name in pairwise]
     probes = has_probes(entries)
-    if probes:
+    rows = []
+    for position, entry in enumerate(ordered, start=1):
+        mark, p_value = marks.get(id(entry), ("n/a", None)) if show_significance else (None, None)
+        rows.append(RankedRow(
+            position, entry, numbers[id(entry)],
+            {name: subset_numbers(entry, name, n_resamples, seed) for name in subsets},
+            {name: pairwise_numbers(entry, name, n_resamples, seed) for name in pairwise},
+            mark, p_value, order_sensitivity_cell(entry, n_resamples, seed) if probes else None))
+    return rows, subsets, pairwise
+
+
+def _render_table(table: LeaderboardTable, show_significance: bool) -> list[str]:
+    header = ["#", "Entry", "T2V R@1", "T2V R@5", "T2V R@10", "T2V MnR", "V2T R@1"]
+    header += [f"T2V R@1 ({escape_markdown(name)})" for name in table.subsets]
+    header += [f"{escape_markdown(name)}: own > rival %" for name in table.pairwise_subsets]
+    if table.has_probes:
         header.append("T2V R@1 drop under shuffle")
     header += ["Seeds", "Params", "Inference", "Provided by"]
     if show_significance:
         header.append("vs baseline")
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
-    for position, entry in enumerate(ordered, start=1):
-        entry_numbers_ = numbers[id(entry)]
+    for row in table.rows:
+        entry, entry_numbers_ = row.entry, row.numbers
         label = escape_markdown(entry.label)
-        cells = [str(position), f"{label} {SELECTED_ON_TEST_MARK}" if entry.selected_on_test else label]
+        cells = [str(row.position), f"{label} {SELECTED_ON_TEST_MARK}" if entry.selected_on_test else label]
         cells += [_with_interval(entry_numbers_.means[m], entry_numbers_.intervals[m]) for m in T2V_METRICS]
         cells.append(_number(entry_numbers_.means["V2T R@1"]))
-        cells += [_with_interval(*subset_numbers(entry, name, n_resamples, seed)) for name in subsets]
-        cells += [_with_interval(*pairwise_numbers(entry, name, n_resamples, seed)) for name in pairwise]
-        if probes:
-            cells.append(order_sensitivity_cell(entry, n_resamples, seed))
+        cells += [_with_interval(*row.subsets[name]) for name in table.subsets]
+        cells += [_with_interval(*row.pairwise[name]) for name in table.pairwise_subsets]
+        if table.has_probes:
+            cells.append(row.order_sensitivity or "–")
         cells += [str(len(entry.runs)), _parameters_cell(entry), _inference_cell(entry), _providers_cell(entry)]
         if show_significance:
-            cells.append(marks.get(id(entry), "n/a"))
+            cells.append(row.mark if row.p_value is None else f"{row.mark} p={row.p_value:.3f}")
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
-def render_leaderboard(
+def leaderboard_tables(
     results: Sequence[tuple[Path, dict[str, Any]]],
-    command: str,
     baseline: str | None = None,
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
-) -> str:
-    """The leaderboard markdown of validated results.
-
-    Args:
-        results: ``(path, result)`` pairs (validated by :func:`c2vbench.results.load_result_file`).
-        command: the command line that produced the file, written into the header comment.
-        baseline: entry name, run_id prefix or config_key prefix of the entry to test the others against.
-        n_resamples: bootstrap / randomisation resamples.
-        seed: resampling seed.
+) -> list[LeaderboardTable]:
+    """Every table of the leaderboard, in display order (protocols by dataset and split, then tracks).
 
     Raises:
         C2VBenchError: no results, or a baseline that matches no entry at all.
@@ -476,6 +509,51 @@ def render_leaderboard(
                 f"use an entry name ({'; '.join(names[:10])}) or a run_id prefix",
             )
 
+    def protocol_order(protocol_hash: str) -> tuple[str, str, str]:
+        protocol = next(iter(tables[protocol_hash].values()))[0].results[0]["protocol"]
+        return str(protocol.get("dataset", "")), str(protocol.get("split", "")), protocol_hash
+
+    ranked: list[LeaderboardTable] = []
+    for protocol_hash in sorted(tables, key=protocol_order):
+        tracks = tables[protocol_hash]
+        protocol = next(iter(tracks.values()))[0].results[0]["protocol"]
+        baseline_entry, note = (None, None)
+        if baseline is not None:
+            all_entries = [entry for entries in tracks.values() for entry in entries]
+            baseline_entry, note = _find_baseline(baseline, all_entries)
+        track_order = [t for t in TRACK_TITLES if t in tracks] + sorted(t for t in tracks if t not in TRACK_TITLES)
+        for index, track in enumerate(track_order):
+            rows, subsets, pairwise = rank_entries(tracks[track], baseline_entry, baseline is not None,
+                                                   n_resamples, seed)
+            ranked.append(LeaderboardTable(protocol_hash, protocol, track, rows, subsets, pairwise,
+                                           note if index == 0 else None, has_probes(tracks[track])))
+    return ranked
+
+
+def render_leaderboard(
+    results: Sequence[tuple[Path, dict[str, Any]]],
+    command: str,
+    baseline: str | None = None,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    tables: list[LeaderboardTable] | None = None,
+) -> str:
+    """The leaderboard markdown of validated results.
+
+    Args:
+        results: ``(path, result)`` pairs (validated by :func:`c2vbench.results.load_result_file`).
+        command: the command line that produced the file, written into the header comment.
+        baseline: entry name, run_id prefix or config_key prefix of the entry to test the others against.
+        n_resamples: bootstrap / randomisation resamples.
+        seed: resampling seed.
+        tables: the ranked tables when already computed (:func:`leaderboard_tables` of the same arguments).
+
+    Raises:
+        C2VBenchError: no results, or a baseline that matches no entry at all.
+    """
+    if tables is None:
+        tables = leaderboard_tables(results, baseline, n_resamples, seed)
+
     safe_command = command.replace("-->", "--&gt;")
     lines = [
         "<!-- Generated by c2vbench from result files; do not edit by hand. -->",
@@ -484,32 +562,23 @@ def render_leaderboard(
         "# c2vbench leaderboard",
         "",
     ]
-
-    def protocol_order(protocol_hash: str) -> tuple[str, str, str]:
-        protocol = next(iter(tables[protocol_hash].values()))[0].results[0]["protocol"]
-        return str(protocol.get("dataset", "")), str(protocol.get("split", "")), protocol_hash
-
-    for protocol_hash in sorted(tables, key=protocol_order):
-        tracks = tables[protocol_hash]
-        protocol = next(iter(tracks.values()))[0].results[0]["protocol"]
-        title = f"{protocol.get('dataset', '?')} / {protocol.get('split', '?')}"
-        lines += [f"## {escape_markdown(title)} — protocol {_code(protocol_hash[:12])}", ""]
-        lines += [f"Protocol hash: {_code(protocol_hash)}", ""]
-        summary = _protocol_summary(protocol)
-        if summary:
-            lines += [f"Protocol: {summary}", ""]
-        baseline_entry, note = (None, None)
-        if baseline is not None:
-            all_entries = [entry for entries in tracks.values() for entry in entries]
-            baseline_entry, note = _find_baseline(baseline, all_entries)
-            if note:
-                lines += [note, ""]
-        track_order = [t for t in TRACK_TITLES if t in tracks] + sorted(t for t in tracks if t not in TRACK_TITLES)
-        for track in track_order:
-            title = TRACK_TITLES.get(track, f"Track: {escape_markdown(track)}")
-            lines += [f"### {title}", ""]
-            lines += _render_table(tracks[track], baseline_entry, baseline is not None, n_resamples, seed)
-            lines.append("")
+    previous_hash = None
+    for table in tables:
+        if table.protocol_hash != previous_hash:
+            previous_hash = table.protocol_hash
+            protocol = table.protocol
+            title = f"{protocol.get('dataset', '?')} / {protocol.get('split', '?')}"
+            lines += [f"## {escape_markdown(title)} — protocol {_code(table.protocol_hash[:12])}", ""]
+            lines += [f"Protocol hash: {_code(table.protocol_hash)}", ""]
+            summary = _protocol_summary(protocol)
+            if summary:
+                lines += [f"Protocol: {summary}", ""]
+            if table.baseline_note:
+                lines += [table.baseline_note, ""]
+        title = TRACK_TITLES.get(table.track, f"Track: {escape_markdown(table.track)}")
+        lines += [f"### {title}", ""]
+        lines += _render_table(table, baseline is not None)
+        lines.append("")
 
     lines += [
         "## Legend",
@@ -524,7 +593,7 @@ def render_leaderboard(
         "own > rival %: how often a subset query scores its own video above its rival (synthetic-motion: the "
         "clip's exact time reversal); 50 is chance, and all an order-blind model can reach.",
     ]
-    if any(has_probes(entries) for tracks in tables.values() for entries in tracks.values()):
+    if any(table.has_probes for table in tables):
         lines.append(
             "- T2V R@1 drop under shuffle (`--probe order`): the unprobed T2V R@1 minus the T2V R@1 with every "
             "video's valid frames shuffled (mean over the fixed permutations), query by query, with its bootstrap "

@@ -60,8 +60,10 @@ def read_native_config(folder: str | Path) -> dict[str, Any]:
         description = json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise C2VBenchError(f"{path} is not valid JSON: {error}") from None
-    if description.get("format") != "c2vbench":
-        raise C2VBenchError(f"{path} does not describe a c2vbench checkpoint")
+    if not isinstance(description, dict) or description.get("format") != "c2vbench" or not isinstance(
+            description.get("components"), dict):
+        raise C2VBenchError(f"{path} does not describe a c2vbench checkpoint (no format 'c2vbench' with components)",
+                            "pass the folder `c2vbench run` wrote under <out>/checkpoints/")
     return description
 
 
@@ -90,7 +92,13 @@ def load_native_checkpoint(path: str | Path, legacy_mask: bool = False, registry
     run_config = description.get("run_config", {})
     max_frames = description.get("max_frames") or run_config.get("max_frames") or 12
     model = build_model(components, options, int(max_frames))
-    state = upgrade_state_dict_keys(load_file(str(folder / WEIGHTS_FILE)))
+    try:
+        weights = load_file(str(folder / WEIGHTS_FILE))
+    except Exception as error:  # safetensors raises its own SafetensorError (and OSError) on damaged files
+        detail = " ".join(str(error).split())[:160] or type(error).__name__
+        raise C2VBenchError(f"cannot read {folder / WEIGHTS_FILE}: {detail}",
+                            "the file is truncated or damaged; re-run the training that wrote it") from None
+    state = upgrade_state_dict_keys(weights)
     missing, unexpected = model.load_state_dict(state, strict=False)
     # safetensors stores a tensor shared by two modules once; the other name is covered by the same storage.
     own = model.state_dict()

@@ -21,7 +21,7 @@ from .data.integrity import SplitScreener
 from .distributed import World, current_world, distributed_session, main_process_first
 from .distributed import select_device as select_device  # noqa: PLC0414 - kept importable from here
 from .encoding import BackboneFeatureCache, can_stream, score_all, streamed_scores
-from .errors import C2VBenchError
+from .errors import C2VBenchError, RunInterrupted
 from .progress import Reporter
 from .registry import ComponentRegistry, get_registry
 from .results import build_result, write_result
@@ -47,7 +47,12 @@ def seed_everything(seed: int) -> None:
 
 def run_benchmark(config: RunConfig, registry: ComponentRegistry | None = None,
                   reporter: Reporter | None = None) -> RunOutcome:
-    """Train and evaluate one configuration and write its result file (and native checkpoint)."""
+    """Train and evaluate one configuration and write its result file (and native checkpoint).
+
+    Every split the run needs is screened before training starts. The training state under ``<out>/.partial/`` is
+    kept until the result file (and checkpoint) are written, so an interrupt at any point loses no finished epoch:
+    the same command resumes (:class:`c2vbench.errors.RunInterrupted` says how).
+    """
     reporter = reporter or Reporter()
     with distributed_session(config.device) as (world, device):
         return _run_benchmark(config, registry or get_registry(), reporter_for(world, reporter), world, device)
@@ -66,43 +71,114 @@ def _run_benchmark(config: RunConfig, registry: ComponentRegistry, reporter: Rep
         from .distributed import check_global_batch
 
         check_global_batch(config.batch_size, world)
-    with reporter.status("building components"), main_process_first():  # one process per node fills caches first
-        assembly = assemble(config, registry)
-    dataset = assembly.dataset
-    screen = SplitScreener(dataset, assembly.sampling, config.allow_missing, reporter)
-    test = screen("test")
-    model = assembly.model.to(device)
-    feature_cache = BackboneFeatureCache.for_run(model, dataset, config, device)
+    state_dir = None
+    stage = "starting"
+    try:
+        with reporter.status("building components"), main_process_first():  # one process per node fills caches first
+            assembly = assemble(config, registry)
+        dataset = assembly.dataset
+        for note in dataset.notes:
+            reporter.note(note)
+        screen = SplitScreener(dataset, assembly.sampling, config.allow_missing, reporter,
+                               report_dir=config.out if world.is_main else None)
+        selection_name = None if config.protocol == "zeroshot" else selection_split_name(config, dataset, reporter)
+        needed = ["test"] if config.protocol == "zeroshot" else ["train", selection_name, "test"]
+        stage = "checking the videos"
+        splits = screen.screen_all([name for name in needed if name])  # every split's problems, in one message
+        model = assembly.model.to(device)
+        feature_cache = BackboneFeatureCache.for_run(model, dataset, config, device)
 
-    training = None
-    if config.protocol != "zeroshot":
-        train_split = screen("train")
-        selection = None
-        if config.select_on != "none":
-            wanted = dataset.selection_split if config.select_on == "auto" else config.select_on
-            selection_name = wanted if wanted in dataset.splits else None
-            if selection_name is None:
-                reporter.note(f"dataset '{dataset.name}' has no '{wanted}' split: the last epoch is kept")
-            else:
-                if selection_name == "test":
-                    reporter.note("model selection on the test split: the result is marked as selected on test")
-                selection = screen(selection_name)
-        from .training import train
+        training = None
+        run_id = None
+        if config.protocol != "zeroshot":
+            from .training import train
 
-        state_dir = Path(config.out) / ".partial" / f"{config.config_key()[:16]}-s{config.seed}"
-        training = train(model, train_split, selection, assembly.sampling, config, device, reporter,
-                         state_dir=state_dir, feature_cache=feature_cache)
+            selection = splits[selection_name] if selection_name else None
+            if selection is not None and len(selection.videos) < 2:
+                reporter.note(f"the selection split '{selection_name}' has {len(selection.videos)} video: every "
+                              "epoch scores 100 on it, so the first epoch is kept (--select-on none keeps the last)")
+            state_dir = training_state_dir(config)
+            run_id = kept_run_id(state_dir, config) if world.is_main else None
+            stage = "training"
+            training = train(model, splits["train"], selection, assembly.sampling, config, device, reporter,
+                             state_dir=state_dir, feature_cache=feature_cache)
 
-    result = evaluate_and_build_result(config, assembly, test, screen, training, device, reporter, feature_cache)
-    if result is None:  # not rank 0
-        return RunOutcome(None, None, None)
-    checkpoint_path = None
-    if config.saves_checkpoint():
-        from .native_checkpoint import save_native_checkpoint
+        stage = "evaluating"
+        result = evaluate_and_build_result(config, assembly, splits["test"], screen, training, device, reporter,
+                                           feature_cache)
+        if result is None:  # not rank 0
+            return RunOutcome(None, None, None)
+        if run_id is not None:
+            result["run_id"] = run_id  # a resumed run keeps its id (and checkpoint folder)
+        stage = "writing"
+        checkpoint_path = None
+        if config.saves_checkpoint():
+            from .native_checkpoint import save_native_checkpoint
 
-        checkpoint_path = save_native_checkpoint(model, config, Path(config.out) / "checkpoints" / result["run_id"])
-        result["checkpoint"] = str(checkpoint_path)
-    return RunOutcome(result, write_result(result, config.out), checkpoint_path)
+            checkpoint_path = save_native_checkpoint(model, config,
+                                                     Path(config.out) / "checkpoints" / result["run_id"])
+            result["checkpoint"] = str(checkpoint_path)
+        result_path = write_result(result, config.out)
+    except KeyboardInterrupt:
+        raise interrupted(stage, state_dir, config) from None
+    if state_dir is not None:
+        from .training import discard_training_state
+
+        discard_training_state(state_dir)
+    return RunOutcome(result, result_path, checkpoint_path)
+
+
+def selection_split_name(config: RunConfig, dataset, reporter: Reporter) -> str | None:
+    """The split that picks the best epoch, or None (the last epoch is kept)."""
+    if config.select_on == "none":
+        return None
+    wanted = dataset.selection_split if config.select_on == "auto" else config.select_on
+    if wanted not in dataset.splits:
+        reporter.note(f"dataset '{dataset.name}' has no '{wanted}' split: the last epoch is kept")
+        return None
+    if wanted == "test":
+        reporter.note("model selection on the test split: the result is marked as selected on test")
+    return wanted
+
+
+def training_state_dir(config: RunConfig) -> Path:
+    """Where this configuration and seed keep their resumable training state: the same command finds it again."""
+    return Path(config.out) / ".partial" / f"{config.config_key()[:16]}-s{config.seed}"
+
+
+def kept_run_id(state_dir: Path, config: RunConfig) -> str:
+    """The run id of an interrupted attempt (so a resumed run keeps it), or a new one recorded for the next."""
+    import json
+
+    from .atomic_files import write_json_atomic
+    from .results import new_run_id
+
+    record = state_dir / "run.json"
+    try:
+        return str(json.loads(record.read_text())["run_id"])
+    except (OSError, ValueError, KeyError, TypeError):
+        run_id = new_run_id(config.config_key(), config.seed)
+        write_json_atomic(record, {"run_id": run_id})
+        return run_id
+
+
+def interrupted(stage: str, state_dir: Path | None, config: RunConfig) -> RunInterrupted:
+    """What an interrupt at ``stage`` leaves, and that the same command resumes from there."""
+    from .training import completed_epochs
+
+    done = completed_epochs(state_dir) if state_dir is not None else 0
+    if config.protocol == "zeroshot":
+        return RunInterrupted(f"interrupted while {stage}; nothing was written (zero-shot runs train nothing)",
+                              "run the same command to start again")
+    if done >= config.epochs:
+        return RunInterrupted(f"interrupted while {stage}; the finished training ({done} epochs) is kept in "
+                              f"{state_dir}", "run the same command to evaluate it without training again")
+    if done:
+        kept = "epoch 1 is" if done == 1 else f"epochs 1-{done} are"
+        return RunInterrupted(f"interrupted while {stage} (epoch {done + 1} of {config.epochs}); {kept} kept in "
+                              f"{state_dir}", f"run the same command to resume from epoch {done + 1}")
+    return RunInterrupted(f"interrupted while {stage}; no epoch had finished, so nothing was kept",
+                          "run the same command to start again")
 
 
 def evaluate_and_build_result(config: RunConfig, assembly: Assembly, test, screen: SplitScreener, training,
@@ -191,12 +267,16 @@ def _evaluate_checkpoint(config: RunConfig, checkpoint: str | Path, checkpoint_f
     assembly, screen = checkpoint_assembly(config, checkpoint, checkpoint_format, legacy_mask, registry, reporter)
     assembly.model.to(device)
     feature_cache = BackboneFeatureCache.for_run(assembly.model, assembly.dataset, config, device)
-    result = evaluate_and_build_result(config, assembly, screen("test"), screen, None, device, reporter,
-                                       feature_cache)
-    if result is None:  # not rank 0
-        return RunOutcome(None, None, None)
-    result["checkpoint"] = {"path": str(checkpoint), "format": checkpoint_format, "legacy_mask": legacy_mask}
-    return RunOutcome(result, write_result(result, config.out), None)
+    try:
+        result = evaluate_and_build_result(config, assembly, screen("test"), screen, None, device, reporter,
+                                           feature_cache)
+        if result is None:  # not rank 0
+            return RunOutcome(None, None, None)
+        result["checkpoint"] = {"path": str(checkpoint), "format": checkpoint_format, "legacy_mask": legacy_mask}
+        return RunOutcome(result, write_result(result, config.out), None)
+    except KeyboardInterrupt:
+        raise RunInterrupted("interrupted while evaluating the checkpoint; nothing was written",
+                             "run the same command to start again") from None
 
 
 def checkpoint_assembly(config: RunConfig, checkpoint: str | Path, checkpoint_format: str, legacy_mask: bool,
@@ -225,7 +305,8 @@ def checkpoint_assembly(config: RunConfig, checkpoint: str | Path, checkpoint_fo
     if config.max_frames:
         sampling = dataclasses.replace(sampling, max_frames=int(config.max_frames))
     assembly = Assembly(model, dataset, sampling, components, {"dataset": options_as_dict(dataset_options)})
-    return assembly, SplitScreener(dataset, sampling, config.allow_missing, reporter)
+    return assembly, SplitScreener(dataset, sampling, config.allow_missing, reporter,
+                                   report_dir=config.out if current_world().is_main else None)
 
 
 

@@ -13,6 +13,7 @@ import datetime
 import json
 import math
 import platform
+import re
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -73,11 +74,40 @@ def require_complete(result: dict[str, Any]) -> None:
             raise ValueError(f"result plugins.{role} must have name, distribution and version")
 
 
+_UNSAFE = re.compile(r"[^a-z0-9_.-]+")
+
+
+def result_file_name(result: dict[str, Any]) -> str:
+    """``<dataset>-<backbone>-<temporal>-<align>-s<seed>-<short id>.json``: readable, and unique by the run id."""
+    plugins = result.get("plugins", {})
+
+    def part(role: str) -> str:
+        name = str((plugins.get(role) or {}).get("name", "unknown")).lower()
+        return _UNSAFE.sub("_", name).strip("_.-") or "unknown"
+
+    seed = result.get("config", {}).get("seed", 0)
+    short_id = str(result["run_id"]).rsplit("-", 1)[-1][:8]
+    return f"{part('dataset')}-{part('backbone')}-{part('temporal')}-{part('align')}-s{seed}-{short_id}.json"
+
+
 def write_result(result: dict[str, Any], out_dir: str | Path) -> Path:
-    """Validate and atomically write ``<out_dir>/<run_id>.json``."""
+    """Validate and atomically write ``<out_dir>/<dataset>-<backbone>-<temporal>-<align>-s<seed>-<short id>.json``.
+
+    Re-running a command writes a new file (a new run id); a resumed run keeps its id and so its file name.
+    """
     require_complete(result)
     validate_result(result)
-    return write_json_atomic(Path(out_dir) / f"{result['run_id']}.json", result)
+    path = Path(out_dir) / result_file_name(result)
+    if path.exists() and _run_id_in(path) not in (None, result["run_id"]):
+        path = path.with_name(f"{path.stem}-{result['run_id']}.json")  # two runs sharing 8 hex digits
+    return write_json_atomic(path, result)
+
+
+def _run_id_in(path: Path) -> str | None:
+    try:
+        return str(json.loads(path.read_text(encoding="utf-8")).get("run_id"))
+    except (OSError, ValueError, AttributeError):
+        return "unreadable"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -182,8 +212,15 @@ def load_result_file(path: str | Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ResultFileError(f"{path}: no such file", "check the path") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ResultFileError(f"{path}: cannot read ({error.__class__.__name__}: {error})") from None
+    except UnicodeDecodeError:
+        hint = ("score a similarity or embedding file with `c2vbench score`" if path.suffix == ".npz"
+                else "give a result file written by `c2vbench run` or `c2vbench eval`")
+        raise ResultFileError(f"{path}: binary data, not a JSON result file", hint) from None
+    except IsADirectoryError:
+        raise ResultFileError(f"{path} is a folder, not a result file", "give a result file") from None
+    except OSError as error:
+        raise ResultFileError(f"{path}: cannot read ({error.strerror or error.__class__.__name__})",
+                              "check the path and its permissions") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
@@ -196,11 +233,17 @@ def load_result_file(path: str | Path) -> dict[str, Any]:
         raise ResultFileError(f"{path}: {error}", "regenerate it with `c2vbench run` or `c2vbench eval`") from None
 
 
+def _is_checkpoint_description(path: Path) -> bool:
+    """The ``config.json`` of a native checkpoint folder (next to its ``model.safetensors``): not a result."""
+    return path.name == "config.json" and (path.parent / "model.safetensors").is_file()
+
+
 def iter_result_files(paths_or_dirs: Iterable[str | Path]) -> Iterator[tuple[Path, dict[str, Any] | ResultFileError]]:
     """Yield ``(path, result)`` or ``(path, error)`` for every file given or found under the directories given.
 
     Directories are searched recursively for ``*.json`` (sorted), skipping hidden files and directories (a
-    writer's partial state); a path that does not exist yields an error.
+    writer's partial state) and the ``config.json`` of the model checkpoints ``c2vbench run`` saves beside its
+    results; a path that does not exist yields an error.
     """
     for entry in paths_or_dirs:
         entry = Path(entry)
@@ -209,6 +252,7 @@ def iter_result_files(paths_or_dirs: Iterable[str | Path]) -> Iterator[tuple[Pat
                 candidate
                 for candidate in entry.rglob("*.json")
                 if candidate.is_file() and not any(part.startswith(".") for part in candidate.relative_to(entry).parts)
+                and not _is_checkpoint_description(candidate)
             )
         else:
             files = [entry]

@@ -140,6 +140,8 @@ class DatasetSpec(ComponentSpec):
     Attributes:
         needs_data_root: True when the dataset reads files the user downloaded (``--data-root``); False when it is
             generated or shipped (then a ``--data-root`` given to it is refused rather than written into).
+        data_layout: what ``--data-root`` must hold, in a phrase (shown when it is missing), e.g.
+            ``"MSRVTT_data.json, the MSRVTT_*.csv split files and videos/ (or frames/)"``.
     """
 
     kind: ClassVar[str] = "dataset"
@@ -148,6 +150,7 @@ class DatasetSpec(ComponentSpec):
     role: ClassVar[str | None] = "dataset"
 
     needs_data_root: bool = True
+    data_layout: str = ""
 
 
 @dataclasses.dataclass(frozen=True)

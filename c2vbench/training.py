@@ -295,19 +295,6 @@ def train(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | 
     precision = effective_precision(config.precision, device)
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and precision == "fp16")
 
-    grouped = captions_by_video(train_split)
-    input_ids, attention_mask = tokenize_once(model.backbone, [c.text for c in train_split.captions])
-    frozen = None
-    video_loader = feed = None
-    if is_frozen:
-        frozen = cache_frozen_features(model, train_split, selection_split, input_ids, attention_mask, sampling,
-                                       config, device, reporter, feature_cache)
-    else:
-        video_dataset = video_dataset_for(model, train_split, sampling, device, config.preprocess, train=True,
-                                          seed=config.seed)
-        video_loader = training_loader(video_dataset, config, device)
-        feed = frame_feed(model, sampling, device)
-
     history: list[dict[str, Any]] = []
     best: tuple[float, int, dict] | None = None
     start_epoch = 0
@@ -319,9 +306,25 @@ def train(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | 
         scheduler.load_state_dict(state["scheduler"])
         history, start_epoch, best = state["history"], state["epoch"] + 1, state["best"]
         resumed_from = state["epoch"]
-        reporter.note(f"resumed after epoch {resumed_from + 1} from {state_dir}")
+        if start_epoch >= config.epochs:
+            reporter.note(f"training had finished ({start_epoch} epochs, kept in {state_dir}): not trained again")
+        else:
+            reporter.note(f"resumed after epoch {resumed_from + 1} from {state_dir}")
 
-    step = loss_step(model, input_ids, attention_mask, frozen, device, feed)
+    grouped = captions_by_video(train_split)
+    frozen = None
+    video_loader = feed = step = None
+    if start_epoch < config.epochs:  # a finished training needs neither the captions nor the frames again
+        input_ids, attention_mask = tokenize_once(model.backbone, [c.text for c in train_split.captions])
+        if is_frozen:
+            frozen = cache_frozen_features(model, train_split, selection_split, input_ids, attention_mask, sampling,
+                                           config, device, reporter, feature_cache)
+        else:
+            video_dataset = video_dataset_for(model, train_split, sampling, device, config.preprocess, train=True,
+                                              seed=config.seed)
+            video_loader = training_loader(video_dataset, config, device)
+            feed = frame_feed(model, sampling, device)
+        step = loss_step(model, input_ids, attention_mask, frozen, device, feed)
     epoch_seconds: list[float] = []
     for epoch in range(start_epoch, config.epochs):
         epoch_start = time.perf_counter()
@@ -367,14 +370,29 @@ def train(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | 
     if best is not None:
         model.load_state_dict(best[2])
         selected_epoch = best[1] + 1
-    if state_dir is not None and world.is_main:  # finished: the resumable state has served its purpose
-        import shutil
-
-        shutil.rmtree(state_dir, ignore_errors=True)
-        with contextlib.suppress(OSError):  # the shared .partial folder, once no other run uses it
-            state_dir.parent.rmdir()
+    # The state stays until the caller has written what it trained for (see discard_training_state): an interrupt
+    # during evaluation or writing must not cost the training.
     return TrainingSummary(history, selected_epoch, selection_split.name if selection_split else None, resumed_from,
                            epoch_seconds)
+
+
+def discard_training_state(state_dir: Path) -> None:
+    """Remove a run's resumable state once its result (and checkpoint) are written."""
+    import shutil
+
+    shutil.rmtree(state_dir, ignore_errors=True)
+    with contextlib.suppress(OSError):  # the shared .partial folder, once no other run uses it
+        state_dir.parent.rmdir()
+
+
+def completed_epochs(state_dir: Path) -> int:
+    """How many epochs the kept state of ``state_dir`` holds (0 when there is none)."""
+    import json
+
+    try:
+        return int(json.loads((state_dir / "progress.json").read_text())["completed_epochs"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
 
 
 def report_epoch(reporter: Reporter, record: dict[str, Any], selection_split: RetrievalSplit | None) -> None:

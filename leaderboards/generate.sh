@@ -16,4 +16,5 @@ for post in dsl qbnorm; do
   $c2v run --temporal meanp --align cosine --dataset synthetic-motion --seed 0 --postprocess "$post" --out "$out" \
     --no-checkpoint --quiet
 done
-$c2v leaderboard "$out" --baseline "tiny-clip · meanp · cosine" --out leaderboards/synthetic-motion.md
+$c2v leaderboard "$out" --baseline "tiny-clip · meanp · cosine" --out leaderboards/synthetic-motion.md \
+  --plot leaderboards/synthetic-motion.png

@@ -67,6 +67,7 @@ def test_msrvtt_9k_with_1k_a(registry, msrvtt_root):
     assert test.text_to_video == list(range(5)) and not test.is_multi_caption
     # val: carved from the 9k list (capped at a tenth: 1 video), one caption (its first in the json), not in train.
     assert len(val.videos) == 1 and len(val.captions) == 1
+    assert any("val_size 500 was capped to 1 video(s)" in note for note in dataset.notes)  # said, not silent
     (val_id,) = val.video_ids()
     assert val.captions[0].text == msrvtt_caption(int(val_id[5:]), 0)
     assert sorted(train.video_ids() + [val_id]) == sorted(f"video{i}" for i in range(9))

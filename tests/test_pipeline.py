@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from _small_runs import small_config
 
-from c2vbench.errors import C2VBenchError
+from c2vbench.errors import C2VBenchError, RunInterrupted
 from c2vbench.pipeline import evaluate_checkpoint, run_benchmark
 from c2vbench.progress import Reporter
 from c2vbench.results import validate_result
@@ -76,7 +76,7 @@ def test_interrupted_training_resumes_to_the_same_numbers(tmp_path, monkeypatch)
         return real_selection_score(*args, **kwargs)
 
     monkeypatch.setattr(training, "selection_score", interrupt_in_second_epoch)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(RunInterrupted, match="epoch 1 is kept .* resume from epoch 2"):
         run_benchmark(small_config(tmp_path / "resumed", epochs=3), reporter=QUIET)
     assert list((tmp_path / "resumed").glob("*.json")) == []  # no half result
     monkeypatch.setattr(training, "selection_score", real_selection_score)
@@ -119,11 +119,11 @@ def test_native_checkpoint_evaluates_to_the_same_numbers(tmp_path):
     assert evaluated["plugins"]["temporal"]["name"] == "meanp"
 
 
-def test_a_corrupt_test_video_stops_the_run_naming_it(tmp_path):
-    data_root = tmp_path / "data"
-    config = small_config(tmp_path / "out", protocol="zeroshot", data_root=str(data_root))
-    run_benchmark(config, reporter=QUIET)  # generates the dataset into data_root
-    victim = sorted((data_root / "videos").glob("*.mkv"))[-1]
+def test_a_corrupt_test_video_stops_the_run_naming_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("C2VBENCH_CACHE", str(tmp_path / "cache"))  # a private copy of the data to damage
+    config = small_config(tmp_path / "out", protocol="zeroshot")
+    run_benchmark(config, reporter=QUIET)  # generates the dataset into the cache
+    victim = sorted((tmp_path / "cache").glob("synthetic-motion-*/videos/*.mkv"))[-1]
     victim.write_bytes(b"this is not a video")
     with pytest.raises(C2VBenchError) as caught:
         run_benchmark(config, reporter=QUIET)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from _cli_runner import run_cli
 
 from c2vbench import hookimpl
 from c2vbench.errors import DuplicateComponentError, UnknownComponentError
@@ -107,3 +109,17 @@ def test_inline_plugins_validate_names_kinds_and_isolate_failures(monkeypatch):
     assert any("TemporalSpec, not a BackboneSpec" in e for e in errors["inline"])
     assert any("annotation index unavailable" in e for e in errors["raising"])
     assert any("c2vbench_register_temporal_module" in e for e in errors["misspelt"])
+
+
+def test_plugins_command_exits_non_zero_when_a_plugin_failed_to_load(fake_site, capsys):
+    code, out, err = run_cli(["plugins"], capsys)
+    assert code == 1
+    assert "tiny-clip" in out and "failed:" in out and "c2vbench_fake_broken" in out
+    code, out, err = run_cli(["plugins", "--json"], capsys)
+    assert code == 1 and "failed: " in err
+    assert {row["name"] for row in json.loads(out)} >= {"tiny-clip", "maxp"}
+
+
+def test_plugins_command_exits_zero_when_everything_loaded(capsys):
+    code, out, _ = run_cli(["plugins"], capsys)
+    assert code == 0 and "tiny-clip" in out

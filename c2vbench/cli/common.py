@@ -52,7 +52,8 @@ def run_options(function):
                      help="Encoding batch size."),
         click.option("--seed", type=int, default=config_default("seed"), show_default=True,
                      help="Seed of every random choice."),
-        click.option("--device", default=config_default("device"), show_default=True, help="auto, cpu or cuda."),
+        click.option("--device", default=config_default("device"), show_default=True,
+                     help="auto, cpu, cuda or cuda:N (the N-th GPU)."),
         click.option("--tie", default=config_default("tie"), show_default=True,
                      help="Tie policy: optimistic, pessimistic or expected."),
         click.option("--v2t-mode", default=config_default("v2t_mode"), show_default=True,
@@ -113,6 +114,24 @@ def resolve_config(ctx: click.Context, params: dict[str, Any], **fixed: Any) -> 
         settings["backbone_options"] = {**settings.get("backbone_options", {}), "pretrained": params["pretrained"]}
     settings.update(fixed)
     return RunConfig(**settings)
+
+
+def check_components(config: RunConfig, roles: tuple[str, ...] | None = None) -> None:
+    """Look up the selected plug-ins and validate their options before torch is imported (a typo fails at once)."""
+    from ..assembly import check_data_root
+    from ..registry import get_registry
+    from ..specs import ROLE_KIND, ROLES, build_options
+
+    names = {"backbone": config.backbone, "temporal": config.temporal, "align": config.align,
+             "dataset": config.dataset}
+    overrides = {"backbone": config.backbone_options, "temporal": config.temporal_options,
+                 "align": config.align_options, "dataset": config.dataset_options}
+    registry = get_registry()
+    for role in roles or ROLES:
+        spec = registry.get(ROLE_KIND[role], names[role]).spec
+        build_options(spec, overrides[role])
+        if role == "dataset":
+            check_data_root(spec, config.data_root)
 
 
 def describe_run(result: dict[str, Any]) -> str:

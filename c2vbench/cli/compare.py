@@ -28,6 +28,20 @@ def load_side(path: Path) -> list[dict]:
     return sorted(runs, key=lambda run: (run["config"].get("seed", 0), run["run_id"]))
 
 
+def refuse_shared_runs(first: list[dict], second: list[dict], path_a: Path, path_b: Path) -> None:
+    """A run compared with itself shows no difference by construction: say so instead of printing zeros."""
+    from ..errors import ResultFileError
+
+    shared = sorted({run["run_id"] for run in first} & {run["run_id"] for run in second})
+    if not shared:
+        return
+    if len(first) == len(second) == 1:
+        raise ResultFileError(f"{path_a} and {path_b} are the same run ({shared[0]}): every difference would be 0",
+                              "compare two different result files")
+    raise ResultFileError(f"{path_a} and {path_b} share {len(shared)} run(s) (e.g. {shared[0]}), so the two sides are "
+                          "not independent", "give each side its own runs")
+
+
 @click.command("compare")
 @click.argument("result_a", type=click.Path(exists=True, path_type=Path))
 @click.argument("result_b", type=click.Path(exists=True, path_type=Path))
@@ -49,6 +63,7 @@ def compare_command(result_a: Path, result_b: Path, n_resamples: int, seed: int,
 
     first = load_side(result_a)
     second = load_side(result_b)
+    refuse_shared_runs(first, second, result_a, result_b)
     comparison = compare_results(
         first if len(first) > 1 else first[0],
         second if len(second) > 1 else second[0],

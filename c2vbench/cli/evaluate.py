@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import resolve_config, run_options
+from .common import check_components, resolve_config, run_options
 from .run import print_outcome
 
 
@@ -25,12 +25,14 @@ def eval_command(ctx: click.Context, checkpoint: str, checkpoint_format: str | N
     """
     from pathlib import Path
 
-    from ..pipeline import evaluate_checkpoint
-    from ..progress import Reporter
-
     if checkpoint_format is None:
         checkpoint_format = "c2vbench" if Path(checkpoint).is_dir() else "clip2video"
     config = resolve_config(ctx, params, protocol="zeroshot", save_checkpoint=False)
+    check_components(config, roles=("dataset",))  # the checkpoint names the model's plug-ins
+
+    from ..pipeline import evaluate_checkpoint
+    from ..progress import Reporter
+
     outcome = evaluate_checkpoint(config, checkpoint, checkpoint_format, legacy_mask,
                                   reporter=Reporter(quiet=params["quiet"] or params["as_json"]))
     print_outcome(outcome.result, outcome.result_path, params["as_json"])

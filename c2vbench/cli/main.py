@@ -8,6 +8,7 @@ status 2.
 from __future__ import annotations
 
 import importlib
+import shlex
 import sys
 
 import click
@@ -28,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                      "Check that a registered component follows the rules of its kind."),
     "new-plugin": ("c2vbench.cli.new_plugin", "new_plugin_command", "Scaffold a new plug-in distribution."),
     "cache": ("c2vbench.cli.cache", "cache_command", "List or remove cached backbone embeddings."),
+    "results": ("c2vbench.cli.results", "results_group", "Browse past result files: results ls, results show."),
 }
 
 
@@ -60,22 +62,24 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; user errors print one line and exit 2."""
-    from ..errors import C2VBenchError
+    from ..errors import C2VBenchError, RunInterrupted
 
     try:
         cli.main(args=argv, prog_name="c2vbench", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        command = shlex.join(["c2vbench", *(sys.argv[1:] if argv is None else argv)])
+        click.echo(f"interrupted — run the same command to start again: {command}", err=True)
         sys.exit(130)
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)
+    except RunInterrupted as error:
+        command = shlex.join(["c2vbench", *(sys.argv[1:] if argv is None else argv)])
+        report_error(RunInterrupted(error.problem, f"{error.fix}: {command}"))
+        sys.exit(error.exit_code)
     except C2VBenchError as error:
         report_error(error)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        sys.exit(130)
+        sys.exit(error.exit_code)
 
 
 def report_error(error: Exception) -> None:

@@ -14,6 +14,8 @@ import click
 def plugins_command(as_json: bool, options_of: str | None, kind: str | None) -> None:
     """List every registered plug-in component: kind, name, distribution, version, description.
 
+    Exits with status 1 when a plug-in failed to load or two plug-ins clash (each is listed, on stderr with --json).
+
     Example: c2vbench plugins --options tdb
     """
     from ..registry import get_registry
@@ -38,6 +40,14 @@ def plugins_command(as_json: bool, options_of: str | None, kind: str | None) -> 
             console.print(f"[red]failed:[/] {escape(failure.describe())}")
 
     terminal.emit(rows, as_json, render)
+    if as_json:  # the JSON stays a clean list; the problems go to stderr
+        for (clash_kind, name), clashing in sorted(registry.clashes.items()):
+            terminal.print_line(f"clash: {clash_kind} '{name}' is registered by "
+                                f"{'; '.join(c.provider.describe() for c in clashing)}", stderr=True)
+        for failure in registry.failures:
+            terminal.print_line(f"failed: {failure.describe()}", stderr=True)
+    if registry.failures or registry.clashes:  # a broken installation is not a success
+        raise SystemExit(1)
 
 
 def show_options(registry, name: str, kind: str | None, as_json: bool) -> None:

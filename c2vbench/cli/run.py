@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import config_default, describe_run, resolve_config, run_options
+from .common import check_components, config_default, describe_run, resolve_config, run_options
 
 
 @click.command("run")
@@ -29,15 +29,17 @@ def run_command(ctx: click.Context, **params) -> None:
 
     Example: c2vbench run --temporal tdb --align tab --dataset synthetic-motion
     """
-    from ..pipeline import run_benchmark
-    from ..progress import Reporter
-
     if params["no_checkpoint"] and params["ask_checkpoint"]:
         from ..errors import C2VBenchError
 
         raise C2VBenchError("--no-checkpoint and --save-checkpoint contradict each other", "give one of them")
     wanted = True if params["ask_checkpoint"] else (False if params["no_checkpoint"] else None)
     config = resolve_config(ctx, params, **({} if wanted is None else {"save_checkpoint": wanted}))
+    check_components(config)  # before the pipeline imports torch: a misspelt name is refused at once
+
+    from ..pipeline import run_benchmark
+    from ..progress import Reporter
+
     outcome = run_benchmark(config, reporter=Reporter(quiet=params["quiet"] or params["as_json"]))
     print_outcome(outcome.result, outcome.result_path, params["as_json"])
 
@@ -62,5 +64,10 @@ def print_outcome(result, result_path, as_json: bool) -> None:
         for line in probe_notes(result):
             terminal.print_line(line)
     terminal.print_line(f"result: {result_path}")
-    if result.get("checkpoint"):
-        terminal.print_line(f"checkpoint: {result['checkpoint']}")
+    checkpoint = result.get("checkpoint")
+    if isinstance(checkpoint, dict):  # eval: the checkpoint that was evaluated
+        mask = ", legacy mask" if checkpoint.get("legacy_mask") else ""
+        terminal.print_line(f"evaluated checkpoint: {checkpoint.get('path')} (format {checkpoint.get('format')}"
+                            f"{mask})")
+    elif checkpoint:
+        terminal.print_line(f"checkpoint: {checkpoint}")

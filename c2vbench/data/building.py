@@ -103,12 +103,18 @@ def require_root(dataset: str, data_root: Path | None, layout: str) -> Path:
     return root
 
 
-def carve_validation(dataset: str, train_ids: Sequence[str], size: int) -> tuple[list[str], list[str]]:
+def carve_validation(dataset: str, train_ids: Sequence[str], size: int,
+                     notes: list[str] | None = None) -> tuple[list[str], list[str]]:
     """Split ``train_ids`` into (train, val) with the ``size`` ids of smallest salted hash in val (order kept).
 
-    ``size`` is capped at a tenth of the training list (at least 1), so that small trees still train.
+    ``size`` is capped at a tenth of the training list (at least 1), so that small trees still train; the cap is
+    said, never silent: a sentence is appended to ``notes`` (the dataset's :attr:`RetrievalDataset.notes`).
     """
+    requested = size
     size = min(size, max(1, len(train_ids) // 10))
+    if size < requested and notes is not None:
+        notes.append(f"{dataset}: val_size {requested} was capped to {size} video(s), a tenth of the "
+                     f"{len(train_ids)} training videos; model selection on so few videos says little")
     if not 0 < size < len(train_ids):
         raise DataError(f"{dataset}: val_size {size} must be between 1 and {len(train_ids) - 1} "
                         f"(the training split has {len(train_ids)} videos)", "choose another val_size")

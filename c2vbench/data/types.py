@@ -98,6 +98,8 @@ class RetrievalDataset:
             checksums, caption expansion, missing ids, ...); it is merged with the sampling description and hashed
             into ``protocol.hash`` of every result.
         selection_split: the split used for model selection (``val``; ``test`` is allowed but recorded).
+        notes: what the user should know about how the splits were built (e.g. a validation split smaller than
+            asked for); the pipeline prints each and records it in the result's ``notes``.
     """
 
     name: str
@@ -105,6 +107,7 @@ class RetrievalDataset:
     sampling: FrameSampling
     protocol: dict[str, Any] = dataclasses.field(default_factory=dict)
     selection_split: str = "val"
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     def split(self, name: str) -> RetrievalSplit:
         from ..errors import DataError

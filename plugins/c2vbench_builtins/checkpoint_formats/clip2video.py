@@ -73,10 +73,25 @@ class OfficialLayout:
     unused_prefixes: tuple[str, ...]
 
 
+def describe_load_error(error: Exception) -> str:
+    """torch.load's failure in a few words, without its advice to load untrusted files with weights_only=False."""
+    text = str(error)
+    if "Weights only load failed" in text:
+        detail = text.partition("WeightsUnpickler error:")[2].partition("Check the documentation")[0]
+        detail = " ".join(detail.split()) or "unsupported content"
+        return (f"it is not a plain file of tensors ({detail[:120]}; c2vbench never runs code from a "
+                "checkpoint)")
+    if "central directory" in text or "PytorchStreamReader" in text:
+        return "its zip archive is incomplete (truncated or damaged)"
+    first_line = text.strip().splitlines()[0] if text.strip() else type(error).__name__
+    return first_line[:160]
+
+
 def read_official_state_dict(path: str | Path) -> dict[str, Any]:
     """The tensors of an official file, loaded safely, ``module.`` prefixes stripped, ``gamma``/``beta`` renamed
     to ``weight``/``bias`` as the official loader does."""
     import pickle
+    import warnings
 
     import torch
 
@@ -92,10 +107,11 @@ def read_official_state_dict(path: str | Path) -> dict[str, Any]:
         raise C2VBenchError(f"checkpoint file {path} does not exist",
                             "give the path of a released pytorch_model.bin.N file")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols before failing on a foreign file
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, AttributeError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise C2VBenchError(f"cannot read {path} as a PyTorch state dict ({first_line[:200]})",
+        raise C2VBenchError(f"cannot read {path} as a PyTorch state dict: {describe_load_error(error)}",
                             "the file is truncated, corrupt or not a CLIP2Video checkpoint; download it again",
                             ) from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):

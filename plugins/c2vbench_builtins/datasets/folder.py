@@ -91,6 +91,7 @@ def c2vbench_register_datasets():
     yield DatasetSpec(
         name="folder",
         summary="Your own videos: a folder of videos (or frame folders) and a captions csv/jsonl, optional split",
+        data_layout=LAYOUT,
         factory=build_folder,
         options_type=FolderOptions,
     )
@@ -134,13 +135,14 @@ def build_folder(options: FolderOptions, data_root: Path | None) -> Any:
     else:
         ids = _hash_split(order, options.test_fraction)
 
+    notes: list[str] = []
     validation = "none: no training split (zero-shot evaluation only)"
     if "train" in ids and selection == "test":
         validation = "none: model selection on the test split"
     elif "train" in ids and "val" in ids:
         validation = f"the captions file's val rows ({len(ids['val'])} videos, all captions)"
     elif "train" in ids:
-        ids["train"], ids["val"] = carve_validation("folder", ids["train"], options.val_size)
+        ids["train"], ids["val"] = carve_validation("folder", ids["train"], options.val_size, notes)
         validation = carving_description("folder", "the train videos", len(ids["val"])) + "; all their captions"
 
     sources = FolderSources("folder", root, options.video_source, options.frames_dir, options.videos_dir, ".mp4",
@@ -162,9 +164,9 @@ def build_folder(options: FolderOptions, data_root: Path | None) -> Any:
                "columns": {"video": options.video_column, "caption": options.caption_column,
                            "split": options.split_column if rule == "column" else None},
                "label": options.label})
+    no_training_reason = None if "train" in splits else _no_training_reason(rule, captions_path, options)
     return FolderDataset("folder", splits, sampling, card, selection_split=selection if "train" in splits else "val",
-                         no_training_reason=None if "train" in splits else _no_training_reason(rule, captions_path,
-                                                                                                options))
+                         notes=notes, no_training_reason=no_training_reason)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -68,6 +68,7 @@ def c2vbench_register_datasets():
     yield DatasetSpec(
         name="msrvtt",
         summary="MSR-VTT: 10k web videos, 20 captions each; protocols 9k/7k + 1k-A and full (multi-caption)",
+        data_layout=LAYOUT,
         factory=build_msrvtt,
         options_type=MsrvttOptions,
         paper="Xu, Mei, Yao, Rui. MSR-VTT: A Large Video Description Dataset for Bridging Video and Language. "
@@ -126,6 +127,7 @@ def build_msrvtt(options: MsrvttOptions, data_root: Path | None) -> Any:
         test_split = build_split("test", test_ids, captions, sources, "msrvtt")
     refuse_overlap("msrvtt", ("train", train_ids), ("test", test_ids))
 
+    notes: list[str] = []
     if selection == "test":
         val_split = test_split
         validation = "none: model selection on the test split"
@@ -137,7 +139,7 @@ def build_msrvtt(options: MsrvttOptions, data_root: Path | None) -> Any:
         val_split = build_split("val", val_ids, captions, sources, "msrvtt")
         validation = f"official {VAL_FULL} ({len(val_ids)} videos, all captions)"
     else:
-        train_ids, val_ids = carve_validation("msrvtt", train_ids, options.val_size)
+        train_ids, val_ids = carve_validation("msrvtt", train_ids, options.val_size, notes)
         first_captions = {video_id: captions.get(video_id, [])[:1] for video_id in val_ids}
         val_split = build_split("val", val_ids, first_captions, sources, "msrvtt")
         validation = carving_description("msrvtt", TRAIN_LISTS[options.variant], len(val_ids)) + \
@@ -157,7 +159,7 @@ def build_msrvtt(options: MsrvttOptions, data_root: Path | None) -> Any:
     card = protocol_card(dataset="msrvtt", variant=options.variant, files=files, splits=splits, sources=sources,
                          caption_expansion=expansion, validation=validation, selection=selection,
                          decoder=sources.decoder, extra={"test": test})
-    return RetrievalDataset("msrvtt", splits, sampling, card, selection_split=selection)
+    return RetrievalDataset("msrvtt", splits, sampling, card, selection_split=selection, notes=notes)
 
 
 def _captions_by_video(data: Any, path: Path) -> tuple[dict[str, list[str]], dict[str, int]]:

@@ -47,6 +47,7 @@ def c2vbench_register_datasets():
     yield DatasetSpec(
         name="msvd",
         summary="MSVD: 1970 YouTube clips, ~40 captions each; train 1200 / val 100 / test 670 (multi-caption)",
+        data_layout=LAYOUT,
         factory=build_msvd,
         options_type=MsvdOptions,
         paper="Chen, Dolan. Collecting Highly Parallel Data for Paraphrase Evaluation. ACL 2011",

@@ -1,10 +1,11 @@
 """Dataset ``synthetic-motion``: coloured shapes that move, grow, shrink or change colour, generated locally.
 
-Generated from a seed on first use and cached (``$C2VBENCH_CACHE``, default ``~/.cache/c2vbench``, or
-``--data-root`` when given). The files look like a real dataset's: lossless H.264 videos (``videos/<id>.mkv``,
-encoded with PyAV, decoded with decord like any other dataset), an ``annotations.json`` shaped like MSR-VTT's
-``MSRVTT_data.json`` (``videos`` with their split, ``sentences`` with ``video_id`` and ``caption``), and one list
-file per split.
+Generated from a seed on first use and cached in ``$C2VBENCH_CACHE`` (default ``~/.cache/c2vbench``), in a
+folder c2vbench creates and marks as its own; ``--data-root`` is refused (there is nothing to read), and the
+generator never writes into a folder it did not create. The files look like a real dataset's: lossless H.264
+videos (``videos/<id>.mkv``, encoded with PyAV, decoded with decord like any other dataset), an
+``annotations.json`` shaped like MSR-VTT's ``MSRVTT_data.json`` (``videos`` with their split, ``sentences``
+with ``video_id`` and ``caption``), and one list file per split.
 
 The test split holds **order twins**: a clip and its exact time reversal, each with its own caption ("moves left" /
 "moves right", "turns red then blue" / "turns blue then red"). With ``frames_per_video − 1`` a multiple of
@@ -133,20 +134,41 @@ def dataset_folder_name(options: SyntheticMotionOptions) -> str:
     return f"synthetic-motion-v{GENERATOR_VERSION}-{digest}"
 
 
+OWNER_MARKER = ".c2vbench-generated"
+
+
 def ensure_generated(root: Path, options: SyntheticMotionOptions) -> None:
-    """Generate the dataset into ``root`` unless a complete copy is there; atomic (temp folder, then rename)."""
+    """Generate the dataset into ``root`` unless a complete copy is there; atomic (temp folder, then rename).
+
+    Only ever writes into a folder it creates: the data is generated in a fresh staging folder next to ``root``
+    (marked with :data:`OWNER_MARKER`) and renamed into place. An existing ``root`` is used only when it is a
+    complete copy; one that is not is deleted only when it carries the marker (c2vbench's own, unfinished), and
+    otherwise refused: a folder c2vbench did not create is never cleaned, rewritten or re-permissioned.
+    """
     if (root / "COMPLETE").exists():
         return
     import shutil
     import tempfile
 
+    from c2vbench.plugin import DataError
+
+    if root.exists():
+        if not (root / OWNER_MARKER).is_file():
+            raise DataError(f"synthetic-motion: {root} exists but was not created by c2vbench, which will not "
+                            "write into it",
+                            "leave the dataset in c2vbench's cache (no --data-root), or name a folder that does "
+                            "not exist yet")
+        shutil.rmtree(root)  # c2vbench's own unfinished attempt
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
     try:
+        (staging / OWNER_MARKER).write_text(json.dumps({"generator": "c2vbench synthetic-motion",
+                                                        "version": GENERATOR_VERSION}) + "\n")
         generate(staging, options)
         (staging / "COMPLETE").write_text("ok\n")
-        if root.exists():  # an incomplete earlier attempt
-            shutil.rmtree(root)
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; the dataset gets a new folder's permissions
         try:
             staging.rename(root)
         except OSError:

@@ -57,6 +57,7 @@ def c2vbench_register_datasets():
     yield DatasetSpec(
         name="vatex",
         summary="VATEX English: ~35k YouTube clips, 10 English captions each; test hgr or random1k5",
+        data_layout=LAYOUT,
         factory=build_vatex,
         options_type=VatexOptions,
         paper="Wang, Wu, Chen, Li, Wang, Wang. VATEX: A Large-Scale, High-Quality Multilingual Dataset for "
