@@ -237,6 +237,10 @@ def add_order_probes(result: dict[str, Any], config: RunConfig, assembly: Assemb
         block = run_order_probes(assembly.model, assembly.dataset, test, encoded, result["per_query"],
                                  assembly.components, config, device, reporter, shuffles=config.probe_shuffles)
     block["cost"]["evaluation_seconds"] = round(evaluation_seconds, 3)
+    # the per-frame embeddings the probes rearranged: from the embedding cache on a hit, else this evaluation's
+    cache_log = result["cost"].get("embedding_cache")
+    from_cache = isinstance(cache_log, dict) and cache_log.get(f"{test.name} frames") == "hit"
+    block["cost"]["frames_from"] = "embedding cache" if from_cache else "this evaluation"
     result["probes"] = block
     result["notes"] = list(reporter.notes)
 

@@ -174,26 +174,32 @@ class Rescorer:
         from .encoding import FrameBank, encode_videos_from_bank
 
         bank = FrameBank(frame_features, frame_mask, 0.0)
-        return encode_videos_from_bank(self.model, bank, self.config.eval_batch_size, self.device)
+        return encode_videos_from_bank(self.model, bank, self.config.eval_batch_size, self.device,
+                                       precision=self.config.precision)
 
     def texts(self, captions: list[str]):
         from .encoding import encode_texts
         from .progress import Reporter
 
-        return encode_texts(self.model, captions, self.config.eval_batch_size, self.device, Reporter(quiet=True))
+        return encode_texts(self.model, captions, self.config.eval_batch_size, self.device, Reporter(quiet=True),
+                            precision=self.config.precision)
 
     def evaluate(self, text, video) -> dict[str, Any]:
-        """``{"metrics", "per_query"}`` of the (post-processed) scores of ``text`` against ``video``."""
-        from .encoding import score_all
+        """``{"metrics", "per_query"}`` of the (post-processed) scores of ``text`` against ``video``, scored and
+        ranked on the same path as the unprobed evaluation (streamed where it streams)."""
+        from .encoding import can_stream, score_all, streamed_scores
         from .results import evaluation_block
 
-        sim = score_all(self.model, text, video, self.device)
-        bank_sim = None
-        if self.processor.needs_bank:
-            if self._bank_text is None:
-                self._bank_text = self.texts([c.text for c in self.dataset.split("train").captions])
-            bank_sim = score_all(self.model, self._bank_text, video, self.device)
-        sim = self.processor.apply(sim, bank_sim=bank_sim)
+        if can_stream(self.config):
+            sim = streamed_scores(self.model, text, video, self.device)
+        else:
+            sim = score_all(self.model, text, video, self.device)
+            bank_sim = None
+            if self.processor.needs_bank:
+                if self._bank_text is None:
+                    self._bank_text = self.texts([c.text for c in self.dataset.split("train").captions])
+                bank_sim = score_all(self.model, self._bank_text, video, self.device)
+            sim = self.processor.apply(sim, bank_sim=bank_sim)
         evaluated = evaluation_block(sim, self.split, self.config)
         per_query = {key: evaluated["per_query"][key] for key in ("t2v_rank", "t2v_ties", "v2t_rank", "v2t_ties")}
         run: dict[str, Any] = {"metrics": evaluated["metrics"], "per_query": per_query}

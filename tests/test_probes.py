@@ -15,7 +15,15 @@ from _small_runs import small_config
 from c2vbench.assembly import assemble
 from c2vbench.data.integrity import SplitScreener
 from c2vbench.data.types import CaptionRecord, RetrievalDataset, RetrievalSplit, VideoRecord
-from c2vbench.encoding import EncodedSplit, FrameBank, encode_split, encode_texts, encode_videos_from_bank, score_all
+from c2vbench.encoding import (
+    EncodedSplit,
+    FrameBank,
+    encode_split,
+    encode_texts,
+    encode_videos_from_bank,
+    score_all,
+    streamed_scores,
+)
 from c2vbench.model import RetrievalModel
 from c2vbench.pipeline import run_benchmark, seed_everything
 from c2vbench.plugin import VideoFeatures
@@ -171,7 +179,8 @@ def evaluate_directly(config, honour_declarations=True):
     test = screen("test")
     model = assembly.model.eval()
     encoded = encode_split(model, test, assembly.sampling, 16, CPU, QUIET)
-    unprobed = evaluation_block(score_all(model, encoded.text, encoded.video, CPU), test, config)
+    # ranked as the pipeline ranks (streamed), which the probes mirror
+    unprobed = evaluation_block(streamed_scores(model, encoded.text, encoded.video, CPU), test, config)
     block = run_order_probes(model, assembly.dataset, test, encoded, unprobed["per_query"], assembly.components,
                              config, CPU, QUIET, shuffles=2, n_resamples=500,
                              honour_declarations=honour_declarations)
@@ -265,6 +274,24 @@ def test_probing_never_changes_the_unprobed_result(tdb_runs):
     stored = json.loads(probed.result_path.read_text())
     validate_result(stored)
     assert stored["probes"]["protocol"]["hash"] and stored["probes"]["cost"]["seconds"] >= 0
+
+
+def test_probes_with_and_without_the_embedding_cache_agree(tmp_path):
+    settings = dict(temporal="tdb", temporal_options={"layers": "1"}, protocol="zeroshot", probe="order",
+                    probe_shuffles=1)
+    off = run_benchmark(small_config(tmp_path / "off", embedding_cache=False, **settings), reporter=QUIET).result
+    filled = run_benchmark(small_config(tmp_path / "fill", **settings), reporter=QUIET).result
+    hit = run_benchmark(small_config(tmp_path / "hit", **settings), reporter=QUIET).result
+    assert off["cost"]["embedding_cache"] == "off"
+    assert filled["cost"]["embedding_cache"]["test frames"] == "miss"
+    assert hit["cost"]["embedding_cache"]["test frames"] == "hit"
+    assert [r["probes"]["cost"]["frames_from"] for r in (off, filled, hit)] == \
+        ["this evaluation", "this evaluation", "embedding cache"]
+    for result in (filled, hit):
+        assert result["per_query"] == off["per_query"]
+        for name, probe in off["probes"]["probes"].items():
+            assert result["probes"]["probes"][name]["runs"] == probe["runs"], name
+            assert result["probes"]["probes"][name]["difference"] == probe["difference"], name
 
 
 def test_probe_command_adds_the_same_probes_to_an_existing_result(tdb_runs, capsys, tmp_path):
