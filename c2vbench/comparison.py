@@ -1,13 +1,24 @@
 """Which paired test for which inputs: the comparison rules that ``compare`` and ``leaderboard`` share.
 
-:mod:`c2vbench.stats` holds the array-level procedures (bootstraps, the sign-flip test, Holm); this module decides,
-for result files, whether they may be compared at all (same protocol, tie policy, video-to-text mode, test set) and
-which procedure a comparison uses.
+:mod:`c2vbench.stats` holds the array-level procedures (bootstraps, the sign-flip test, the seed-level t test,
+Holm); this module decides, for result files, whether they may be compared at all (same protocol, tie policy,
+video-to-text mode, test set), which runs form one configuration, and which procedure a comparison uses:
+
+* **Grouping** (:func:`group_runs`): runs are one configuration when they share protocol hash, post-processing
+  track and ``config_key`` (what can change a number, seed excluded). Each ``(config_key, seed)`` counts once: a
+  re-run of the same seed is *set aside* and named (:class:`SetAside`), never counted as another seed.
+* **Choice of test** (:func:`choose_test`): both sides with >= 2 seeds → the seed-level t test
+  (:data:`SEED_LEVEL_TEST`), which accounts for training noise and query sampling; a side with a single seed →
+  no seed-level p-value exists, and the p-value shown is the sign-flip test over queries (:data:`QUERY_LEVEL_TEST`),
+  valid only *conditional on the trained models* and labelled so. Post-processed results are compared with their
+  own plain scores (:data:`PAIRED_POSTPROCESS_TEST`): same runs, same queries, exactly paired.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,10 +29,116 @@ from .stats import (
     COMPARE_METRICS,
     DEFAULT_RESAMPLES,
     bootstrap_differences,
-    bootstrap_p_value,
     paired_randomization_test,
     percentile_interval,
+    seed_level_test,
 )
+
+SEED_LEVEL_TEST = "seed-level t test (training noise + query sampling, Satterthwaite df)"
+QUERY_LEVEL_TEST = "paired sign-flip test over queries, conditional on the trained seeds (no seed-level test: 1 seed)"
+PAIRED_POSTPROCESS_TEST = "paired sign-flip test over queries: post-processed vs the same runs' plain scores"
+
+
+def choose_test(seeds_a: int, seeds_b: int) -> str:
+    """The test a comparison of ``seeds_a`` vs ``seeds_b`` runs uses (see the module docstring)."""
+    return SEED_LEVEL_TEST if seeds_a >= 2 and seeds_b >= 2 else QUERY_LEVEL_TEST
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# grouping runs into configurations
+
+
+def postprocess_of(result: Mapping[str, Any]) -> tuple[str, str]:
+    """``(name, track)`` of the post-processing a result used (``("none", "inductive")`` when absent)."""
+    from .postprocess import POSTPROCESSORS
+
+    info = result.get("postprocess")
+    if isinstance(info, Mapping):
+        name = str(info.get("name", "none"))
+    else:
+        name = str(result.get("config", {}).get("postprocess", "none"))
+    if isinstance(info, Mapping) and "track" in info:
+        return name, str(info["track"])
+    known = POSTPROCESSORS.get(name)
+    if known is not None:
+        return name, known.track
+    return name, "unknown"
+
+
+def seed_of(result: Mapping[str, Any]) -> int | None:
+    seed = result.get("config", {}).get("seed")
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+
+
+def configuration_of(result: Mapping[str, Any], path: Path | str) -> str:
+    """``config:<config_key>``, or for a result without one ``run:<run_id>`` / ``file:<path>`` (never merged)."""
+    if "config_key" in result:
+        return f"config:{result['config_key']}"
+    if "run_id" in result:
+        return f"run:{result['run_id']}"
+    return f"file:{path}"
+
+
+@dataclasses.dataclass(frozen=True)
+class SetAside:
+    """A run not counted because its configuration already has a run of the same seed."""
+
+    path: Path
+    kept: Path
+    seed: int | None
+
+    def describe(self) -> str:
+        return f"{self.path} (same configuration and seed {self.seed} as {self.kept})"
+
+
+@dataclasses.dataclass
+class RunGroup:
+    """The runs of one configuration on one protocol and post-processing track, one per seed."""
+
+    protocol_hash: str
+    track: str
+    configuration: str
+    runs: list[tuple[Path, dict[str, Any]]]
+
+    @property
+    def results(self) -> list[dict[str, Any]]:
+        return [result for _, result in self.runs]
+
+
+def group_runs(results: Sequence[tuple[Path | str, dict[str, Any]]]) -> tuple[list[RunGroup], list[SetAside]]:
+    """Group runs by (protocol hash, track, configuration); each (configuration, seed) counts once.
+
+    Of several runs with the same configuration and seed, the one created first (then the first path) is kept and
+    the others are returned as :class:`SetAside`. The same file reached twice (a file and its folder) is dropped
+    silently. Groups are sorted; runs inside a group by seed.
+    """
+    groups: dict[tuple[str, str, str], RunGroup] = {}
+    kept_by_seed: dict[tuple[str, str, str, Any], Path] = {}
+    set_aside: list[SetAside] = []
+    seen_files: set[str] = set()
+    ordered = sorted(((Path(path), result) for path, result in results),
+                     key=lambda item: (str(item[1].get("created", "")), str(item[0])))
+    for path, result in ordered:
+        identity = str(path.resolve()) if path.exists() else str(path)
+        if identity in seen_files:
+            continue
+        seen_files.add(identity)
+        protocol_hash = result["protocol"]["hash"]
+        _, track = postprocess_of(result)
+        configuration = configuration_of(result, path)
+        seed = seed_of(result)
+        seed_key = (protocol_hash, track, configuration, seed)
+        if seed_key in kept_by_seed:
+            set_aside.append(SetAside(path, kept_by_seed[seed_key], seed))
+            continue
+        kept_by_seed[seed_key] = path
+        key = (protocol_hash, track, configuration)
+        groups.setdefault(key, RunGroup(protocol_hash, track, configuration, [])).runs.append((path, result))
+    for group in groups.values():
+        group.runs.sort(key=lambda run: (seed_of(run[1]) if seed_of(run[1]) is not None else -1,
+                                         str(run[1].get("run_id", ""))))
+    set_aside.sort(key=lambda item: str(item.path))
+    return [groups[key] for key in sorted(groups)], set_aside
 
 
 def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -158,10 +275,11 @@ def compare_results(
     """Paired comparison of two results (or two lists of same-config results from different seeds).
 
     Returns:
-        ``{"t2v": {METRIC: {"a", "b", "diff", "ci": [low, high], "p"}}, "v2t": {...}}`` for ``metrics`` (R@K in
-        percent, MnR in ranks, MRR in 0..1), ``diff = b - a``. With one result per side, the CI is the paired
-        (cluster-aware) bootstrap and ``p`` the sign-flip randomisation test; with several seeds on either side,
-        both come from the two-level bootstrap.
+        ``{"t2v": {METRIC: {"a", "b", "diff", "ci": [low, high], "p", "test", "seed_level"}}, "v2t": {...}}`` for
+        ``metrics`` (R@K in percent, MnR in ranks, MRR in 0..1), ``diff = b - a``. ``test`` names the procedure
+        behind ``p`` and ``ci`` (:func:`choose_test`): with >= 2 seeds on both sides the seed-level t test and its
+        t interval (``seed_level`` true); otherwise the sign-flip test and the paired (cluster-aware) bootstrap
+        interval over queries of the seed-averaged values, conditional on the trained seeds (``seed_level`` false).
 
     Raises:
         ResultFileError: different protocol hashes (naming the fields that differ), tie policies, video-to-text
@@ -178,7 +296,7 @@ def compare_results(
     if tie not in TIE_POLICIES:
         raise ResultFileError(f"unknown tie policy {tie!r} in the results")
     _check_same_setting(everything, all_labels, "v2t_mode", "all-captions")
-    multi_seed = len(a_list) > 1 or len(b_list) > 1
+    test = choose_test(len(a_list), len(b_list))
 
     comparison: dict[str, dict[str, dict[str, Any]]] = {}
     for direction in ("t2v", "v2t"):
@@ -190,12 +308,15 @@ def compare_results(
                 f"{labels[0]} has {a_values.shape[1]} {direction} queries but {labels[1]} has {b_values.shape[1]}",
                 "compare results of the same test set",
             )
-        samples = bootstrap_differences(a_values, b_values, clusters, n_resamples, seed)
-        low, high = percentile_interval(samples, confidence)
-        if multi_seed:
-            p_values = np.atleast_1d(bootstrap_p_value(samples))
+        if test == SEED_LEVEL_TEST:
+            outcome = seed_level_test(a_values, b_values, clusters, confidence)
+            low, high = outcome.interval
+            p_values = outcome.p_value
         else:
-            p_values = np.atleast_1d(paired_randomization_test(a_values[0], b_values[0], clusters, n_resamples, seed))
+            a_mean, b_mean = a_values.mean(axis=0), b_values.mean(axis=0)  # [n_queries, n_metrics]
+            samples = bootstrap_differences(a_mean[None], b_mean[None], clusters, n_resamples, seed)
+            low, high = percentile_interval(samples, confidence)
+            p_values = np.atleast_1d(paired_randomization_test(a_mean, b_mean, clusters, n_resamples, seed))
         a_means = a_values.mean(axis=1).mean(axis=0)
         b_means = b_values.mean(axis=1).mean(axis=0)
         comparison[direction] = {
@@ -205,7 +326,33 @@ def compare_results(
                 "diff": float(b_means[i] - a_means[i]),
                 "ci": [float(low[i]), float(high[i])],
                 "p": float(p_values[i]),
+                "test": test,
+                "seed_level": test == SEED_LEVEL_TEST,
+                "seeds": [len(a_list), len(b_list)],
             }
             for i, metric in enumerate(metrics)
         }
     return comparison
+
+
+def compare_with_plain(results: Sequence[Mapping[str, Any]], metric: str = "R@1", direction: str = "t2v",
+                       n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> tuple[float, float] | None:
+    """``(difference, p)`` of post-processed minus plain scores of the same runs (exactly paired), or None.
+
+    Every run must carry its plain scores (``result["plain"]``). The per-query differences are averaged over the
+    runs (seeds) and tested with the sign-flip test (:data:`PAIRED_POSTPROCESS_TEST`); videos' captions flip
+    together on multi-caption sets.
+    """
+    if not results or any(not isinstance(result.get("plain"), Mapping) for result in results):
+        return None
+    tie = str(results[0].get("tie", "expected"))
+    post = direction_values(results, direction, (metric,), tie)[:, :, 0]
+    plain = direction_values([{"per_query": result["plain"]["per_query"]} for result in results], direction,
+                             (metric,), tie)[:, :, 0]
+    if post.shape != plain.shape:
+        return None
+    mapping = results[0]["per_query"].get("t2v_video") if direction == "t2v" else None
+    clusters = None if mapping is None else np.asarray(mapping)
+    difference = float(post.mean() - plain.mean())
+    p_value = paired_randomization_test(plain.mean(axis=0), post.mean(axis=0), clusters, n_resamples, seed)
+    return difference, float(p_value)

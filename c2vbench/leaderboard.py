@@ -1,10 +1,15 @@
 """Leaderboard markdown rendered from result files.
 
 Layout: one section per protocol hash (results on different protocols are never ranked together), and inside it one
-table per post-processing track (plain inference, query bank, transductive). Runs that differ only by seed share a
-``config_key`` and form one entry: its numbers are the mean over seeds with a two-level (seeds, then queries)
-bootstrap CI; a single-seed entry gets the query-bootstrap CI. Text queries are resampled by video when the
-result files carry the caption -> video map.
+table per post-processing track (plain inference, query bank, transductive). Runs are grouped by
+:func:`c2vbench.comparison.group_runs`: runs that differ only by seed share a ``config_key`` and form one entry, each
+(configuration, seed) counted once (re-runs are set aside and listed under the tables). An entry's numbers are the
+mean over seeds with a two-level (seeds, then queries) bootstrap CI; a single-seed entry gets the query-bootstrap CI.
+Text queries are resampled by video when the result files carry the caption -> video map.
+
+Marks: plain rows against the baseline use the test :func:`c2vbench.comparison.choose_test` picks (the seed-level t
+test when both have >= 2 seeds, Holm-adjusted; otherwise no verdict, only the query-level p conditional on the
+seeds); post-processed rows are tested against their own plain scores (same runs, exactly paired).
 
 The rendering is deterministic — inputs sorted, fixed bootstrap seeds, no timestamps — so re-rendering the same
 files gives identical bytes, and ``--check`` can detect drift. Every string that comes from a result file (plug-in
@@ -22,17 +27,19 @@ from typing import Any
 
 import numpy as np
 
-from .comparison import direction_values
-from .errors import C2VBenchError
-from .postprocess import POSTPROCESSORS
-from .stats import (
-    bootstrap_differences,
-    bootstrap_means,
-    bootstrap_p_value,
-    holm_adjust,
-    paired_randomization_test,
-    percentile_interval,
+from .comparison import (
+    PAIRED_POSTPROCESS_TEST,
+    QUERY_LEVEL_TEST,
+    SEED_LEVEL_TEST,
+    SetAside,
+    choose_test,
+    compare_with_plain,
+    direction_values,
+    group_runs,
+    postprocess_of,
 )
+from .errors import C2VBenchError
+from .stats import bootstrap_means, holm_adjust, paired_randomization_test, percentile_interval, seed_level_test
 
 DEFAULT_RESAMPLES = 2000
 SIGNIFICANCE_LEVEL = 0.05
@@ -115,21 +122,6 @@ def _plugin_name(result: Mapping[str, Any], kind: str) -> str:
     return str(plugin.get("name", "?")) if isinstance(plugin, Mapping) else "?"
 
 
-def postprocess_of(result: Mapping[str, Any]) -> tuple[str, str]:
-    """``(name, track)`` of the post-processing a result used (``("none", "inductive")`` when absent)."""
-    info = result.get("postprocess")
-    if isinstance(info, Mapping):
-        name = str(info.get("name", "none"))
-    else:
-        name = str(result.get("config", {}).get("postprocess", "none"))
-    if isinstance(info, Mapping) and "track" in info:
-        return name, str(info["track"])
-    known = POSTPROCESSORS.get(name)
-    if known is not None:
-        return name, known.track
-    return name, "unknown"
-
-
 def entry_name(result: Mapping[str, Any]) -> str:
     """``backbone · temporal · align`` (+ post-processor), unescaped."""
     name = " · ".join(_plugin_name(result, kind) for kind in ("backbone", "temporal", "align"))
@@ -137,37 +129,22 @@ def entry_name(result: Mapping[str, Any]) -> str:
     return name if postprocess == "none" else f"{name} + {postprocess}"
 
 
-def _seed_of(result: Mapping[str, Any]) -> tuple[int, str]:
-    seed = result.get("config", {}).get("seed")
-    return (seed if isinstance(seed, int) else 0, str(result.get("run_id", "")))
-
-
 def group_entries(results: Sequence[tuple[Path, dict[str, Any]]]) -> dict[str, dict[str, list[Entry]]]:
-    """``{protocol_hash: {track: [Entry, ...]}}``; runs with one ``config_key`` (or, lacking it, one run) merge."""
-    grouped: dict[tuple[str, str, str], Entry] = {}
-    seen_runs: set[tuple[str, str, str]] = set()
-    for path, result in sorted(results, key=lambda item: str(item[0])):
-        protocol_hash = result["protocol"]["hash"]
-        _, track = postprocess_of(result)
-        if "config_key" in result:
-            group_key = f"config:{result['config_key']}"
-        elif "run_id" in result:
-            group_key = f"run:{result['run_id']}"
-        else:
-            group_key = f"file:{path}"
-        run_identity = (protocol_hash, group_key, str(result.get("run_id", path)))
-        if run_identity in seen_runs:  # the same run reached twice (a file and its directory)
-            continue
-        seen_runs.add(run_identity)
-        key = (protocol_hash, track, group_key)
-        if key not in grouped:
-            grouped[key] = Entry(protocol_hash, track, group_key, [], name=entry_name(result))
-        grouped[key].runs.append((path, result))
+    """``{protocol_hash: {track: [Entry, ...]}}`` (see :func:`grouped_entries`, which also returns the set-aside
+    re-runs)."""
+    return grouped_entries(results)[0]
 
+
+def grouped_entries(
+    results: Sequence[tuple[Path, dict[str, Any]]],
+) -> tuple[dict[str, dict[str, list[Entry]]], list[SetAside]]:
+    """Entries per protocol and track, from :func:`c2vbench.comparison.group_runs`, and the runs it set aside."""
+    groups, set_aside = group_runs(results)
     tables: dict[str, dict[str, list[Entry]]] = {}
-    for (protocol_hash, track, _), entry in sorted(grouped.items()):
-        entry.runs.sort(key=lambda run: _seed_of(run[1]))
-        tables.setdefault(protocol_hash, {}).setdefault(track, []).append(entry)
+    for group in groups:
+        entry = Entry(group.protocol_hash, group.track, group.configuration, list(group.runs),
+                      name=entry_name(group.runs[0][1]))
+        tables.setdefault(group.protocol_hash, {}).setdefault(group.track, []).append(entry)
     for tracks in tables.values():
         for entries in tracks.values():
             counts: dict[str, int] = {}
@@ -176,7 +153,7 @@ def group_entries(results: Sequence[tuple[Path, dict[str, Any]]]) -> dict[str, d
             for entry in entries:
                 suffix = entry.group_key.partition(":")[2][:8]
                 entry.label = entry.name if counts[entry.name] == 1 else f"{entry.name} (config {suffix})"
-    return tables
+    return tables, set_aside
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -283,8 +260,22 @@ def order_sensitivity_cell(entry: Entry, n_resamples: int, seed: int) -> str:
     return _with_interval(float(values.mean(axis=1).mean()), (float(low), float(high))) + suffix
 
 
-def significance_vs_baseline(entry: Entry, baseline: Entry, n_resamples: int, seed: int) -> tuple[float, float] | None:
-    """``(difference, p)`` of T2V R@1 (entry - baseline), or None when the two are not comparable."""
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """A row's T2V R@1 comparison: difference, p-value and the test that gave it."""
+
+    difference: float
+    p_value: float
+    test: str
+
+    @property
+    def seed_level(self) -> bool:
+        return self.test == SEED_LEVEL_TEST
+
+
+def significance_vs_baseline(entry: Entry, baseline: Entry, n_resamples: int, seed: int) -> Verdict | None:
+    """T2V R@1 of ``entry`` against ``baseline`` with the test :func:`choose_test` picks, or None when the two
+    are not comparable (tie policy or query count)."""
     if entry.tie != baseline.tie:
         return None
     entry_values = direction_values(entry.results, "t2v", ("R@1",), entry.tie)[:, :, 0]
@@ -293,12 +284,55 @@ def significance_vs_baseline(entry: Entry, baseline: Entry, n_resamples: int, se
         return None
     clusters = _clusters(baseline)
     difference = float(entry_values.mean(axis=1).mean() - baseline_values.mean(axis=1).mean())
-    if entry_values.shape[0] == 1 and baseline_values.shape[0] == 1:
-        p_value = paired_randomization_test(baseline_values[0], entry_values[0], clusters, n_resamples, seed)
+    test = choose_test(baseline_values.shape[0], entry_values.shape[0])
+    if test == SEED_LEVEL_TEST:
+        p_value = float(seed_level_test(baseline_values, entry_values, clusters).p_value[0])
     else:
-        samples = bootstrap_differences(baseline_values, entry_values, clusters, n_resamples, seed)
-        p_value = bootstrap_p_value(samples)
-    return difference, float(p_value)
+        p_value = float(paired_randomization_test(baseline_values.mean(axis=0), entry_values.mean(axis=0), clusters,
+                                                  n_resamples, seed))
+    return Verdict(difference, p_value, test)
+
+
+def significance_vs_plain(entry: Entry, n_resamples: int, seed: int) -> Verdict | None:
+    """T2V R@1 of a post-processed entry against the plain scores of the same runs (exactly paired)."""
+    outcome = compare_with_plain(entry.results, "R@1", "t2v", n_resamples, seed)
+    return None if outcome is None else Verdict(outcome[0], outcome[1], PAIRED_POSTPROCESS_TEST)
+
+
+def _symbol(difference: float, p_value: float) -> str:
+    if p_value < SIGNIFICANCE_LEVEL:
+        return "▲" if difference > 0 else "▼"
+    return "="
+
+
+def baseline_marks(ordered: Sequence[Entry], baseline: Entry, n_resamples: int, seed: int) -> dict[int, str]:
+    """Cell text per entry: seed-level verdicts Holm-adjusted together; single-seed rows get no verdict."""
+    compared = [entry for entry in ordered if entry is not baseline]
+    verdicts = {id(entry): significance_vs_baseline(entry, baseline, n_resamples, seed) for entry in compared}
+    seed_level = [entry for entry in compared if verdicts[id(entry)] is not None and verdicts[id(entry)].seed_level]
+    adjusted = holm_adjust([verdicts[id(entry)].p_value for entry in seed_level])
+    marks = {id(baseline): "baseline"}
+    for entry, p_value in zip(seed_level, adjusted, strict=True):
+        marks[id(entry)] = f"{_symbol(verdicts[id(entry)].difference, p_value)} p={p_value:.3f}"
+    for entry in compared:
+        verdict = verdicts[id(entry)]
+        if verdict is None:
+            marks[id(entry)] = "n/a"
+        elif not verdict.seed_level:
+            marks[id(entry)] = f"no verdict (1 seed); p\\_q={verdict.p_value:.3f}"
+    return marks
+
+
+def plain_marks(ordered: Sequence[Entry], n_resamples: int, seed: int) -> dict[int, str]:
+    """Cell text per post-processed entry: gain over its own plain scores, Holm-adjusted across the table."""
+    verdicts = {id(entry): significance_vs_plain(entry, n_resamples, seed) for entry in ordered}
+    testable = [entry for entry in ordered if verdicts[id(entry)] is not None]
+    adjusted = holm_adjust([verdicts[id(entry)].p_value for entry in testable])
+    marks = {id(entry): "n/a (no plain scores)" for entry in ordered}
+    for entry, p_value in zip(testable, adjusted, strict=True):
+        difference = verdicts[id(entry)].difference
+        marks[id(entry)] = f"{_symbol(difference, p_value)} {difference:+.1f} p={p_value:.3f}"
+    return marks
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -389,6 +423,23 @@ def _find_baseline(baseline: str, entries: list[Entry]) -> tuple[Entry | None, s
     return matches[0], None
 
 
+def _v2t_cell(entry: Entry, value: float) -> str:
+    """V2T R@1, or why it is not published (a post-processor that only applies to text-to-video)."""
+    for result in entry.results:
+        info = result.get("postprocess")
+        # QB-Norm results written before it ran per direction normalised text-to-video only: their video-to-text
+        # numbers come from a matrix whose rows sit on different scales and mean nothing
+        if isinstance(info, Mapping) and info.get("name") == "qbnorm" and "v2t" not in info:
+            return "not published (text bank only)"
+    return _number(value)
+
+
+def _mark_parts(cell: str) -> tuple[str, float | None]:
+    """``(symbol, p)`` of a mark cell, for the exports (the p that decided the symbol, when there is one)."""
+    found = re.search(r"p=([0-9.]+)", cell)
+    return cell.split(" ")[0], (float(found.group(1)) if found else None)
+
+
 @dataclasses.dataclass
 class RankedRow:
     """One ranked row of a leaderboard table, with every number it shows (for markdown, CSV, JSON and plots)."""
@@ -401,6 +452,7 @@ class RankedRow:
     mark: str | None = None  # "▲" / "▼" / "=" / "n/a" / "baseline"; None without a baseline
     p_value: float | None = None  # Holm-adjusted, against the baseline
     order_sensitivity: str | None = None  # T2V R@1 drop under frame shuffling (when the table has probes)
+    cell: str | None = None  # the mark as printed, with the test's verdict (see baseline_marks / plain_marks)
 
 
 @dataclasses.dataclass
@@ -428,60 +480,56 @@ def rank_entries(
     numbers = {id(entry): entry_numbers(entry, n_resamples, seed) for entry in entries}
     ordered = sorted(entries, key=lambda e: (-numbers[id(e)].means["R@1"], e.label, e.group_key))
 
-    marks: dict[int, tuple[str, float | None]] = {}
-    if baseline is not None:
-        compared = [e for e in ordered if e is not baseline]
-        outcomes = {id(e): significance_vs_baseline(e, baseline, n_resamples, seed) for e in compared}
-        testable = [e for e in compared if outcomes[id(e)] is not None]
-        adjusted = holm_adjust([outcomes[id(e)][1] for e in testable])
-        for e, p_value in zip(testable, adjusted, strict=True):
-            difference = outcomes[id(e)][0]
-            if p_value < SIGNIFICANCE_LEVEL:
-                symbol = "▲" if difference > 0 else "▼"
-            else:
-                symbol = "="
-            marks[id(e)] = (symbol, float(p_value))
-        for e in compared:
-            marks.setdefault(id(e), ("n/a", None))
-        marks[id(baseline)] = ("baseline", None)
+    post_processed = bool(entries) and entries[0].track != "inductive"
+    cells: dict[int, str] = {}
+    if post_processed:
+        cells = plain_marks(ordered, n_resamples, seed)
+    elif baseline is not None and baseline in entries:
+        cells = baseline_marks(ordered, baseline, n_resamples, seed)
+    elif baseline is not None:
+        cells = {id(entry): "n/a" for entry in ordered}
+    show_marks = post_processed or show_significance
 
     subsets = shared_subsets(entries)
     pairwise = shared_pairwise_subsets(entries, subsets)
     probes = has_probes(entries)
     rows = []
     for position, entry in enumerate(ordered, start=1):
-        mark, p_value = marks.get(id(entry), ("n/a", None)) if show_significance else (None, None)
+        cell = cells.get(id(entry), "n/a") if show_marks else None
+        mark, p_value = _mark_parts(cell) if cell is not None else (None, None)
         rows.append(RankedRow(
             position, entry, numbers[id(entry)],
             {name: subset_numbers(entry, name, n_resamples, seed) for name in subsets},
             {name: pairwise_numbers(entry, name, n_resamples, seed) for name in pairwise},
-            mark, p_value, order_sensitivity_cell(entry, n_resamples, seed) if probes else None))
+            mark, p_value, order_sensitivity_cell(entry, n_resamples, seed) if probes else None, cell))
     return rows, subsets, pairwise
 
 
 def _render_table(table: LeaderboardTable, show_significance: bool) -> list[str]:
+    post_processed = table.track != "inductive"
+    show_marks = post_processed or show_significance
     header = ["#", "Entry", "T2V R@1", "T2V R@5", "T2V R@10", "T2V MnR", "V2T R@1"]
     header += [f"T2V R@1 ({escape_markdown(name)})" for name in table.subsets]
     header += [f"{escape_markdown(name)}: own > rival %" for name in table.pairwise_subsets]
     if table.has_probes:
         header.append("T2V R@1 drop under shuffle")
     header += ["Seeds", "Params", "Inference", "Provided by"]
-    if show_significance:
-        header.append("vs baseline")
+    if show_marks:
+        header.append("vs own plain scores (T2V R@1)" if post_processed else "vs baseline")
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
     for row in table.rows:
         entry, entry_numbers_ = row.entry, row.numbers
         label = escape_markdown(entry.label)
         cells = [str(row.position), f"{label} {SELECTED_ON_TEST_MARK}" if entry.selected_on_test else label]
         cells += [_with_interval(entry_numbers_.means[m], entry_numbers_.intervals[m]) for m in T2V_METRICS]
-        cells.append(_number(entry_numbers_.means["V2T R@1"]))
+        cells.append(_v2t_cell(entry, entry_numbers_.means["V2T R@1"]))
         cells += [_with_interval(*row.subsets[name]) for name in table.subsets]
         cells += [_with_interval(*row.pairwise[name]) for name in table.pairwise_subsets]
         if table.has_probes:
             cells.append(row.order_sensitivity or "–")
         cells += [str(len(entry.runs)), _parameters_cell(entry), _inference_cell(entry), _providers_cell(entry)]
-        if show_significance:
-            cells.append(row.mark if row.p_value is None else f"{row.mark} p={row.p_value:.3f}")
+        if show_marks:
+            cells.append(row.cell or "n/a")
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -499,7 +547,7 @@ def leaderboard_tables(
     """
     if not results:
         raise C2VBenchError("no usable result files", "give result files or directories that contain them")
-    tables = group_entries(results)
+    tables, set_aside = grouped_entries(results)
     if baseline is not None:
         everything = [entry for tracks in tables.values() for entries in tracks.values() for entry in entries]
         if not any(entry.matches(baseline) for entry in everything):
@@ -553,6 +601,7 @@ def render_leaderboard(
     """
     if tables is None:
         tables = leaderboard_tables(results, baseline, n_resamples, seed)
+    set_aside = group_runs(results)[1] if results else []
 
     safe_command = command.replace("-->", "--&gt;")
     lines = [
@@ -580,6 +629,13 @@ def render_leaderboard(
         lines += _render_table(table, baseline is not None)
         lines.append("")
 
+    if set_aside:
+        lines += ["## Set aside", "",
+                  "Re-runs of a configuration and seed already counted (each seed counts once; the first created is "
+                  "kept):", ""]
+        lines += [f"- {escape_markdown(item.describe())}" for item in set_aside]
+        lines.append("")
+
     lines += [
         "## Legend",
         "",
@@ -603,10 +659,16 @@ def render_leaderboard(
         )
     if baseline is not None:
         lines.append(
-            f"- vs baseline (T2V R@1, Holm-adjusted across the rows of each table, level {SIGNIFICANCE_LEVEL}): "
-            "▲ significantly better, ▼ significantly worse, = no significant difference, n/a not comparable "
-            "(different tie policy or query count). Single runs: paired sign-flip randomisation test; multi-seed: "
-            "two-level bootstrap."
+            f"- vs baseline (T2V R@1, level {SIGNIFICANCE_LEVEL}): when the entry and the baseline both have >= 2 "
+            f"seeds, the {escape_markdown(SEED_LEVEL_TEST)}, Holm-adjusted across those rows of the table: "
+            "▲ significantly better, ▼ significantly worse, = no significant difference. With 1 seed on either "
+            "side training noise cannot be estimated: no verdict, and p\\_q is the "
+            f"{escape_markdown(QUERY_LEVEL_TEST)} (it says whether these particular trained models differ, not "
+            "whether the configurations do). n/a: not comparable (different tie policy or query count)."
         )
+    lines.append(
+        "- vs own plain scores (post-processing tracks, T2V R@1): post-processed minus plain scores of the same "
+        f"runs, {escape_markdown(PAIRED_POSTPROCESS_TEST)}, Holm-adjusted across the rows of the table."
+    )
     lines.append("")
     return "\n".join(lines)

@@ -135,13 +135,14 @@ def test_compare_json_shape(result_pair, capsys):
     for direction in ("t2v", "v2t"):
         for metric in ("R@1", "R@5", "R@10", "MnR"):
             row = payload[direction][metric]
-            assert set(row) == {"a", "b", "diff", "ci", "p"} and len(row["ci"]) == 2
+            assert {"a", "b", "diff", "ci", "p", "test"} <= set(row) and len(row["ci"]) == 2
             assert row["diff"] == pytest.approx(row["b"] - row["a"])
 
 
 def test_compare_table(result_pair, capsys):
     code, out, _ = run_cli(["compare", *map(str, result_pair), "--n-resamples", "300"], capsys)
     assert code == 0 and "MnR" in out and "95% CI" in out
+    assert "sign-flip test over queries, conditional on the trained seeds" in " ".join(out.split())  # names the test
 
 
 def test_compare_refuses_different_protocols(tmp_path, capsys):

@@ -84,10 +84,12 @@ def make_result(
 
 def standard_results() -> list[tuple[Path, dict]]:
     results = [make_result("tiny-clip", "meanp", "cosine", 0.3, seed=s) for s in range(3)]
-    results += [make_result("tiny-clip", "tdb", "tab", 0.8)]
+    results += [make_result("tiny-clip", "tdb", "tab", 0.8, seed=s) for s in range(2)]
     results += [make_result("tiny-clip", "seqtransf", "cosine", 0.3, seed=7)]
     results += [
-        make_result("tiny-clip", "evil|`x`<b>&_[1]*", "cosine", 0.05, temporal_distribution=("acme<script>", "2.0"))
+        make_result("tiny-clip", "evil|`x`<b>&_[1]*", "cosine", 0.05, seed=s,
+                    temporal_distribution=("acme<script>", "2.0"))
+        for s in range(2)
     ]
     results += [make_result("tiny-clip", "tdb", "tab", 0.85, postprocess="dsl")]
     results += [make_result("tiny-clip", "tdb", "tab", 0.82, postprocess="qbnorm")]
@@ -172,14 +174,16 @@ def test_baseline_marks_use_holm_adjusted_p_values():
     rows = table_rows(markdown, "### Plain inference")
     assert rows["tiny-clip · meanp · cosine"][-1] == "baseline"
     assert rows["tiny-clip · tdb · tab"][-1].startswith("▲")
-    assert rows["tiny-clip · seqtransf · cosine"][-1].startswith("=")
+    # one seed: training noise cannot be estimated, so no verdict, only the query-level p conditional on seeds
+    assert rows["tiny-clip · seqtransf · cosine"][-1].startswith("no verdict (1 seed); p\\_q=")
 
-    # recompute: raw p-values of the three non-baseline rows of the plain table, Holm-adjusted together
+    # recompute: raw p-values of the seed-level rows of the plain table, Holm-adjusted together
     tables = group_entries(results)
     plain_entries = tables["1" * 64]["inductive"]
     baseline = next(e for e in plain_entries if e.name == "tiny-clip · meanp · cosine")
-    others = sorted((e for e in plain_entries if e is not baseline), key=lambda e: e.label)
-    raw = [significance_vs_baseline(e, baseline, 300, 0)[1] for e in others]
+    others = sorted((e for e in plain_entries if e is not baseline and len(e.runs) > 1), key=lambda e: e.label)
+    assert len(others) == 2
+    raw = [significance_vs_baseline(e, baseline, 300, 0).p_value for e in others]
     for entry, adjusted in zip(others, holm_adjust(raw), strict=True):
         assert rows[escape_markdown(entry.label)][-1].endswith(f"p={adjusted:.3f}")
     assert holm_adjust(raw) != raw  # the adjustment changes something in this fixture
@@ -302,7 +306,7 @@ def test_baseline_missing_from_a_protocol_is_noted_there():
     assert msrvtt.rstrip().splitlines()[-1].endswith("| n/a |")
     rows = table_rows(markdown, "### Plain inference")
     assert rows["tiny-clip · tdb · tab"][-1] == "baseline"
-    assert rows["tiny-clip · meanp · cosine"][-1].startswith("▼")
+    assert rows["tiny-clip · meanp · cosine"][-1].startswith("▼")  # 3 seeds vs 2: a seed-level verdict
 
 
 def with_subset(result: dict, name: str, caption_indices: list[int]) -> dict:

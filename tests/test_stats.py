@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from c2vbench.comparison import compare_results
+from c2vbench.comparison import QUERY_LEVEL_TEST, SEED_LEVEL_TEST, compare_results
 from c2vbench.errors import ResultFileError
 from c2vbench.metrics import metrics_from_ranks
 from c2vbench.stats import (
@@ -223,7 +223,8 @@ def test_compare_results_shape_and_values():
         assert set(comparison[direction]) == {"R@1", "R@5", "R@10", "MnR", "MRR"}
         for metric in ("R@1", "R@5", "R@10", "MnR"):
             row = comparison[direction][metric]
-            assert set(row) == {"a", "b", "diff", "ci", "p"}
+            assert {"a", "b", "diff", "ci", "p", "test"} <= set(row)
+            assert row["test"] == QUERY_LEVEL_TEST and not row["seed_level"]
             assert row["a"] == pytest.approx(a["metrics"][direction][metric])
             assert row["b"] == pytest.approx(b["metrics"][direction][metric])
             assert row["diff"] == pytest.approx(row["b"] - row["a"])
@@ -275,6 +276,7 @@ def test_compare_multi_seed_lists_use_seed_means():
     a_runs = [make_result(base + shift, rng.integers(1, 9, 15), seed=s) for s, shift in enumerate([0, 1, 2])]
     b_runs = [make_result(np.maximum(1, base - 3 + s), rng.integers(1, 9, 15), seed=s) for s in range(3)]
     comparison = compare_results(a_runs, b_runs, n_resamples=2000)
+    assert comparison["t2v"]["MnR"]["test"] == SEED_LEVEL_TEST
     expected_a = np.mean([r["metrics"]["t2v"]["MnR"] for r in a_runs])
     assert comparison["t2v"]["MnR"]["a"] == pytest.approx(expected_a)
     assert comparison["t2v"]["MnR"]["p"] < 0.05

@@ -12,20 +12,25 @@ def _format_value(metric: str, value: float) -> str:
 
 
 def load_side(path: Path) -> list[dict]:
-    """A result file, or a folder holding the seeds of one configuration (every run must share its config_key)."""
+    """A result file, or a folder holding the seeds of one configuration (grouped as ``leaderboard`` groups them:
+    every run must share protocol, post-processing and config_key; a re-run of a seed is set aside, named on
+    stderr, and counts once)."""
+    from ..comparison import group_runs
     from ..errors import ResultFileError
     from ..results import iter_result_files, load_result_file
 
     if not path.is_dir():
         return [load_result_file(path)]
-    runs = [item for _, item in iter_result_files([path]) if isinstance(item, dict)]
+    runs = [(file, item) for file, item in iter_result_files([path]) if isinstance(item, dict)]
     if not runs:
         raise ResultFileError(f"{path} holds no result file", "run `c2vbench run --out` into it first")
-    keys = {run.get("config_key") for run in runs}
-    if len(keys) != 1 or None in keys:
-        raise ResultFileError(f"{path} mixes {len(keys)} configurations",
+    groups, set_aside = group_runs(runs)
+    if len(groups) != 1:
+        raise ResultFileError(f"{path} mixes {len(groups)} configurations",
                               "a folder given to compare must hold the seeds of a single configuration")
-    return sorted(runs, key=lambda run: (run["config"].get("seed", 0), run["run_id"]))
+    for item in set_aside:
+        click.echo(f"set aside {item.describe()}", err=True)
+    return groups[0].results
 
 
 def refuse_shared_runs(first: list[dict], second: list[dict], path_a: Path, path_b: Path) -> None:
@@ -51,11 +56,12 @@ def refuse_shared_runs(first: list[dict], second: list[dict], path_a: Path, path
 def compare_command(result_a: Path, result_b: Path, n_resamples: int, seed: int, as_json: bool) -> None:
     """Paired comparison of RESULT_B against RESULT_A on the same test set (diff = B - A).
 
-    Each side is a result file, or a folder with the runs of one configuration under several seeds; then the
-    intervals and p-values come from a two-level bootstrap (seeds, then queries), so both sources of variance count.
+    Each side is a result file, or a folder with the runs of one configuration under several seeds.
 
-    Confidence intervals: paired percentile bootstrap (videos resampled as clusters when captions share a video).
-    p-values: paired sign-flip randomisation test, two-sided.
+    Both sides with >= 2 seeds: a seed-level t test (training noise + query sampling) gives p and the interval.
+    A side with 1 seed: no seed-level test is possible; p is the paired sign-flip test over queries and the
+    interval a paired bootstrap (videos resampled as clusters), both conditional on the trained seeds. The test
+    used is printed under the table (and is each metric's "test" in --json).
 
     Example: c2vbench compare results/meanp.json results/tdb.json
     """
@@ -92,7 +98,10 @@ def compare_command(result_a: Path, result_b: Path, n_resamples: int, seed: int,
             ])
     columns = ("direction", "metric", "A", "B", "B − A", "95% CI", "p")
     terminal.console().print(terminal.table(f"A = {result_a}   B = {result_b}", columns, rows, right=columns[2:]))
+    test = next(iter(comparison["t2v"].values()))["test"]
+    seeds = next(iter(comparison["t2v"].values()))["seeds"]
     terminal.print_line(
-        f"{n_resamples} resamples, seed {seed}. Lower MnR is better; MRR in 0..1. "
-        "p: paired sign-flip randomisation test (two-sided); not corrected for multiple metrics."
+        f"Seeds: A {seeds[0]}, B {seeds[1]}. p and 95% CI: {test}"
+        + ("" if test.startswith("seed-level") else f" ({n_resamples} resamples, seed {seed})")
+        + ". Two-sided; not corrected for multiple metrics. Lower MnR is better; MRR in 0..1."
     )
