@@ -280,12 +280,13 @@ def seed_level_test(
 
         Var(D) = var_seeds(a) / k_a + var_seeds(b) / k_b + Var_queries(D | seeds averaged out)
 
-    * the first two terms are estimated from the spread of the per-seed means (they hold the seed offsets and the
-      seed-by-query noise averaged over the test set; ``k - 1`` degrees of freedom each);
-    * the third is the query-sampling variance of the paired difference: the cluster-robust variance of the mean of
-      the per-query (per-video-cluster) seed-averaged differences, *minus* the seed-by-query noise it also holds
-      (already counted above): that noise is estimated from how each cluster's total varies across seeds once the
-      seed offsets are removed. The net term is floored at zero (``C - 1`` degrees of freedom, C clusters).
+    * the first two terms come from the spread of the per-seed means (``k - 1`` degrees of freedom each). That spread
+      holds the seed offsets *and* the seed-by-query noise averaged over the test set; the noise part is estimated
+      far more precisely (``C·(k - 1)`` df) from how each query cluster's total varies across seeds once the seed
+      offsets are removed, so only the offsets' share, ``max(0, spread - noise)``, is taken from the few seeds;
+    * the third is the query-sampling variance of the paired difference together with that noise: the
+      cluster-robust variance of the mean of the per-query (per-video-cluster) seed-averaged differences
+      (``C - 1`` degrees of freedom, C clusters).
 
     ``t = D / sqrt(Var(D))`` is referred to Student's t with Satterthwaite's degrees of freedom for the sum of the
     three terms; the interval is ``D ± t_{1-α/2, df} · se``. Why this and not a bootstrap over seeds: with 2-5
@@ -333,14 +334,18 @@ def seed_level_test(
 
     noise_a = seed_by_query_noise(a_totals, a_seed_means)
     noise_b = seed_by_query_noise(b_totals, b_seed_means)
-    net_query_part = np.maximum(query_part - noise_a - noise_b, 0.0)
-    variance = seed_part_a + seed_part_b + net_query_part
-    # Satterthwaite for the linear combination of the five estimated variance terms (each with its own df)
+    # Regrouped: pure seed offsets (between-seed variance net of the seed-by-query noise, floored at 0) plus the
+    # gross query part (query sampling + that noise, estimated from all clusters). The same total in expectation,
+    # but a seed-mean variance that comes out small by chance (1 df with 2 seeds) can no longer hide the noise.
+    offsets_a = np.maximum(seed_part_a - noise_a, 0.0)
+    offsets_b = np.maximum(seed_part_b - noise_b, 0.0)
+    variance = offsets_a + offsets_b + query_part
+    # Satterthwaite for the linear combination of the estimated variance terms, each with its own df
     noise_df_a = max(n_clusters, 1) * (a_array.shape[0] - 1)
     noise_df_b = max(n_clusters, 1) * (b_array.shape[0] - 1)
-    denominator = (seed_part_a**2 / (a_array.shape[0] - 1) + seed_part_b**2 / (b_array.shape[0] - 1)
-                   + np.where(net_query_part > 0, query_part**2 / max(n_clusters - 1, 1)
-                              + noise_a**2 / noise_df_a + noise_b**2 / noise_df_b, 0.0))
+    denominator = (np.where(offsets_a > 0, seed_part_a**2 / (a_array.shape[0] - 1) + noise_a**2 / noise_df_a, 0.0)
+                   + np.where(offsets_b > 0, seed_part_b**2 / (b_array.shape[0] - 1) + noise_b**2 / noise_df_b, 0.0)
+                   + query_part**2 / max(n_clusters - 1, 1))
     with np.errstate(divide="ignore", invalid="ignore"):
         degrees = np.where(denominator > 0, variance**2 / np.where(denominator > 0, denominator, 1.0), 1.0)
         standard_error = np.sqrt(variance)
