@@ -23,6 +23,7 @@ class Assembly:
     sampling: FrameSampling
     components: dict[str, RegisteredComponent]
     options: dict[str, dict[str, Any]]
+    checkpoint: dict[str, Any] | None = None  # eval: the checkpoint's identity (content hash, format, options)
 
 
 def resolve_components(config: RunConfig, registry: ComponentRegistry) -> tuple[dict, dict]:

@@ -16,8 +16,10 @@ DEVICES = ("auto", "cpu", "cuda")
 CUDA_INDEX = re.compile(r"cuda:\d+")
 PROBE_SETS = ("none", "order")  # --probe: see c2vbench.probes
 
-# Settings that never change a number: they are left out of the configuration key that groups seeds.
-NON_NUMERIC_SETTINGS = frozenset({"out", "seed", "num_workers", "save_checkpoint", "device", "probe",
+# Settings that never change a number (or are paths: where data lives is not what it is): they are left out of the
+# configuration key that groups seeds. The device and precision that actually ran enter the key through
+# c2vbench.identity.
+NON_NUMERIC_SETTINGS = frozenset({"out", "seed", "num_workers", "save_checkpoint", "device", "data_root", "probe",
                                   "probe_shuffles", "embedding_cache"})
 # ``probe`` and ``probe_shuffles`` add a ``probes`` block and never change the unprobed numbers (c2vbench.probes).
 PRECISIONS = ("fp32", "fp16", "bf16")

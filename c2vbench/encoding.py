@@ -160,11 +160,24 @@ def compute_frame_bank(model, split: RetrievalSplit, sampling: FrameSampling, ba
                        feature_cache: BackboneFeatureCache | None = None, preprocess: str = "tensor",
                        precision: str = "fp32") -> FrameBank:
     """Backbone embeddings of the sampled frames of every video (no jitter), in split order (read from the
-    embedding cache when it holds them)."""
+    embedding cache when it holds them), in eval mode (the ``frozen`` protocol caches these before training:
+    dropout and the like must not enter the cached features)."""
     if feature_cache is not None:
         return feature_cache.frames(model, split, sampling, lambda: compute_frame_bank(
             model, split, sampling, batch_size, device, reporter, num_workers, description,
             preprocess=preprocess, precision=precision))
+    was_training = model.training
+    model.eval()
+    try:
+        return _frame_bank(model, split, sampling, batch_size, device, reporter, num_workers, description,
+                           preprocess, precision)
+    finally:
+        model.train(was_training)
+
+
+def _frame_bank(model, split: RetrievalSplit, sampling: FrameSampling, batch_size: int, device: torch.device,
+                reporter: Reporter, num_workers: int, description: str, preprocess: str,
+                precision: str) -> FrameBank:
     from .precision import autocast
 
     start_time = time.perf_counter()
@@ -180,19 +193,46 @@ def compute_frame_bank(model, split: RetrievalSplit, sampling: FrameSampling, ba
     return FrameBank(torch.cat(features), torch.cat(masks), time.perf_counter() - start_time)
 
 
+def official_video_batches(split: RetrievalSplit, caption_batch: int) -> list[list[int]]:
+    """CLIP2Video's evaluation batching (reference/clip2video.md §6.1): captions go in batches of
+    ``caption_batch`` rows in split order, and a video is encoded with the batch holding its *last* caption.
+
+    With one caption per video this is plain contiguous batching; on multi-caption sets (MSVD, VATEX, MSR-VTT full)
+    a video batch typically holds 1-3 videos. It matters only under the legacy (tiled) attention mask, where a
+    video's features depend on its batch-mates. Returns the video indices of each non-empty batch.
+    """
+    last_caption: dict[int, int] = {}
+    for row, caption in enumerate(split.captions):
+        last_caption[caption.video_index] = row
+    batches: dict[int, list[int]] = {}
+    for video_index in sorted(last_caption, key=last_caption.__getitem__):
+        batches.setdefault(last_caption[video_index] // caption_batch, []).append(video_index)
+    return [batches[key] for key in sorted(batches)]
+
+
 @torch.no_grad()
 def encode_videos_from_bank(model, bank: FrameBank, batch_size: int, device: torch.device,
-                            precision: str = "fp32") -> VideoFeatures:
+                            precision: str = "fp32", video_batches: list[list[int]] | None = None) -> VideoFeatures:
+    """The temporal module over the cached frame features, ``batch_size`` videos at a time, or in the given
+    ``video_batches`` (lists of video indices; the result is in split order either way)."""
     from .precision import autocast
 
+    if video_batches is None:
+        video_batches = [list(range(start, min(start + batch_size, len(bank.features))))
+                         for start in range(0, len(bank.features), batch_size)]
     parts = []
-    for start in range(0, len(bank.features), batch_size):
-        frames = bank.features[start:start + batch_size].to(device)
-        mask = bank.frame_mask[start:start + batch_size].to(device)
+    for batch in video_batches:
+        rows = torch.as_tensor(batch, dtype=torch.long)
+        frames = bank.features[rows].to(device)
+        mask = bank.frame_mask[rows].to(device)
         with autocast(precision, device):
             video = model.encode_video_from_frame_features(frames, mask)
         parts.append(_float_video(video).to("cpu"))
-    return concat_video_features(parts)
+    features = concat_video_features(parts)
+    order = torch.as_tensor([index for batch in video_batches for index in batch], dtype=torch.long)
+    if torch.equal(order, torch.arange(len(order))):
+        return features
+    return features.index(torch.argsort(order))
 
 
 def _float_video(video: VideoFeatures) -> VideoFeatures:
@@ -216,9 +256,10 @@ def concat_video_features(parts: list[VideoFeatures]) -> VideoFeatures:
 def encode_split(model, split: RetrievalSplit, sampling: FrameSampling, batch_size: int, device: torch.device,
                  reporter: Reporter, num_workers: int = 0, bank: FrameBank | None = None,
                  feature_cache: BackboneFeatureCache | None = None, preprocess: str = "tensor",
-                 precision: str = "fp32") -> EncodedSplit:
+                 precision: str = "fp32", video_batches: list[list[int]] | None = None) -> EncodedSplit:
     """Encode all captions and videos of ``split``; a precomputed frame bank (or the embedding cache) skips
-    decoding and the image tower."""
+    decoding and the image tower. ``video_batches`` fixes which videos share a temporal-module batch (see
+    :func:`official_video_batches`)."""
     model.eval()
     start = time.perf_counter()
     text = encode_texts(model, [c.text for c in split.captions], batch_size, device, reporter, feature_cache,
@@ -231,7 +272,7 @@ def encode_split(model, split: RetrievalSplit, sampling: FrameSampling, batch_si
     if bank is None:
         bank = compute_frame_bank(model, split, sampling, batch_size, device, reporter, num_workers,
                                   "encoding videos", feature_cache, preprocess, precision)
-    video = encode_videos_from_bank(model, bank, batch_size, device, precision)
+    video = encode_videos_from_bank(model, bank, batch_size, device, precision, video_batches)
     video_seconds = bank.seconds + (time.perf_counter() - start)
     return EncodedSplit(text, video, len(split.captions) / max(text_seconds, 1e-9),
                         len(split.videos) / max(video_seconds, 1e-9), frames=bank)
@@ -239,9 +280,17 @@ def encode_split(model, split: RetrievalSplit, sampling: FrameSampling, batch_si
 
 @torch.no_grad()
 def score_all(model, text: TextFeatures, video: VideoFeatures, device: torch.device,
-              text_block: int = 256) -> np.ndarray:
-    """The ``[n_text, n_video]`` logits, computed block by block of texts against every video."""
+              text_block: int = 256, video_batches: list[list[int]] | None = None) -> np.ndarray:
+    """The ``[n_text, n_video]`` logits, computed block by block of texts against every video, or against each of
+    ``video_batches`` separately (an align head that runs attention over its video batch, as TAB's plain stream
+    does, then sees the same batch-mates as the official evaluation)."""
     model.eval()
+    if video_batches is not None:
+        sim = np.empty((len(text), len(video)), dtype=np.float32)
+        for batch in video_batches:
+            columns = torch.as_tensor(batch, dtype=torch.long)
+            sim[:, batch] = score_all(model, text, video.index(columns), device, text_block)
+        return sim
     video_on_device = video.to(device)
     rows = []
     for start in range(0, len(text), text_block):

@@ -74,7 +74,7 @@ def load_native_checkpoint(path: str | Path, legacy_mask: bool = False, registry
     from .assembly import build_model
     from .model import upgrade_state_dict_keys
     from .registry import get_registry
-    from .specs import ROLE_KIND, build_options
+    from .specs import ROLE_KIND, build_options, options_as_dict
 
     description = read_native_config(path)
     folder = Path(path) if Path(path).is_dir() else Path(path).parent
@@ -109,4 +109,5 @@ def load_native_checkpoint(path: str | Path, legacy_mask: bool = False, registry
                             f"unexpected {sorted(unexpected)[:5]}",
                             "was it written by another version of one of its plug-ins?")
     model.component_names = dict(names)
+    model.component_options = {role: options_as_dict(value) for role, value in options.items()}
     return model.eval()

@@ -20,7 +20,7 @@ from .config import RunConfig
 from .data.integrity import SplitScreener
 from .distributed import World, current_world, distributed_session, main_process_first
 from .distributed import select_device as select_device  # noqa: PLC0414 - kept importable from here
-from .encoding import BackboneFeatureCache, can_stream, score_all, streamed_scores
+from .encoding import BackboneFeatureCache, can_stream, encode_split, score_all, streamed_scores
 from .errors import C2VBenchError, RunInterrupted
 from .progress import Reporter
 from .registry import ComponentRegistry, get_registry
@@ -181,38 +181,69 @@ def interrupted(stage: str, state_dir: Path | None, config: RunConfig) -> RunInt
                           "run the same command to start again")
 
 
+def uses_legacy_mask(options: dict[str, Any]) -> bool:
+    """Whether a component runs with the official (tiled, batch-dependent) attention mask."""
+    return any(isinstance(value, dict) and bool(value.get("legacy_mask")) for value in options.values())
+
+
 def evaluate_and_build_result(config: RunConfig, assembly: Assembly, test, screen: SplitScreener, training,
                               device: torch.device, reporter: Reporter,
-                              feature_cache: BackboneFeatureCache | None = None) -> dict[str, Any] | None:
+                              feature_cache: BackboneFeatureCache | None = None,
+                              checkpoint: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """Encode the screened test split once, score every pair, post-process, and build the result dict.
 
     Under torchrun the processes share the encoding and every rank receives all the features; rank 0 then ranks
     them streamed alone (the other ranks are done: no collective is left to wait in). Where the whole matrix is
     needed (post-processing, legacy video→text), the processes score their shares of the query rows and the matrix
     is gathered on rank 0. Rank 0 alone builds the result; the other ranks get None.
+
+    Under the legacy (tiled) mask a video's features depend on its batch-mates, so videos are batched as the
+    official evaluation batches them (:func:`c2vbench.encoding.official_video_batches`) and the card says so; every
+    process then encodes the whole split (the official batches do not shard by rows).
     """
+    from .encoding import official_video_batches
     from .sharded_encoding import encode_split_sharded, score_all_sharded
 
     world = current_world()
     model = assembly.model.to(device)
     start = time.perf_counter()
+    video_batches = None
+    if uses_legacy_mask(assembly.options):
+        video_batches = official_video_batches(test, config.eval_batch_size)
+        reporter.note(f"legacy mask: videos encoded in CLIP2Video's evaluation batches (captions in batches of "
+                      f"{config.eval_batch_size}; each video with the batch of its last caption)")
     with reporter.status("evaluating on the test split"):
-        encoded = encode_split_sharded(model, test, assembly.sampling, config.eval_batch_size, device, reporter,
-                                       config.num_workers, feature_cache=feature_cache,
-                                       preprocess=config.preprocess, precision=config.precision)
-        if can_stream(config):
-            if not world.is_main:  # rank 0 holds every feature too and ranks them alone
-                return None
-            # ranked tile by tile on the device: the whole score matrix is never held
-            sim = post_sim = streamed_scores(model, encoded.text, encoded.video, device)
-        else:
-            sim = score_all_sharded(model, encoded, device, to_all=False)
+        if video_batches is not None:
+            # the official batching: every process encodes the whole split, and the matrix is scored per batch
+            encoded = encode_split(model, test, assembly.sampling, config.eval_batch_size, device, reporter,
+                                   config.num_workers, feature_cache=feature_cache, preprocess=config.preprocess,
+                                   precision=config.precision, video_batches=video_batches)
+            sim = score_all(model, encoded.text, encoded.video, device, video_batches=video_batches)
             if not world.is_main:
                 return None
             post_sim = postprocess_scores(config, model, assembly.dataset, sim, encoded, device, reporter,
                                           feature_cache)
+        else:
+            encoded = encode_split_sharded(model, test, assembly.sampling, config.eval_batch_size, device, reporter,
+                                           config.num_workers, feature_cache=feature_cache,
+                                           preprocess=config.preprocess, precision=config.precision)
+            if can_stream(config):
+                if not world.is_main:  # rank 0 holds every feature too and ranks them alone
+                    return None
+                # ranked tile by tile on the device: the whole score matrix is never held
+                sim = post_sim = streamed_scores(model, encoded.text, encoded.video, device)
+            else:
+                sim = score_all_sharded(model, encoded, device, to_all=False)
+                if not world.is_main:
+                    return None
+                post_sim = postprocess_scores(config, model, assembly.dataset, sim, encoded, device, reporter,
+                                              feature_cache)
     evaluation_seconds = time.perf_counter() - start
-    result = build_result(config, assembly, test, sim, post_sim, screen, training, encoded, device, reporter)
+    result = build_result(config, assembly, test, sim, post_sim, screen, training, encoded, device, reporter,
+                          checkpoint=checkpoint, legacy_batching=None if video_batches is None else {
+                              "rule": "CLIP2Video evaluation (reference §6.1): captions in batches of N in split "
+                                      "order; each video encoded and scored with the batch of its last caption",
+                              "caption_batch": config.eval_batch_size})
     result["env"].update(distributed_description(config, world))
     result["cost"]["embedding_cache"] = dict(feature_cache.log) if feature_cache is not None else "off"
     if config.probe == "order":
@@ -256,38 +287,59 @@ def distributed_description(config: RunConfig, world: World) -> dict[str, Any]:
 
 
 def evaluate_checkpoint(config: RunConfig, checkpoint: str | Path, checkpoint_format: str, legacy_mask: bool,
-                        registry: ComponentRegistry | None = None, reporter: Reporter | None = None) -> RunOutcome:
-    """``c2vbench eval``: load a checkpoint (any registered format), evaluate it on the test split, write a result."""
+                        registry: ComponentRegistry | None = None, reporter: Reporter | None = None,
+                        checkpoint_options: dict[str, Any] | None = None) -> RunOutcome:
+    """``c2vbench eval``: load a checkpoint (any registered format), evaluate it on the test split, write a result.
+
+    The result names the components *read from the checkpoint* (in ``plugins`` and ``config``), and its
+    ``config_key`` holds the checkpoint's content hash, format and format options (never its path)."""
     reporter = reporter or Reporter()
     with distributed_session(config.device) as (world, device):
         return _evaluate_checkpoint(config, checkpoint, checkpoint_format, legacy_mask, registry or get_registry(),
-                                    reporter_for(world, reporter), device)
+                                    reporter_for(world, reporter), device, dict(checkpoint_options or {}))
 
 
 def _evaluate_checkpoint(config: RunConfig, checkpoint: str | Path, checkpoint_format: str, legacy_mask: bool,
-                         registry: ComponentRegistry, reporter: Reporter, device: torch.device) -> RunOutcome:
+                         registry: ComponentRegistry, reporter: Reporter, device: torch.device,
+                         checkpoint_options: dict[str, Any]) -> RunOutcome:
     seed_everything(config.seed)
     check_probes_supported(config, current_world())
-    assembly, screen = checkpoint_assembly(config, checkpoint, checkpoint_format, legacy_mask, registry, reporter)
+    assembly, screen = checkpoint_assembly(config, checkpoint, checkpoint_format, legacy_mask, registry, reporter,
+                                           checkpoint_options)
     assembly.model.to(device)
-    feature_cache = BackboneFeatureCache.for_run(assembly.model, assembly.dataset, config, device)
+    ran = ran_config(config, assembly)
+    feature_cache = BackboneFeatureCache.for_run(assembly.model, assembly.dataset, ran, device)
     try:
-        result = evaluate_and_build_result(config, assembly, screen("test"), screen, None, device, reporter,
-                                           feature_cache)
+        result = evaluate_and_build_result(ran, assembly, screen("test"), screen, None, device, reporter,
+                                           feature_cache, checkpoint=assembly.checkpoint)
         if result is None:  # not rank 0
             return RunOutcome(None, None, None)
-        result["checkpoint"] = {"path": str(checkpoint), "format": checkpoint_format, "legacy_mask": legacy_mask}
         return RunOutcome(result, write_result(result, config.out), None)
     except KeyboardInterrupt:
         raise RunInterrupted("interrupted while evaluating the checkpoint; nothing was written",
                              "run the same command to start again") from None
 
 
+def ran_config(config: RunConfig, assembly: Assembly) -> RunConfig:
+    """``config`` with the components and options that ran (for ``eval``: read from the checkpoint, never the
+    command line's defaults), so that the result's config and config_key describe what was evaluated."""
+    options = assembly.options
+    return dataclasses.replace(
+        config, backbone=assembly.components["backbone"].name, temporal=assembly.components["temporal"].name,
+        align=assembly.components["align"].name, backbone_options=dict(options.get("backbone", {})),
+        temporal_options=dict(options.get("temporal", {})), align_options=dict(options.get("align", {})))
+
+
 def checkpoint_assembly(config: RunConfig, checkpoint: str | Path, checkpoint_format: str, legacy_mask: bool,
-                        registry: ComponentRegistry, reporter: Reporter) -> tuple[Assembly, SplitScreener]:
-    """The loaded checkpoint with the configured dataset, its frame protocol and the plug-ins that provide them."""
+                        registry: ComponentRegistry, reporter: Reporter,
+                        checkpoint_options: dict[str, Any] | None = None) -> tuple[Assembly, SplitScreener]:
+    """The loaded checkpoint with the configured dataset, its frame protocol and the plug-ins that provide them.
+
+    ``assembly.options`` holds the options read from the checkpoint; ``assembly.checkpoint`` its identity
+    (content hash, format, format options and path) for the result."""
     from . import load_checkpoint
     from .assembly import dataset_overrides, load_dataset, sampling_with_decoder
+    from .identity import checkpoint_digest
     from .specs import build_options, options_as_dict
 
     dataset_component = registry.get("dataset", config.dataset)
@@ -297,8 +349,11 @@ def checkpoint_assembly(config: RunConfig, checkpoint: str | Path, checkpoint_fo
     # The dataset's protocol decides the frames (so that the result ranks beside others on it), not the checkpoint.
     sampling = sampling_with_decoder(config, dataset_component.spec, dataset.sampling)
     with reporter.status(f"loading {checkpoint}"):
-        model = load_checkpoint(checkpoint, format=checkpoint_format, legacy_mask=legacy_mask)
+        model = load_checkpoint(checkpoint, format=checkpoint_format, legacy_mask=legacy_mask,
+                                **(checkpoint_options or {}))
+        digest = checkpoint_digest(checkpoint)
     names = dict(getattr(model, "component_names", {}) or {})
+    read_options = dict(getattr(model, "component_options", {}) or {})
     components = {"dataset": dataset_component}
     for role in ("backbone", "temporal", "align"):
         # A format reader names the plug-ins it rebuilt; otherwise the format's own provider stands for them.
@@ -308,28 +363,41 @@ def checkpoint_assembly(config: RunConfig, checkpoint: str | Path, checkpoint_fo
             components[role] = registry.get("checkpoint_format", checkpoint_format)
     if config.max_frames:
         sampling = dataclasses.replace(sampling, max_frames=int(config.max_frames))
-    assembly = Assembly(model, dataset, sampling, components, {"dataset": options_as_dict(dataset_options)})
+    options = {"dataset": options_as_dict(dataset_options),
+               **{role: dict(read_options.get(role, {})) for role in ("backbone", "temporal", "align")}}
+    if legacy_mask:
+        options["checkpoint"] = {"legacy_mask": True}
+    assembly = Assembly(model, dataset, sampling, components, options)
+    assembly.checkpoint = {"sha256": digest, "format": checkpoint_format, "legacy_mask": legacy_mask,
+                           "options": dict(checkpoint_options or {}), "path": str(checkpoint)}
     return assembly, SplitScreener(dataset, sampling, config.allow_missing, reporter,
                                    report_dir=config.out if current_world().is_main else None)
 
 
-
-
 def postprocess_scores(config: RunConfig, model, dataset, sim: np.ndarray, encoded, device: torch.device,
-                       reporter: Reporter, feature_cache: BackboneFeatureCache | None = None) -> np.ndarray:
-    """Apply ``--postprocess``; QB-Norm's query bank is the training captions scored against the test videos."""
+                       reporter: Reporter, feature_cache: BackboneFeatureCache | None = None):
+    """Apply ``--postprocess``. QB-Norm runs per direction, each with a bank of training *queries* of that
+    direction: training captions against the test videos (text→video), training videos against the test captions
+    (video→text); it returns :class:`~c2vbench.postprocess.DirectionalScores`."""
     from .encoding import encode_texts
-    from .postprocess import get_postprocessor
+    from .postprocess import get_postprocessor, qb_norm_both_directions
 
     processor = get_postprocessor(config.postprocess)
-    bank_sim = None
-    if processor.needs_bank:
-        bank_text = encode_texts(model, [c.text for c in dataset.split("train").captions], config.eval_batch_size,
-                                 device, reporter, feature_cache, "train", config.precision)
-        bank_sim = score_all(model, bank_text, encoded.video, device)
-    return processor.apply(sim, bank_sim=bank_sim)
+    if not processor.needs_bank:
+        return processor.apply(sim)
+    train = dataset.split("train")
+    cache = feature_cache
+    if config.allow_missing:
+        from .data.integrity import screen_split
 
-
-
-
-
+        train = screen_split(train, allow_missing=True, sampling=dataset.sampling).split
+        cache = None  # the screened split is not the one the embedding cache holds
+    bank_text = encode_texts(model, [c.text for c in train.captions], config.eval_batch_size, device, reporter,
+                             cache, "train", config.precision)
+    text_bank_sim = score_all(model, bank_text, encoded.video, device)
+    with reporter.status("encoding the training videos (QB-Norm's video-to-text bank)"):
+        bank_videos = encode_split(model, train, dataset.sampling, config.eval_batch_size, device, reporter,
+                                   config.num_workers, feature_cache=cache, preprocess=config.preprocess,
+                                   precision=config.precision).video
+    video_bank_sim = score_all(model, encoded.text, bank_videos, device).T
+    return qb_norm_both_directions(sim, text_bank_sim, video_bank_sim)

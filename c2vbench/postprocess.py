@@ -6,8 +6,10 @@ rank rows of different tracks together:
 * ``inductive`` — ``none``: each query is scored on its own; deployable as is.
 * ``transductive`` — ``dsl``: uses the scores of *all test queries* at once (the test query set acts as a prior).
   Not possible for a system answering one query at a time.
-* ``query-bank`` — ``qbnorm``: normalises with a bank of *training* captions only; deployable, but still a
-  post-processing step with an extra bank.
+* ``query-bank`` — ``qbnorm``: normalises with a bank of *training* queries only; deployable, but still a
+  post-processing step with an extra bank. It is applied per direction (:class:`DirectionalScores`): text→video
+  with a bank of training captions scored against the test videos, video→text with a bank of training *videos*
+  scored against the test captions (a matrix normalised for one direction says nothing about the other).
 
 All functions take and return ``[n_text, n_video]`` matrices (texts are the queries of text-to-video retrieval).
 """
@@ -117,6 +119,29 @@ def qb_norm(sim: np.ndarray, bank_sim: np.ndarray, beta: float = 20.0, k: int = 
 def _logsumexp_columns(logits: np.ndarray) -> np.ndarray:
     peak = logits.max(axis=0)
     return peak + np.log(np.exp(logits - peak[None, :]).sum(axis=0))
+
+
+@dataclasses.dataclass(frozen=True)
+class DirectionalScores:
+    """Post-processed scores that differ per direction: rank texts for each video in ``v2t`` (columns), videos for
+    each text in ``t2v`` (rows); both ``[n_text, n_video]``."""
+
+    t2v: np.ndarray
+    v2t: np.ndarray
+
+
+def qb_norm_both_directions(sim: np.ndarray, text_bank_sim: np.ndarray, video_bank_sim: np.ndarray,
+                            beta: float = 20.0, k: int = 1) -> DirectionalScores:
+    """QB-Norm for each direction with its own query bank.
+
+    Args:
+        sim: ``[n_text, n_video]`` test scores.
+        text_bank_sim: ``[n_bank_texts, n_video]`` training captions against the test videos (text→video bank).
+        video_bank_sim: ``[n_bank_videos, n_text]`` training videos against the test captions (video→text bank).
+    """
+    t2v = qb_norm(sim, text_bank_sim, beta, k)
+    v2t = qb_norm(np.ascontiguousarray(np.asarray(sim).T), video_bank_sim, beta, k).T
+    return DirectionalScores(t2v, np.ascontiguousarray(v2t))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -68,7 +68,10 @@ def probe_result_file(path: str | Path, overrides: dict[str, Any] | None = None,
     reporter = reporter or Reporter()
     device = select_device(config.device)
     seed_everything(config.seed)
-    assembly, screen = checkpoint_assembly(config, checkpoint, checkpoint_format, legacy_mask, registry, reporter)
+    entry = stored.get("checkpoint")
+    format_options = dict(entry.get("options") or {}) if isinstance(entry, dict) else {}
+    assembly, screen = checkpoint_assembly(config, checkpoint, checkpoint_format, legacy_mask, registry, reporter,
+                                           format_options)
     fresh = evaluate_and_build_result(config, assembly, screen("test"), screen, None, device, reporter)
     if fresh["protocol"]["hash"] != stored["protocol"]["hash"]:
         raise C2VBenchError(f"{path}: the dataset's protocol is no longer the one the result was evaluated on",

@@ -297,56 +297,98 @@ def evaluation_block(sim, split, config: RunConfig) -> dict[str, Any]:
     return evaluated
 
 
+def post_processed_block(post_sim, split, config: RunConfig) -> dict[str, Any]:
+    """:func:`evaluation_block` of post-processed scores; with per-direction scores (QB-Norm), text→video numbers
+    come from the text→video matrix and video→text numbers from the video→text one."""
+    from .postprocess import DirectionalScores
+
+    if not isinstance(post_sim, DirectionalScores):
+        return evaluation_block(post_sim, split, config)
+    t2v = evaluation_block(post_sim.t2v, split, config)
+    v2t = evaluation_block(post_sim.v2t, split, config)
+
+    def merged(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+        return {**{k: v for k, v in first.items() if not k.startswith("v2t")},
+                **{k: v for k, v in second.items() if k.startswith("v2t")}}
+
+    block = {"metrics": merged(t2v["metrics"], v2t["metrics"]), "per_query": merged(t2v["per_query"],
+                                                                                   v2t["per_query"])}
+    block["subsets"] = {}
+    for name, subset in (t2v.get("subsets") or {}).items():
+        other = (v2t.get("subsets") or {}).get(name, {})
+        combined = dict(subset)
+        for key in ("metrics", "per_query"):
+            if key in subset and key in other:
+                combined[key] = merged(subset[key], other[key])
+        block["subsets"][name] = combined
+    return block
+
+
 def build_result(config: RunConfig, assembly: Assembly, split, sim: np.ndarray, post_sim: np.ndarray,
                  screen: SplitScreener, training, encoded, device: torch.device,
-                 reporter: Reporter) -> dict[str, Any]:
+                 reporter: Reporter, checkpoint: dict[str, Any] | None = None,
+                 legacy_batching: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The result of one evaluation. ``checkpoint`` (``eval`` only): ``{"sha256", "format", "legacy_mask",
+    "options", "path"}``; everything but the path enters the ``config_key``. ``legacy_batching``: how videos were
+    batched under the legacy mask (recorded in the protocol card: the scores depend on it)."""
     import torch
 
     from .data.feed import describe_preprocessing
+    from .data.integrity import card_entries
+    from .identity import configuration_key, execution
     from .postprocess import get_postprocessor
     from .precision import effective_precision
     from .training import backbone_lr
 
     processor = get_postprocessor(config.postprocess)
     plain = evaluation_block(sim, split, config)
-    evaluated = plain if config.postprocess == "none" else evaluation_block(post_sim, split, config)
+    evaluated = plain if config.postprocess == "none" else post_processed_block(post_sim, split, config)
     card = {
         **assembly.dataset.protocol,
         "dataset": assembly.dataset.name,
         "split": split.name,
         "n_videos": len(split.videos),
         "n_captions": len(split.captions),
-        "sampling": assembly.sampling.describe(),
+        # test-time sampling only: what training saw is config.training_frames (frozen caches unjittered frames)
+        "sampling": {key: value for key, value in assembly.sampling.describe().items() if key != "train_jitter"},
         # a dataset may name its own decoder (real datasets: PIL for frame folders); else the sampling's decoder
         "decoder": assembly.dataset.protocol.get("decoder", decoder_description(assembly.sampling.decoder)),
-        "skipped_videos": screen.skipped,
-        "partial_videos": screen.partial,
+        # stable categories only: the decoders' own messages change with versions and paths (kept in "screening")
+        "skipped_videos": card_entries(screen.skipped),
+        "partial_videos": card_entries(screen.partial, partial=True),
         "tie": config.tie,
         "v2t_mode": config.v2t_mode,
         "preprocess": describe_preprocessing(config.preprocess, device,
                                              any(Path(video.source).is_dir() for video in split.videos[:1])),
     }
+    if legacy_batching is not None:
+        card["legacy_mask_batching"] = legacy_batching
     model = assembly.model
+    ran = execution(config, device)
+    config_key = configuration_key(config, ran, assembly.options, checkpoint)
     result: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "c2vbench_version": __version__,
         "created": now_iso(),
-        "run_id": new_run_id(config.config_key(), config.seed),
+        "run_id": new_run_id(config_key, config.seed),
         "plugins": {role: component.provenance() for role, component in assembly.components.items()},
         "config": {**config.to_dict(), "resolved_options": assembly.options,
                    "image_size": int(model.backbone.image_size),
                    "effective_backbone_lr": backbone_lr(config, model) if config.protocol == "finetune" else None,
                    "caption_sampling": "one random caption per video per epoch",
+                   "training_frames": training_frames(config, assembly.sampling), "execution": ran,
                    **backbone_details(model.backbone),
                    "effective_precision": effective_precision(config.precision, device)},
-        "config_key": config.config_key(),
+        "config_key": config_key,
         "protocol": protocol_card(card),
         "metrics": evaluated["metrics"],
         "per_query": evaluated["per_query"],
         "subsets": evaluated.get("subsets", {}),
         "tie": config.tie,
         "v2t_mode": config.v2t_mode,
-        "postprocess": {"name": processor.name, "track": processor.track},
+        "postprocess": {"name": processor.name, "track": processor.track,
+                        **({"v2t": "QB-Norm with a bank of training videos (text-to-video: training captions)"}
+                           if processor.name == "qbnorm" else {})},
         "training": None if training is None else dataclasses.asdict(training),
         "model_selection": None if training is None else {
             "split": training.selection_split, "epoch": training.selected_epoch,
@@ -358,10 +400,13 @@ def build_result(config: RunConfig, assembly: Assembly, split, sim: np.ndarray, 
             "texts_per_second": round(encoded.texts_per_second, 3),
         },
         "notes": list(reporter.notes),
+        "screening": {"skipped": screen.skipped, "partial": screen.partial},
         "env": environment(str(device) if device.type != "cuda" else torch.cuda.get_device_name(device)),
     }
     if config.postprocess != "none":
         result["plain"] = {"metrics": plain["metrics"], "per_query": plain["per_query"]}
+    if checkpoint is not None:
+        result["checkpoint"] = dict(checkpoint)
     return result
 
 
@@ -370,6 +415,17 @@ def backbone_details(backbone) -> dict[str, Any]:
     e.g. the ``timm`` backbone's widths, projection, preprocessing and weight-file checksums), else nothing."""
     describe = getattr(backbone, "describe", None)
     return {"backbone_details": describe()} if callable(describe) else {}
+
+
+def training_frames(config: RunConfig, sampling) -> str | None:
+    """Which frames training saw (the protocol card describes the test-time sampling only)."""
+    if config.protocol == "zeroshot":
+        return None
+    if config.protocol == "frozen":
+        return ("fixed test-time positions, no jitter: frame features computed once in eval mode and reused every "
+                "epoch")
+    jitter = getattr(sampling, "train_jitter", False) and getattr(sampling, "mode", "clip2video") == "clip2video"
+    return "decoded every epoch with sampling jitter" if jitter else "decoded every epoch at fixed positions"
 
 
 def trained_parameter_count(model, protocol: str) -> int:

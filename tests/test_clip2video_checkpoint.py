@@ -145,7 +145,8 @@ def test_released_size_modules_have_exactly_the_official_non_clip_keys_and_shape
 @pytest.mark.parametrize(("temporal_layers", "centers"), [(2, 5), (1, 7)])
 def test_legacy_mask_logits_match_the_reference(tmp_path, temporal_layers, centers):
     state = official_state(temporal_layers=temporal_layers, centers=centers)
-    model = c2vbench.load_checkpoint(save(state, tmp_path), format="clip2video", legacy_mask=True)
+    model = c2vbench.load_checkpoint(save(state, tmp_path), format="clip2video", legacy_mask=True,
+                                     variant="TAB_TDB")
     batch = inputs()
     got = logits_of(model, *batch)
     expected = reference.official_logits(state, *batch, legacy=True)
@@ -160,8 +161,8 @@ def test_legacy_mask_logits_match_the_reference(tmp_path, temporal_layers, cente
 
 def test_default_corrected_mask_is_batch_independent_and_differs_from_legacy(tmp_path):
     path = save(official_state(), tmp_path)
-    corrected = c2vbench.load_checkpoint(path)
-    legacy = c2vbench.load_checkpoint(path, legacy_mask=True)
+    corrected = c2vbench.load_checkpoint(path, variant="TAB_TDB")
+    legacy = c2vbench.load_checkpoint(path, legacy_mask=True, variant="TAB_TDB")
     input_ids, attention_mask, videos, video_mask = inputs()
     batched = logits_of(corrected, input_ids, attention_mask, videos, video_mask)
     expected = reference.official_logits(official_state(), input_ids, attention_mask, videos, video_mask, legacy=False)
@@ -195,7 +196,7 @@ def test_variants_are_inferred_from_the_tensors(tmp_path):
 
 def test_every_official_tensor_lands_in_exactly_one_named_parameter(tmp_path):
     state = official_state()
-    model = c2vbench.load_checkpoint(save(state, tmp_path))
+    model = c2vbench.load_checkpoint(save(state, tmp_path), variant="TAB_TDB")
     own = model.state_dict()
     for key, value in state.items():
         target = f"backbone.{key}" if key.startswith("clip.") else (
@@ -209,11 +210,11 @@ def test_a_missing_or_unknown_tensor_is_an_error_naming_it(tmp_path):
     state = official_state()
     del state["transformerClip.resblocks.1.ln_2.bias"]
     with pytest.raises(C2VBenchError, match=r"missing: temporal\.transformerClip\.resblocks\.1\.ln_2\.bias"):
-        c2vbench.load_checkpoint(save(state, tmp_path, "missing.bin"))
+        c2vbench.load_checkpoint(save(state, tmp_path, "missing.bin"), variant="TAB_TDB")
     state = official_state()
     state["mystery_module.weight"] = torch.zeros(3)
     with pytest.raises(C2VBenchError, match="unexpected: temporal.mystery_module.weight"):
-        c2vbench.load_checkpoint(save(state, tmp_path, "extra.bin"))
+        c2vbench.load_checkpoint(save(state, tmp_path, "extra.bin"), variant="TAB_TDB")
 
 
 def test_unreadable_files_give_clear_errors(tmp_path):
@@ -246,8 +247,8 @@ def test_files_with_arbitrary_objects_are_refused_not_executed(tmp_path):
 
 def test_fp16_clip_mode_keeps_the_towers_in_half_precision_and_stays_close(tmp_path):
     path = save(official_state(), tmp_path)
-    full = c2vbench.load_checkpoint(path, legacy_mask=True)
-    half = c2vbench.load_checkpoint(path, legacy_mask=True, clip_precision="fp16")
+    full = c2vbench.load_checkpoint(path, legacy_mask=True, variant="TAB_TDB")
+    half = c2vbench.load_checkpoint(path, legacy_mask=True, clip_precision="fp16", variant="TAB_TDB")
     assert half.backbone.clip.visual.conv1.weight.dtype == torch.float16
     assert half.backbone.clip.ln_final.weight.dtype == torch.float32
     assert half.temporal.transformerClip.resblocks[0].attn.in_proj_weight.dtype == torch.float32
@@ -255,4 +256,4 @@ def test_fp16_clip_mode_keeps_the_towers_in_half_precision_and_stays_close(tmp_p
     gap = (logits_of(full, *batch) - logits_of(half, *batch)).abs().max().item()
     assert 0 < gap < 0.05
     with pytest.raises(C2VBenchError, match="clip_precision"):
-        c2vbench.load_checkpoint(path, clip_precision="int8")
+        c2vbench.load_checkpoint(path, clip_precision="int8", variant="TAB_TDB")

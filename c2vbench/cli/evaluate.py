@@ -14,11 +14,15 @@ from .run import print_outcome
 @click.option("--format", "checkpoint_format", default=None,
               help="Checkpoint format (c2vbench, clip2video, ...); guessed from the path when omitted.")
 @click.option("--legacy-mask", is_flag=True,
-              help="Reproduce the official per-head mask tiling (CLIP2Video parity; batch-dependent).")
+              help="Reproduce the official per-head mask tiling (CLIP2Video parity; batch-dependent: videos are then "
+                   "batched as the official evaluation batches them).")
+@click.option("--checkpoint-option", multiple=True, metavar="KEY=VALUE",
+              help="Option of the checkpoint format (repeatable), e.g. variant=TAB_TDB for an official TDB + TAB "
+                   "file, whose TAB_TDB and TAB variants have identical keys.")
 @run_options
 @click.pass_context
 def eval_command(ctx: click.Context, checkpoint: str, checkpoint_format: str | None, legacy_mask: bool,
-                 **params) -> None:
+                 checkpoint_option: tuple[str, ...], **params) -> None:
     """Evaluate a checkpoint on the test split; write one result file into --out.
 
     Example: c2vbench eval --checkpoint pytorch_model.bin.2 --dataset msrvtt --data-root ~/data/msrvtt
@@ -30,9 +34,12 @@ def eval_command(ctx: click.Context, checkpoint: str, checkpoint_format: str | N
     config = resolve_config(ctx, params, protocol="zeroshot", save_checkpoint=False)
     check_components(config, roles=("dataset",))  # the checkpoint names the model's plug-ins
 
+    from ..config import parse_option_pairs
     from ..pipeline import evaluate_checkpoint
     from ..progress import Reporter
 
+    options = parse_option_pairs(checkpoint_option, "--checkpoint-option")
     outcome = evaluate_checkpoint(config, checkpoint, checkpoint_format, legacy_mask,
-                                  reporter=Reporter(quiet=params["quiet"] or params["as_json"]))
+                                  reporter=Reporter(quiet=params["quiet"] or params["as_json"]),
+                                  checkpoint_options=options)
     print_outcome(outcome.result, outcome.result_path, params["as_json"])

@@ -81,11 +81,12 @@ class VideoSources:
         return self._files.get(video_id, self.folder / f"{video_id}{self.default_suffix}")
 
     def describe(self) -> dict[str, str]:
-        try:
-            location = str(self.folder.relative_to(self.root))
-        except ValueError:
-            location = str(self.folder)
-        return {"kind": self.kind, "location": location}
+        """Where videos come from, location-free: the kind and a SHA-256 of the video list (the sorted entry names
+        of the folder: file names for videos, folder names for frames). The same tree in two places describes
+        itself identically; paths never enter the protocol card or its hash."""
+        names = sorted(entry.name for entry in self.folder.iterdir() if not entry.name.startswith("."))
+        digest = hashlib.sha256("\n".join(names).encode("utf-8")).hexdigest()
+        return {"kind": self.kind, "video_list_sha256": digest, "entries": len(names)}
 
 
 def _under(root: Path, folder: str) -> Path:

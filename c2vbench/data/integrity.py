@@ -80,6 +80,46 @@ def screen_split(split: RetrievalSplit, allow_missing: bool = False, sampling: F
     return ScreenedSplit(kept, problems, partial)
 
 
+# Stable names for why a video was skipped or is partial. The protocol card (and so its hash) records these, never
+# the decoder's own message, which changes with library versions, locales and paths.
+_FAILURE_CATEGORIES = (
+    ("missing", "missing"),
+    ("empty file", "empty-file"),
+    ("empty folder", "empty-folder"),
+    ("no frames", "no-frames"),
+    ("undecodable", "undecodable"),
+)
+
+
+def failure_category(reason: str) -> str:
+    """A stable category for a screening problem (``missing``, ``empty-file``, ``empty-folder``, ``no-frames``,
+    ``undecodable``, ``empty-frame-files``, else ``unreadable``)."""
+    for prefix, category in _FAILURE_CATEGORIES:
+        if reason.startswith(prefix):
+            return category
+    return "empty-frame-files" if "empty frame file" in reason else "unreadable"
+
+
+def partial_category(reason: str) -> str:
+    """A stable description of a partly readable video: the readable and promised frame counts when known."""
+    import re
+
+    only = re.search(r"only (\d+) of (\d+) frames are readable", reason)
+    if only is not None:
+        return f"partial: {only.group(1)} of {only.group(2)} frames readable"
+    promised = re.search(r"header promises (\d+) frames, (\d+) readable", reason)
+    if promised is not None:
+        return f"partial: {promised.group(2)} of {promised.group(1)} frames readable"
+    return "partial"
+
+
+def card_entries(listed: dict[str, list[dict[str, str]]], partial: bool = False) -> dict[str, list[dict[str, str]]]:
+    """``{split: [{"video_id", "category"}]}`` for the protocol card (raw messages stay out of the hash)."""
+    categorise = partial_category if partial else failure_category
+    return {split: [{"video_id": item["video_id"], "category": categorise(item["reason"])} for item in items]
+            for split, items in sorted(listed.items())}
+
+
 def format_offenders(problems: list[dict[str, str]], limit: int = MAX_LISTED) -> str:
     listed = "; ".join(f"{p['video_id']} ({p['reason']})" for p in problems[:limit])
     more = f"; and {len(problems) - limit} more" if len(problems) > limit else ""

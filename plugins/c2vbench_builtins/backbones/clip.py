@@ -79,7 +79,18 @@ def _create_from_cache(open_clip, model: str, tag: str):
             "cache, or fetch the weights file) and pass --backbone-option pretrained=/path/to/weights, "
             "or use pretrained=none for random weights",
         )
-    return open_clip.create_model(model, pretrained=str(path))
+    return create_for_tag(open_clip, model, tag, path)
+
+
+def create_for_tag(open_clip, model: str, tag: str, weights: Path | None):
+    """The architecture as open_clip configures it *for this tag*, with the tag's weights file loaded (or random
+    weights when ``weights`` is None). A weights path alone would lose the tag's configuration: OpenAI's weights
+    need QuickGELU (``quick_gelu`` in open_clip's pretrained config), and the tag names its own normalisation."""
+    config = open_clip.get_pretrained_cfg(model, tag)
+    preprocess = {key: config[key] for key in ("mean", "std", "interpolation", "resize_mode") if key in config}
+    return open_clip.create_model(model, pretrained=None if weights is None else str(weights),
+                                  force_quick_gelu=bool(config.get("quick_gelu", False)),
+                                  force_preprocess_cfg=preprocess or None)
 
 
 def cached_pretrained_file(open_clip, model: str, tag: str) -> Path | None:

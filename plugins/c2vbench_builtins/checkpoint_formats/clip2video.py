@@ -12,9 +12,11 @@ Variant inference (override with the options in brackets):
 * temporal: ``type_position_embeddings`` present → ``tdb`` (``frame2t_projection`` → ``sigmoid_mlp``, else
   ``frame2t_attention`` → ``sigmoid_selfA``, else ``raw``) [``temporal_proj``]; only ``transformerClip`` →
   ``seqtransf``; neither → ``meanp``.
-* alignment: ``weight_center`` present → ``tab`` with K = its rows; ``actionClip`` with TDB → ``TAB_TDB`` (stream
-  ``tdb``), ``actionClip`` without TDB → ``TAB`` (stream ``plain``), no ``actionClip`` → ``''`` (stream ``frames``)
-  [``center_proj``]; no ``weight_center`` → ``cosine``.
+* alignment: ``weight_center`` present → ``tab`` with K = its rows; ``actionClip`` with TDB → **ambiguous**:
+  ``TAB_TDB`` (stream ``tdb``) and ``TAB`` (stream ``plain``) store identical keys, so the reader refuses to guess
+  and asks for ``variant=TAB_TDB`` (the released models) or ``variant=TAB``; ``actionClip`` without TDB → ``TAB``
+  (stream ``plain``), no ``actionClip`` → ``''`` (stream ``frames``) [``center_proj``]; no ``weight_center`` →
+  ``cosine``.
 
 Key mapping (official key → ``RetrievalModel`` key; one parameter per official tensor):
 
@@ -166,8 +168,16 @@ def infer_layout(state: dict[str, Any], legacy_mask: bool = False, temporal_proj
 
     if has("weight_center"):
         align = "tab"
+        if center_proj is None and has("actionClip.") and temporal == "tdb":
+            # TAB_TDB and TDB with center_proj=TAB store exactly the same tensors: the keys cannot tell them apart,
+            # and the two give different logits. Guessing would silently score the wrong model.
+            raise C2VBenchError(
+                "this CLIP2Video checkpoint is ambiguous: TDB with TAB on the TDB stream (center_proj=TAB_TDB) and "
+                "TDB with TAB on its own plain stream (center_proj=TAB) have identical keys",
+                "say which it is: --checkpoint-option variant=TAB_TDB (the released MSR-VTT / MSVD / VATEX models) "
+                "or --checkpoint-option variant=TAB (load_checkpoint(..., variant=...))")
         if center_proj is None:
-            center_proj = "" if not has("actionClip.") else "TAB_TDB" if temporal == "tdb" else "TAB"
+            center_proj = "" if not has("actionClip.") else "TAB"
         if center_proj not in CENTER_PROJ_STREAM:
             raise C2VBenchError(f"unknown center_proj={center_proj!r}", "use TAB_TDB, TAB or '' (empty)")
         stream = CENTER_PROJ_STREAM[center_proj]
@@ -217,7 +227,9 @@ def load_clip2video_checkpoint(path: str | Path, legacy_mask: bool = False, **op
         path: the file (or a folder holding exactly one ``pytorch_model.bin.N``).
         legacy_mask: reproduce the official per-head mask tiling (reference §2.6); False gives the corrected mask.
         options: ``max_words`` (32), ``max_frames`` (12), ``temporal_proj`` and ``center_proj`` to override the
-            inferred variant (see the module docs), ``clip_precision`` (``fp32``, or ``fp16`` to run the CLIP towers
+            inferred variant (see the module docs), ``variant`` (``TAB_TDB`` or ``TAB``: required for a TDB
+            checkpoint with TAB, whose two variants have identical keys), ``clip_precision`` (``fp32``, or ``fp16``
+            to run the CLIP towers
             with fp16 weights as the official model does; about 1e-2 off the fp32 logits on a tiny model).
 
     Returns:
@@ -230,7 +242,7 @@ def load_clip2video_checkpoint(path: str | Path, legacy_mask: bool = False, **op
 
     from ..backbones._clip_model import ClipBackbone, clip_from_openai_state_dict, clip_sizes_from_openai_state_dict
 
-    known = {"max_words", "max_frames", "temporal_proj", "center_proj", "clip_precision"}
+    known = {"max_words", "max_frames", "temporal_proj", "center_proj", "variant", "clip_precision"}
     clip_precision = options.get("clip_precision", "fp32")
     if clip_precision not in ("fp32", "fp16"):
         raise C2VBenchError(f"clip_precision={clip_precision!r} is not fp32 or fp16",
@@ -247,7 +259,16 @@ def load_clip2video_checkpoint(path: str | Path, legacy_mask: bool = False, **op
         raise C2VBenchError(f"the 'clip.' tensors of {path} are not an OpenAI-layout CLIP ({error})",
                             "is this a CLIP2Video checkpoint with a ViT image tower?") from None
     max_frames = int(options.get("max_frames", OFFICIAL_MAX_FRAMES))
-    layout = infer_layout(state, legacy_mask, options.get("temporal_proj"), options.get("center_proj"))
+    center_proj = options.get("center_proj")
+    variant = options.get("variant")
+    if variant is not None:
+        by_name = {name.lower(): name for name in CENTER_PROJ_STREAM if name}
+        if str(variant).lower() not in by_name or (center_proj is not None and center_proj != by_name[
+                str(variant).lower()]):
+            raise C2VBenchError(f"unknown or conflicting variant={variant!r}",
+                                "use variant=TAB_TDB or variant=TAB (the official center_proj values)")
+        center_proj = by_name[str(variant).lower()]
+    layout = infer_layout(state, legacy_mask, options.get("temporal_proj"), center_proj)
     backbone = ClipBackbone(clip.float(), max_words=int(options.get("max_words", OFFICIAL_MAX_WORDS)),
                             pretrained=True)
     context = BuildContext(backbone=backbone, embed_dim=int(backbone.embed_dim), max_frames=max_frames)
@@ -261,6 +282,10 @@ def load_clip2video_checkpoint(path: str | Path, legacy_mask: bool = False, **op
     mapped, unused = map_official_keys(state, layout)
     load_strictly(model, mapped, path)
     model.component_names = {"backbone": "clip", "temporal": layout.temporal, "align": layout.align}
+    model.component_options = {"backbone": {"clip_sizes": sizes, "clip_precision": clip_precision,
+                                            "max_words": backbone.max_words if hasattr(backbone, "max_words")
+                                            else int(options.get("max_words", OFFICIAL_MAX_WORDS))},
+                               "temporal": dict(layout.temporal_options), "align": dict(layout.align_options)}
     model.checkpoint_info = {
         "format": "clip2video", "path": str(path), "legacy_mask": legacy_mask, "clip_sizes": sizes,
         "temporal": layout.temporal, "temporal_options": layout.temporal_options, "align": layout.align,
