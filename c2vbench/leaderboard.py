@@ -123,8 +123,11 @@ def _plugin_name(result: Mapping[str, Any], kind: str) -> str:
 
 
 def entry_name(result: Mapping[str, Any]) -> str:
-    """``backbone · temporal · align`` (+ post-processor), unescaped."""
+    """``backbone · temporal · align`` (+ the protocol unless finetune, + post-processor), unescaped."""
     name = " · ".join(_plugin_name(result, kind) for kind in ("backbone", "temporal", "align"))
+    protocol = result.get("config", {}).get("protocol")
+    if protocol in ("frozen", "zeroshot"):
+        name = f"{name} ({protocol})"
     postprocess, _ = postprocess_of(result)
     return name if postprocess == "none" else f"{name} + {postprocess}"
 
@@ -547,10 +550,10 @@ def leaderboard_tables(
     """
     if not results:
         raise C2VBenchError("no usable result files", "give result files or directories that contain them")
-    tables, set_aside = grouped_entries(results)
+    tables, _ = grouped_entries(results)
     if baseline is not None:
         everything = [entry for tracks in tables.values() for entries in tracks.values() for entry in entries]
-        if not any(entry.matches(baseline) for entry in everything):
+        if everything and not any(entry.matches(baseline) for entry in everything):
             names = sorted({entry.label for entry in everything})
             raise C2VBenchError(
                 f"baseline {baseline!r} matches no entry",
@@ -585,8 +588,9 @@ def render_leaderboard(
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     tables: list[LeaderboardTable] | None = None,
+    reported: Mapping[str, Any] | None = None,
 ) -> str:
-    """The leaderboard markdown of validated results.
+    """The leaderboard markdown of validated results (and, apart from them, numbers reported in papers).
 
     Args:
         results: ``(path, result)`` pairs (validated by :func:`c2vbench.results.load_result_file`).
@@ -595,12 +599,14 @@ def render_leaderboard(
         n_resamples: bootstrap / randomisation resamples.
         seed: resampling seed.
         tables: the ranked tables when already computed (:func:`leaderboard_tables` of the same arguments).
+        reported: a reported-numbers file (:func:`c2vbench.reported.load_reported`), rendered as its own
+            section after the measured ones; with it, an empty set of results is allowed.
 
     Raises:
-        C2VBenchError: no results, or a baseline that matches no entry at all.
+        C2VBenchError: no results (and nothing reported), or a baseline that matches no entry at all.
     """
     if tables is None:
-        tables = leaderboard_tables(results, baseline, n_resamples, seed)
+        tables = leaderboard_tables(results, baseline, n_resamples, seed) if results or reported is None else []
     set_aside = group_runs(results)[1] if results else []
 
     safe_command = command.replace("-->", "--&gt;")
@@ -628,6 +634,15 @@ def render_leaderboard(
         lines += [f"### {title}", ""]
         lines += _render_table(table, baseline is not None)
         lines.append("")
+
+    if not tables:
+        lines += ["## Measured here", "",
+                  "No result files yet. Results of `c2vbench run` / `c2vbench eval` on this dataset, put in the "
+                  "folder this page is rendered from, appear here with intervals and significance marks.", ""]
+    if reported is not None:
+        from .reported import render_reported
+
+        lines += render_reported(reported, escape_markdown)
 
     if set_aside:
         lines += ["## Set aside", "",

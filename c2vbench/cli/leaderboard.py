@@ -11,12 +11,15 @@ DEFAULT_RESAMPLES = 2000  # keep in step with c2vbench.leaderboard.DEFAULT_RESAM
 
 
 def leaderboard_command_line(
-    inputs: tuple[str, ...], baseline: str | None, out: str | None, n_resamples: int, seed: int
+    inputs: tuple[str, ...], baseline: str | None, out: str | None, n_resamples: int, seed: int,
+    reported: str | None = None
 ) -> str:
     """The command that regenerates a leaderboard, as written into its header (never includes ``--check``)."""
     arguments = ["c2vbench", "leaderboard", *inputs]
     if baseline is not None:
         arguments += ["--baseline", baseline]
+    if reported is not None:
+        arguments += ["--reported", reported]
     if n_resamples != DEFAULT_RESAMPLES:
         arguments += ["--n-resamples", str(n_resamples)]
     if seed != 0:
@@ -39,9 +42,12 @@ def leaderboard_command_line(
     "--n-resamples", default=DEFAULT_RESAMPLES, show_default=True, type=click.IntRange(min=100), help="Resamples."
 )
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the resampling.")
+@click.option("--reported", default=None, metavar="FILE.json",
+              help="Numbers reported in papers (with sources), shown in a separate table, never ranked with the "
+                   "measured rows; with it, the inputs may hold no result yet.")
 def leaderboard_command(
     inputs: tuple[str, ...], baseline: str | None, out: str | None, output_format: str, plot: str | None,
-    check: bool, n_resamples: int, seed: int
+    check: bool, n_resamples: int, seed: int, reported: str | None
 ) -> None:
     """Render a leaderboard from RESULT_FILES_OR_DIRS (directories are searched for *.json).
 
@@ -76,11 +82,16 @@ def leaderboard_command(
             f"skipped {len(foreign)} JSON file(s) that are not result files (no schema_version), e.g. {foreign[0]}",
             err=True,
         )
-    tables = leaderboard_tables(results, baseline, n_resamples, seed)
-    command = leaderboard_command_line(inputs, baseline, out, n_resamples, seed)
+    reported_numbers = None
+    if reported is not None:
+        from ..reported import load_reported
+
+        reported_numbers = load_reported(reported)
+    tables = leaderboard_tables(results, baseline, n_resamples, seed) if results or reported is None else []
+    command = leaderboard_command_line(inputs, baseline, out, n_resamples, seed, reported)
     if output_format == "md":
         text = render_leaderboard(results, command=command, baseline=baseline, n_resamples=n_resamples, seed=seed,
-                                  tables=tables)
+                                  tables=tables, reported=reported_numbers)
     else:
         from ..leaderboard_export import records_as_csv, table_records
 
