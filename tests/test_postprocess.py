@@ -88,3 +88,23 @@ def test_registry_tracks():
     assert np.array_equal(get_postprocessor("none").apply(sim), sim)
     with pytest.raises(DataError, match="none, dsl, qbnorm"):
         get_postprocessor("sinkhorn")
+
+
+def test_qb_norm_runs_per_direction_with_a_video_bank_for_video_to_text():
+    """Video-to-text QB-Norm: each test video is a query over the test captions, normalised by a bank of training
+    videos scored against the same captions (the direct formula applied to the transposed problem)."""
+    from c2vbench.metrics import evaluate_similarity
+    from c2vbench.postprocess import qb_norm_both_directions
+
+    rng = np.random.default_rng(3)
+    sim = rng.uniform(-1, 1, size=(8, 5))  # 8 captions, 5 videos
+    text_bank = rng.uniform(-1, 1, size=(3, 5))  # training captions x test videos
+    video_bank = rng.uniform(-1, 1, size=(2, 8))  # training videos x test captions
+    both = qb_norm_both_directions(sim, text_bank, video_bank, beta=5.0)
+    np.testing.assert_allclose(both.t2v, direct_qb_norm(sim, text_bank, 5.0, 1), rtol=1e-10)
+    np.testing.assert_allclose(both.v2t, direct_qb_norm(sim.T, video_bank, 5.0, 1).T, rtol=1e-10)
+    # the video-to-text ranking of the text-bank matrix is not that of the video-bank one
+    text_to_video = [i % 5 for i in range(8)]
+    from_text_bank = evaluate_similarity(both.t2v, text_to_video).per_query["v2t_rank"]
+    from_video_bank = evaluate_similarity(both.v2t, text_to_video).per_query["v2t_rank"]
+    assert list(from_text_bank) != list(from_video_bank)

@@ -168,3 +168,12 @@ def test_post_processed_rows_are_marked_against_their_own_plain_scores():
     baseline_gap = 100 * np.mean(post == 1) - np.mean([100 * np.mean(np.asarray(r["per_query"]["t2v_rank"]) == 1)
                                                         for r in baseline])
     assert f"{own_gain:+.1f} p=" in mark and f"{baseline_gap:+.1f}" not in mark
+
+
+def test_query_bank_results_without_a_video_bank_do_not_publish_video_to_text():
+    rng = np.random.default_rng(6)
+    old_style = result_from_ranks(ranks(rng, 0.4, 60), ranks(rng, 0.4, 60), "meanp-qb".ljust(64, "0"), 0)
+    old_style["postprocess"] = {"name": "qbnorm", "track": "query-bank"}  # text bank only (before per-direction)
+    text = render_leaderboard([(Path("q.json"), old_style)], command="c", n_resamples=200)
+    row = text.split("### Query bank")[1].split("\n\n")[1].splitlines()[2]
+    assert "not published (text bank only)" in row

@@ -160,13 +160,20 @@ def score_command(
     else:
         processed = processor.apply(arrays["sim"], arrays.get("bank_sim"), **options)
         final = evaluate_similarity(processed, arrays["text_to_video"], tie=tie, v2t_mode=v2t_mode)
+        if processor.name == "qbnorm":
+            # a bank of captions normalises text-to-video only; video-to-text would need a bank of videos
+            final.metrics["v2t"] = plain.metrics["v2t"]
+            final.per_query.update({key: value for key, value in plain.per_query.items() if key.startswith("v2t")})
 
     output: dict[str, Any] = {
         "metrics": final.metrics,
         "per_query": final.per_query,
         "tie": tie,
         "v2t_mode": v2t_mode,
-        "postprocess": {"name": processor.name, "track": processor.track, "options": options},
+        "postprocess": {"name": processor.name, "track": processor.track, "options": options,
+                        **({"v2t": "not post-processed: bank_sim holds captions, which normalise text-to-video "
+                                   "only; the video-to-text numbers are the plain ones"}
+                           if processor.name == "qbnorm" else {})},
     }
     if processor.name != "none":
         output["plain"] = {"metrics": plain.metrics, "per_query": plain.per_query}
