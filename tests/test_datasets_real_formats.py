@@ -175,7 +175,10 @@ def test_msvd_zero_byte_video_is_reported(registry, msvd_root):
 def test_msvd_from_frame_folders(registry, tmp_path):
     root = make_msvd_tree(tmp_path / "msvd", video_source="frames")
     dataset = build(registry, "msvd", root)
-    assert dataset.protocol["video_source"] == {"kind": "frames", "location": "frames"}
+    names = sorted(entry.name for entry in (root / "frames").iterdir())
+    assert dataset.protocol["video_source"] == {
+        "kind": "frames", "entries": len(names),
+        "video_list_sha256": hashlib.sha256("\n".join(names).encode()).hexdigest()}  # location-free
     assert dataset.split("test").videos[0].source == root / "frames" / MSVD_IDS[9]
     screened = screen_split(dataset.split("test"), sampling=dataset.sampling)
     assert screened.skipped == [] and screened.partial == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 
 import pytest
@@ -149,7 +150,9 @@ def test_frame_folders(registry, tmp_path):
         write_frame_folder(tmp_path / "frames" / video_id, 10, seed=number)
     write_csv(tmp_path / "captions.csv", ["video_id", "caption"], [["a", "first"], ["b", "second"]])
     dataset = build(registry, tmp_path)
-    assert dataset.protocol["video_source"] == {"kind": "frames", "location": "frames"}
+    # location-free: the kind and a digest of the folder's entry names, never its path
+    assert dataset.protocol["video_source"] == {"kind": "frames", "entries": 2,
+                                                "video_list_sha256": hashlib.sha256(b"a\nb").hexdigest()}
     assert dataset.split("test").videos[1].source == tmp_path / "frames" / "b"
     assert screen_split(dataset.split("test"), sampling=dataset.sampling).skipped == []
 
