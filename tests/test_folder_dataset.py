@@ -249,5 +249,6 @@ def test_prepare_extracts_the_listed_videos_and_the_dataset_then_reads_frames(re
     assert code == 0, err
     assert sorted(p.name for p in (tmp_path / "frames").iterdir() if not p.name.startswith(".")) == ["a", "b"]
     dataset = build(registry, tmp_path)  # video_source=auto now finds the frame folders
-    assert dataset.protocol["video_source"] == {"kind": "frames", "location": "frames"}
+    assert dataset.protocol["video_source"] == {"kind": "frames", "entries": 2,  # location-free
+                                                "video_list_sha256": hashlib.sha256(b"a\nb").hexdigest()}
     assert screen_split(dataset.split("test"), sampling=dataset.sampling).skipped == []
