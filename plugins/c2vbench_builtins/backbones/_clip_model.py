@@ -11,7 +11,7 @@ from torch import nn
 
 from c2vbench.plugin import TemporalInitState, TextFeatures
 
-from ._tokenizer import tokenize_captions
+from ._tokenizer import text_features_at_eot, tokenize_captions
 
 
 class ClipBackbone(nn.Module):
@@ -67,9 +67,7 @@ class ClipBackbone(nn.Module):
         hidden = clip.transformer(tokens, attn_mask=causal.to(dtype))
         hidden = clip.ln_final(hidden)
         projected = (hidden @ clip.text_projection.to(hidden.dtype)).float()
-        eot_position = input_ids.argmax(dim=-1)
-        eot = projected[torch.arange(projected.shape[0], device=projected.device), eot_position]
-        return TextFeatures(eot=eot, tokens=projected, token_mask=attention_mask)
+        return text_features_at_eot(projected, input_ids, attention_mask)
 
     def tokenize(self, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         input_ids, attention_mask = tokenize_captions(captions, self.max_words)

@@ -17,7 +17,7 @@ from torch import nn
 
 from c2vbench.plugin import TemporalInitState, TextFeatures
 
-from ._tokenizer import tokenize_captions
+from ._tokenizer import text_features_at_eot, tokenize_captions
 
 CLIP_INITIAL_LOGIT_SCALE = math.log(1 / 0.07)  # CLIP's initial temperature
 
@@ -95,9 +95,7 @@ class TimmTextBackbone(nn.Module):
         else:
             projected = hidden
         projected = projected.float()
-        eot_position = input_ids.argmax(dim=-1)
-        eot = projected[torch.arange(projected.shape[0], device=projected.device), eot_position]
-        return TextFeatures(eot=eot, tokens=projected, token_mask=attention_mask)
+        return text_features_at_eot(projected, input_ids, attention_mask)
 
     def tokenize(self, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         input_ids, attention_mask = tokenize_captions(captions, self.max_words)

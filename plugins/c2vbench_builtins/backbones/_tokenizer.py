@@ -7,6 +7,7 @@ id 0; the attention mask is 1 from SOT through EOT. End-of-text has the largest 
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import numpy as np
 
@@ -30,3 +31,15 @@ def tokenize_captions(captions: list[str], max_words: int = 32) -> tuple[np.ndar
         input_ids[row, : len(ids)] = ids
         attention_mask[row, : len(ids)] = 1
     return input_ids, attention_mask
+
+
+def text_features_at_eot(projected: Any, input_ids: Any, attention_mask: Any) -> Any:
+    """:class:`TextFeatures` from every position's projected state: the sentence vector is the state at the
+    end-of-text token, the largest id in CLIP's vocabulary (so ``argmax`` over the ids finds it)."""
+    import torch
+
+    from c2vbench.plugin import TextFeatures
+
+    eot_position = input_ids.argmax(dim=-1)
+    eot = projected[torch.arange(projected.shape[0], device=projected.device), eot_position]
+    return TextFeatures(eot=eot, tokens=projected, token_mask=attention_mask)
