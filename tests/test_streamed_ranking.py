@@ -62,6 +62,31 @@ def test_tie_heavy_inputs_give_the_in_memory_ranks_for_blocks_that_do_not_divide
     assert counts.t2v_tied.sum() > 0  # the inputs really are tie-heavy
 
 
+@pytest.mark.parametrize("dense_word_fraction", [0, 10**9], ids=["candidates-decoded", "flags-summed"])
+def test_both_ways_of_counting_a_sparse_tile_give_the_brute_force_counts(monkeypatch, dense_word_fraction):
+    """A trained-like model (each caption close to its video: few candidates at or above a ground truth) with
+    duplicated videos and captions (exact ties across tiles); the CPU counter either decodes the candidates from the
+    flag words or, forced, sums the flags: both must give the brute-force counts."""
+    from c2vbench.streamed_ranking import _SparseTileCounter
+
+    monkeypatch.setattr(_SparseTileCounter, "DENSE_WORD_FRACTION", dense_word_fraction)
+    rng = np.random.default_rng(5)
+    n_video = 150
+    video = rng.integers(-3, 4, (n_video, 8)).astype(np.float32)
+    video[100:110] = video[:10]  # duplicated videos: ties between tiles
+    mapping = captions_for(rng, n_video, 120)
+    text = video[mapping] + rng.integers(-1, 2, (len(mapping), 8)).astype(np.float32)
+    text[-5:] = text[:5]  # duplicated captions
+    sim = text @ video.T  # small integers: exact in every summation order
+    t2v, v2t = brute_force_counts(sim, mapping)
+    counts = count_streamed(DotProductScores(text, video), mapping, text_block=37, video_block=29, method="sparse")
+    assert np.array_equal(counts.t2v_above, t2v[:, 0]) and np.array_equal(counts.t2v_tied, t2v[:, 1])
+    assert np.array_equal(counts.v2t_above, v2t[:, 0]) and np.array_equal(counts.v2t_tied, v2t[:, 1])
+    assert counts.t2v_tied.sum() > 0 and counts.v2t_tied.sum() > 0
+    # few candidates per tile: the decoding branch really is the one a trained model takes by default
+    assert (t2v[:, 0] + t2v[:, 1]).mean() < 0.1 * n_video
+
+
 def test_random_multi_caption_inputs_and_subsets_match_the_in_memory_path():
     rng = np.random.default_rng(7)
     n_video = 97
