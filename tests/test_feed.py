@@ -8,7 +8,7 @@ import pytest
 import torch
 from _video_fixtures import encode_video, write_frame_folder
 
-from c2vbench.data.feed import TENSOR_VS_PIL_BOUND, FrameFeed, RawBatch, resize_crop_normalise
+from c2vbench.data.feed import TENSOR_VS_PIL_BOUND, FrameFeed, RawBatch, RawClip, resize_crop_normalise
 from c2vbench.data.loader import ImageFormat, VideoClipDataset, make_video_loader
 from c2vbench.data.preprocess import CLIP_MEAN, CLIP_STD, preprocess_frames
 from c2vbench.data.sampling import FrameSampling
@@ -101,3 +101,58 @@ def test_persistent_workers_see_every_epoch_of_the_training_jitter(sources):
     fresh = epoch_batches(make_video_loader(dataset(), batch_size=2, shuffle=True, seed=9), 3)
     assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(later, fresh, strict=True))
     assert any(not torch.equal(a[0], b[0]) for a, b in zip(first, later, strict=True))
+
+
+LOW_DESCRIPTOR_LIMIT = """
+import resource, sys
+import torch
+sys.path.insert(0, sys.argv[2])
+from c2vbench.data.feed import FrameFeed
+from c2vbench.data.loader import ImageFormat, VideoClipDataset, make_video_loader
+from c2vbench.data.preprocess import CLIP_MEAN, CLIP_STD
+from c2vbench.data.sampling import FrameSampling
+from c2vbench.data.types import VideoRecord
+from pathlib import Path
+
+resource.setrlimit(resource.RLIMIT_NOFILE, (int(sys.argv[3]), resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+records = [VideoRecord(str(i), Path(sys.argv[1])) for i in range(40)]
+sampling = FrameSampling(max_frames=12, feature_framerate=1)
+image = ImageFormat(16, CLIP_MEAN, CLIP_STD)
+feed = FrameFeed(16, CLIP_MEAN, CLIP_STD, 12, torch.device("cpu"))
+for encoded in (True, False):
+    dataset = VideoClipDataset(records, sampling, image, preprocess="tensor", jpegs_to_device=encoded)
+    loader = make_video_loader(dataset, batch_size=40, num_workers=2, pin_memory=False)
+    shapes = [tuple(feed(raw).shape) for raw, _, _ in loader]
+    assert shapes == [(40, 12, 3, 16, 16)], shapes
+print("ok")
+"""
+
+
+def test_a_batch_of_hundreds_of_frames_crosses_from_the_workers_within_a_low_descriptor_limit(tmp_path):
+    """Each tensor a worker sends costs a file descriptor in flight: 40 videos x 12 JPEGs sent one tensor per frame
+    exceed a limit of 200 (the DataLoader hangs or fails), packed into one buffer per batch they do not."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    folder = write_frame_folder(tmp_path / "clip", 12, width=24, height=16)
+    repository = str(Path(__file__).resolve().parents[1])
+    done = subprocess.run([sys.executable, "-c", LOW_DESCRIPTOR_LIMIT, str(folder), repository, "200"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_a_packed_batch_gives_back_every_clip_of_mixed_sizes_and_encodings():
+    rng = np.random.default_rng(2)
+    clips = [RawClip(frames=torch.from_numpy(rng.integers(0, 256, (3, 3, 8, 10), dtype=np.uint8))),
+             RawClip(jpegs=[torch.from_numpy(rng.integers(0, 256, n, dtype=np.uint8)) for n in (5, 9, 1)]),
+             RawClip(frames=torch.from_numpy(rng.integers(0, 256, (1, 3, 4, 6), dtype=np.uint8))),
+             RawClip(jpegs=[torch.from_numpy(rng.integers(0, 256, 7, dtype=np.uint8))])]
+    packed = RawBatch.pack(clips)
+    assert len(packed) == 4
+    for original, unpacked in zip(clips, packed.clips, strict=True):
+        if original.frames is not None:
+            assert unpacked.jpegs is None and torch.equal(unpacked.frames, original.frames)
+        else:
+            assert unpacked.frames is None and len(unpacked.jpegs) == len(original.jpegs)
+            assert all(torch.equal(a, b) for a, b in zip(unpacked.jpegs, original.jpegs, strict=True))

@@ -48,27 +48,70 @@ class RawClip:
 
 @dataclasses.dataclass
 class RawBatch:
-    """A batch of :class:`RawClip` (frames of different videos may differ in size: nothing is stacked)."""
+    """A batch of :class:`RawClip`, packed into (at most) two flat buffers: all decoded frames in one uint8
+    tensor, all encoded JPEGs in another.
 
-    clips: list[RawClip]
+    Packing happens in the worker (``collate_raw`` runs there): every tensor a worker hands over travels through
+    its own shared-memory segment and file descriptor, so a batch of 64 videos × 12 JPEGs sent as separate tensors
+    costs 768 of each per batch, which slows the main process and, with many workers and large batches, runs out
+    of file descriptors (the DataLoader's pinning thread then dies). Two buffers cost two. Frames of different
+    videos may differ in size: nothing is stacked, :attr:`clips` gives each clip back as views into the buffers.
+
+    Attributes:
+        frame_data: every decoded frame, flattened and concatenated (uint8), or None.
+        frame_shapes: per clip, ``(n, 3, H, W)`` of its decoded frames, or None when it travels encoded.
+        jpeg_data: every encoded JPEG file, concatenated (uint8), or None.
+        jpeg_lengths: per clip, the byte length of each of its JPEG files (empty for decoded clips).
+    """
+
+    frame_data: torch.Tensor | None
+    frame_shapes: list[tuple[int, int, int, int] | None]
+    jpeg_data: torch.Tensor | None
+    jpeg_lengths: list[list[int]]
+
+    @classmethod
+    def pack(cls, clips: Sequence[RawClip]) -> RawBatch:
+        frames = [clip.frames.reshape(-1) for clip in clips if clip.frames is not None]
+        jpegs = [data for clip in clips if clip.frames is None for data in clip.jpegs]
+        return cls(frame_data=torch.cat(frames) if frames else None,
+                   frame_shapes=[None if clip.frames is None else tuple(clip.frames.shape) for clip in clips],
+                   jpeg_data=torch.cat(jpegs) if jpegs else None,
+                   jpeg_lengths=[[] if clip.frames is not None else [len(data) for data in clip.jpegs]
+                                 for clip in clips])
+
+    @property
+    def clips(self) -> list[RawClip]:
+        """The clips, as views into the packed buffers (no copy)."""
+        clips, frame_offset, jpeg_offset = [], 0, 0
+        for shape, lengths in zip(self.frame_shapes, self.jpeg_lengths, strict=True):
+            if shape is not None:
+                size = shape[0] * shape[1] * shape[2] * shape[3]
+                clips.append(RawClip(frames=self.frame_data[frame_offset:frame_offset + size].view(shape)))
+                frame_offset += size
+            else:
+                jpegs = []
+                for length in lengths:
+                    jpegs.append(self.jpeg_data[jpeg_offset:jpeg_offset + length])
+                    jpeg_offset += length
+                clips.append(RawClip(jpegs=jpegs))
+        return clips
 
     def pin_memory(self) -> RawBatch:
         """Called by the DataLoader's pinning thread: page-locked frames make the host-to-device copies async.
-        (Encoded JPEGs are small and handed to the GPU decoder as they are: pinning hundreds of them per batch
-        would cost more than it saves.)"""
-        for clip in self.clips:
-            if clip.frames is not None:
-                clip.frames = clip.frames.pin_memory()
+        (The encoded JPEGs are read by the GPU decoder as they are.)"""
+        if self.frame_data is not None:
+            self.frame_data = self.frame_data.pin_memory()
         return self
 
     def __len__(self) -> int:
-        return len(self.clips)
+        return len(self.frame_shapes)
 
 
 def collate_raw(items: Sequence[tuple[RawClip, torch.Tensor, int]]) -> tuple[RawBatch, torch.Tensor, torch.Tensor]:
-    """``(RawBatch, frame_mask [B, T], indices [B])`` from dataset items."""
+    """``(RawBatch, frame_mask [B, T], indices [B])`` from dataset items (run in the worker: the batch is packed
+    there)."""
     clips, masks, indices = zip(*items, strict=True)
-    return RawBatch(list(clips)), torch.stack(masks), torch.as_tensor(indices)
+    return RawBatch.pack(clips), torch.stack(masks), torch.as_tensor(indices)
 
 
 def resize_crop_normalise(images: torch.Tensor, size: int, mean: Sequence[float],
@@ -130,11 +173,12 @@ class FrameFeed:
             return frames.to(self.device, non_blocking=True)
         batch: RawBatch = frames
         size = self.image_size
+        clips = batch.clips
         output = torch.zeros((len(batch), self.slots, 3, size, size), dtype=torch.float32, device=self.device)
-        decoded = iter(decode_jpegs([data for clip in batch.clips if clip.frames is None for data in clip.jpegs],
+        decoded = iter(decode_jpegs([data for clip in clips if clip.frames is None for data in clip.jpegs],
                                     self.device))
         groups: dict[tuple[int, int], list[tuple[int, torch.Tensor]]] = {}
-        for position, clip in enumerate(batch.clips):
+        for position, clip in enumerate(clips):
             if clip.frames is not None:
                 images = clip.frames.to(self.device, non_blocking=True)
             else:
