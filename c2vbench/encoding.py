@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import time
@@ -178,6 +179,7 @@ def compute_frame_bank(model, split: RetrievalSplit, sampling: FrameSampling, ba
 def _frame_bank(model, split: RetrievalSplit, sampling: FrameSampling, batch_size: int, device: torch.device,
                 reporter: Reporter, num_workers: int, description: str, preprocess: str,
                 precision: str) -> FrameBank:
+    from .data.prefetch import prefetched
     from .precision import autocast
 
     start_time = time.perf_counter()
@@ -185,11 +187,13 @@ def _frame_bank(model, split: RetrievalSplit, sampling: FrameSampling, batch_siz
     loader = make_video_loader(dataset, batch_size, num_workers=num_workers, pin_memory=device.type == "cuda")
     feed = frame_feed(model, sampling, device)
     features, masks = [], []
-    for frames, frame_mask, _ in reporter.track(loader, description, total=len(loader)):
-        with autocast(precision, device):
-            embedded = model.encode_frames(feed(frames))
-        features.append(embedded.float().to("cpu", non_blocking=False))
-        masks.append(frame_mask)
+    # the next batch decoded and resized while the model runs on this one
+    with contextlib.closing(prefetched(loader, feed, device)) as batches:
+        for model_input, frame_mask, _ in reporter.track(batches, description, total=len(loader)):
+            with autocast(precision, device):
+                embedded = model.encode_frames(model_input)
+            features.append(embedded.float().to("cpu", non_blocking=False))
+            masks.append(frame_mask)
     return FrameBank(torch.cat(features), torch.cat(masks), time.perf_counter() - start_time)
 
 
