@@ -442,6 +442,19 @@ def _skip_rest(recorder: _Recorder, rules: tuple[str, ...], reason: str = "the c
         recorder.skip(rule, reason)
 
 
+def _built_module(recorder: _Recorder, make: Callable[[], Any], later_rules: tuple[str, ...]) -> Any:
+    """The ``builds`` rule for a factory that must return a torch ``nn.Module``: the module, or None (and every
+    later rule skipped) when it could not be built."""
+    with recorder.rule("builds"):
+        module = make()
+        if not _is_module(module):
+            raise RuleFailed(f"the factory returned a {type(module).__name__}, not a torch nn.Module")
+    if recorder.report.outcome("builds").status != PASSED:
+        _skip_rest(recorder, later_rules)
+        return None
+    return module
+
+
 def _temporal_context(max_frames: int = FRAME_SLOTS):
     from .interfaces import BuildContext
 
@@ -455,13 +468,10 @@ def _check_temporal(recorder: _Recorder, build: Callable[[Any], Any], spec: Any,
     from .frame_order import rearrange_frames
 
     context = _seeded(seed, _temporal_context)
-    with recorder.rule("builds"):
-        module = _seeded(seed, lambda: build(context))
-        if not _is_module(module):
-            raise RuleFailed(f"the factory returned a {type(module).__name__}, not a torch nn.Module")
-    if recorder.report.outcome("builds").status != PASSED:
-        _skip_rest(recorder, ("cpu", "output-type", "finite", "padding-ignored", "order-declared",
-                              "batch-independent", "alignment-tokens", "deterministic", "gradients"))
+    module = _built_module(recorder, lambda: _seeded(seed, lambda: build(context)),
+                           ("cpu", "output-type", "finite", "padding-ignored", "order-declared", "batch-independent",
+                            "alignment-tokens", "deterministic", "gradients"))
+    if module is None:
         return
     module.eval()
     frames, mask = _frame_inputs(seed)
@@ -585,13 +595,10 @@ def _check_align(recorder: _Recorder, build: Callable[[Any], Any], seed: int) ->
         return dc.replace(context, temporal=_reference_temporal_module())
 
     context = _seeded(seed, make_context)
-    with recorder.rule("builds"):
-        head = _seeded(seed, lambda: build(context))
-        if not _is_module(head):
-            raise RuleFailed(f"the factory returned a {type(head).__name__}, not a torch nn.Module")
-    if recorder.report.outcome("builds").status != PASSED:
-        _skip_rest(recorder, ("cpu", "output-type", "finite", "padding-ignored", "batch-independent",
-                              "deterministic", "loss", "gradients"))
+    head = _built_module(recorder, lambda: _seeded(seed, lambda: build(context)),
+                         ("cpu", "output-type", "finite", "padding-ignored", "batch-independent", "deterministic",
+                          "loss", "gradients"))
+    if head is None:
         return
     head.eval()
     text, video = _align_inputs(seed)
