@@ -12,8 +12,8 @@ d = 512, float32: 0.4 GB), then, in this one run:
 
 Targets (issue 11): peak RSS under 2 GB, and the streamed run at least 70 % of the bare product's speed
 (``bare seconds / streamed seconds >= 0.70``); the ratio against the reused-buffer floor is printed too. The
-streamed time includes starting Python, importing torch,
-reading the file and writing the JSON; the bare time counts the products only. Run it on a quiet machine:
+streamed time includes starting Python, importing torch, reading the file and writing the JSON; the bare time
+counts the products only. Run it on a quiet machine:
 
     .venv/bin/python benchmarks/bench_streamed_ranking.py [--n 100000] [--dim 512] [--block 4096] [--json-out F]
 """
