@@ -289,7 +289,9 @@ def train(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | 
         raise C2VBenchError(f"nothing to train: {config.temporal}/{config.align} has no trainable parameters under "
                             f"--protocol {config.protocol}", "use --protocol finetune or zeroshot")
     trained_parameters = [p for group in groups for p in group["params"]]
-    optimizer = torch.optim.AdamW(groups, betas=(0.9, 0.98), eps=1e-6)
+    # foreach: one multi-tensor kernel per step instead of a loop over the parameters (torch picks it on CUDA by
+    # itself, not on CPU, where the loop was a tenth of the main job); the same arithmetic, bit for bit
+    optimizer = torch.optim.AdamW(groups, betas=(0.9, 0.98), eps=1e-6, foreach=True)
     total_steps = steps_per_epoch(len(train_split.videos), config.batch_size) * config.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total_steps, config.warmup_proportion))
     precision = effective_precision(config.precision, device)
