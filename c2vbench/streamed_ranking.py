@@ -288,11 +288,12 @@ class _SparseTileCounter:
     ``tile >= row_truth`` and ``tile >= column_best`` are written into two reused boolean buffers. Candidates at or
     above a threshold are rare in retrieval, so each buffer is read as 64-bit words (8 flags per word): the few
     non-zero words are found in one pass over an eighth of the memory, and only their bytes are decoded into
-    ``(row, column)`` candidates, whose scores are then compared for equality. When candidates are not rare (a
-    tile with more than one word in ``DENSE_WORD_FRACTION`` set: an untrained model, say) the same buffers are
-    summed instead. Both give exactly the counts of :func:`_count_tile_dense`."""
+    ``(row, column)`` candidates, whose scores are then compared for equality. When candidates are not rare (more
+    than one word in ``DENSE_WORD_FRACTION`` set: an untrained model, say) the same buffers are summed instead; on
+    a 4096 × 4096 tile decoding stays the faster of the two up to about 400 candidates per row, where about half
+    the words are set. Both give exactly the counts of :func:`_count_tile_dense`."""
 
-    DENSE_WORD_FRACTION = 16
+    DENSE_WORD_FRACTION = 2
 
     def __init__(self) -> None:
         self._flags: dict[tuple[int, int], torch.Tensor] = {}
