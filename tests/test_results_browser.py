@@ -54,7 +54,9 @@ def test_results_ls_lists_and_filters_runs(capsys):
 
 
 def test_results_show_finds_a_run_by_id_prefix_or_file(capsys):
-    run = committed_runs()[0]
+    runs = committed_runs()
+    # a run whose configuration has other seeds committed: its config-key prefix matches several files
+    run = next(run for run in runs if sum(other["run_id"][:10] == run["run_id"][:10] for other in runs) > 1)
     path = next(p for p in COMMITTED.glob("*.json") if json.loads(p.read_text())["run_id"] == run["run_id"])
     code, out, err = run_cli(["results", "show", run["run_id"], "--dir", str(COMMITTED)], capsys)
     assert code == 0, err
