@@ -23,6 +23,7 @@ called on tiles).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
@@ -150,8 +151,6 @@ class HeadScores:
         rows = slice(text_block_index * text_block, (text_block_index + 1) * text_block)
         cols = slice(video_block_index * video_block, (video_block_index + 1) * video_block)
         text = self._text.index(rows).to(self._device)
-        import contextlib
-
         with self.autocast() if self.autocast else contextlib.nullcontext():
             return self.model.similarity(text, self._video.index(cols)).float()
 
