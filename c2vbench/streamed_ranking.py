@@ -321,18 +321,17 @@ class _SparseTileCounter:
             counts["v2t_equal"][cols] += (tile == column_best).sum(dim=0)
             return
         bytes_of = flags.view(2, -1, 8)
-        for which, hit, threshold in ((0, hit_row, row_truth[:, 0]), (1, hit_column, column_best[0])):
+        # per direction: its flags (0: text queries, one per row; 1: video queries, one per column), threshold, counts
+        directions = ((0, hit_row, row_truth[:, 0], "t2v", rows, n_rows),
+                      (1, hit_column, column_best[0], "v2t", cols, n_cols))
+        for which, hit, threshold, direction, span, size in directions:
             word, byte = bytes_of[which, hit].nonzero(as_tuple=True)
             position = hit[word] * 8 + byte
             row, col = position // n_cols, position % n_cols
-            if which == 0:
-                equal = tile[row, col] == threshold[row]
-                counts["t2v_at_or_above"][rows] += torch.bincount(row, minlength=n_rows)
-                counts["t2v_equal"][rows] += torch.bincount(row[equal], minlength=n_rows)
-            else:
-                equal = tile[row, col] == threshold[col]
-                counts["v2t_at_or_above"][cols] += torch.bincount(col, minlength=n_cols)
-                counts["v2t_equal"][cols] += torch.bincount(col[equal], minlength=n_cols)
+            query = row if which == 0 else col
+            equal = tile[row, col] == threshold[query]
+            counts[f"{direction}_at_or_above"][span] += torch.bincount(query, minlength=size)
+            counts[f"{direction}_equal"][span] += torch.bincount(query[equal], minlength=size)
 
 
 def _group_entries(entries: Sequence[tuple[int, int]], position: np.ndarray, text_block: int, video_block: int,
