@@ -141,17 +141,23 @@ def encode_texts(model, captions: list[str], batch_size: int, device: torch.devi
 
 def frame_feed(model, sampling: FrameSampling, device: torch.device):
     """The :class:`~c2vbench.data.feed.FrameFeed` that prepares loader batches for ``model`` on ``device``."""
-    from .data.feed import FrameFeed
+    from .data.feed import FrameFeed, default_resize
 
     image = image_format_of(model.backbone)
-    return FrameFeed(image.size, image.mean, image.std, sampling.max_frames, device)
+    return FrameFeed(image.size, image.mean, image.std, sampling.max_frames, device, default_resize(device))
 
 
 def video_dataset_for(model, split: RetrievalSplit, sampling: FrameSampling, device: torch.device,
-                      preprocess: str, train: bool = False, seed: int = 0) -> VideoClipDataset:
-    """The split's clips for ``model``; on CUDA, JPEG frames travel encoded and are decoded on the GPU."""
+                      preprocess: str, train: bool = False, seed: int = 0, num_workers: int = 0) -> VideoClipDataset:
+    """The split's clips for ``model``; on CUDA, JPEG frames travel encoded and are decoded on the GPU, unless
+    there are enough workers to decode them faster on their CPUs
+    (:func:`~c2vbench.data.feed.default_worker_decoded_share`)."""
+    from .data.feed import default_worker_decoded_share
+
+    on_cuda = device.type == "cuda"
     return VideoClipDataset(split.videos, sampling, image_format_of(model.backbone), train=train, seed=seed,
-                            preprocess=preprocess, jpegs_to_device=device.type == "cuda")
+                            preprocess=preprocess, jpegs_to_device=on_cuda,
+                            worker_decoded_share=default_worker_decoded_share(device, num_workers) if on_cuda else 0.0)
 
 
 @torch.no_grad()
@@ -183,7 +189,7 @@ def _frame_bank(model, split: RetrievalSplit, sampling: FrameSampling, batch_siz
     from .precision import autocast
 
     start_time = time.perf_counter()
-    dataset = video_dataset_for(model, split, sampling, device, preprocess)
+    dataset = video_dataset_for(model, split, sampling, device, preprocess, num_workers=num_workers)
     loader = make_video_loader(dataset, batch_size, num_workers=num_workers, pin_memory=device.type == "cuda")
     feed = frame_feed(model, sampling, device)
     features, masks = [], []
@@ -192,9 +198,21 @@ def _frame_bank(model, split: RetrievalSplit, sampling: FrameSampling, batch_siz
         for model_input, frame_mask, _ in reporter.track(batches, description, total=len(loader)):
             with autocast(precision, device):
                 embedded = model.encode_frames(model_input)
-            features.append(embedded.float().to("cpu", non_blocking=False))
+            features.append(_queued_to_host(embedded.float()))
             masks.append(frame_mask)
+    if device.type == "cuda":
+        torch.cuda.current_stream(device).synchronize()  # the queued copies have landed
     return FrameBank(torch.cat(features), torch.cat(masks), time.perf_counter() - start_time)
+
+
+def _queued_to_host(tensor: torch.Tensor) -> torch.Tensor:
+    """A CPU copy of ``tensor``; from CUDA, queued into page-locked memory without waiting for it (the caller
+    synchronises the stream before reading), so the next batch's work is queued while this one runs."""
+    if tensor.device.type != "cuda":
+        return tensor.cpu()
+    host = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
+    host.copy_(tensor, non_blocking=True)
+    return host
 
 
 def official_video_batches(split: RetrievalSplit, caption_batch: int) -> list[list[int]]:
@@ -313,7 +331,7 @@ def can_stream(config) -> bool:
 def streamed_scores(model, text: TextFeatures, video: VideoFeatures, device: torch.device):
     """The split's scores as a :class:`~c2vbench.streamed_ranking.StreamedScores`: one matrix product per tile when
     the align head offers ``text_factors`` and ``video_factors``, else the head itself called tile by tile."""
-    from .streamed_ranking import DotProductScores, HeadScores, StreamedScores
+    from .streamed_ranking import DotProductScores, HeadScores, StreamedScores, dot_product_blocks
 
     model.eval()
     head = model.align_head
@@ -324,4 +342,6 @@ def streamed_scores(model, text: TextFeatures, video: VideoFeatures, device: tor
                  for start in range(0, len(text), chunk)]
     video_side = [head.video_factors(video.index(slice(start, start + chunk)).to(device)).float()
                   for start in range(0, len(video), chunk)]
-    return StreamedScores(DotProductScores(torch.cat(text_side), torch.cat(video_side), dtype=torch.float32), device)
+    text_block, video_block = dot_product_blocks(device)
+    return StreamedScores(DotProductScores(torch.cat(text_side), torch.cat(video_side), dtype=torch.float32), device,
+                          text_block, video_block)

@@ -44,6 +44,16 @@ from .metrics import (
 
 DEFAULT_TEXT_BLOCK = 4096
 DEFAULT_VIDEO_BLOCK = 4096
+# Dot-product tiles on CUDA are wider: the sparse counter synchronises once per tile, and on an H100 (100k x 100k,
+# d = 512, fp16) 4096 x 4096 tiles took 2.0x the bare reference, 4096 x 32768 tiles 0.81x (BENCHMARKS.md).
+CUDA_DOT_PRODUCT_VIDEO_BLOCK = 32768
+
+
+def dot_product_blocks(device: torch.device | str) -> tuple[int, int]:
+    """The default ``(text_block, video_block)`` tile for dot-product scores on ``device``."""
+    if torch.device(device).type == "cuda":
+        return DEFAULT_TEXT_BLOCK, CUDA_DOT_PRODUCT_VIDEO_BLOCK
+    return DEFAULT_TEXT_BLOCK, DEFAULT_VIDEO_BLOCK
 
 
 class TileScores(Protocol):
@@ -190,9 +200,10 @@ def count_streamed(scores: TileScores, text_to_video: Sequence[int], device: tor
         device: where the tiles are computed and counted.
         text_block, video_block: tile size (memory: one ``text_block × video_block`` tile and its comparisons).
         entries: ``(text, video)`` pairs whose scores to return (e.g. a pairwise order-twin accuracy).
-        method: ``dense`` (four comparisons and four sums per tile), ``sparse`` (two comparisons, then the
-            equalities among the few candidates at or above a threshold: :class:`_SparseTileCounter`) or ``auto``
-            (dense on CUDA, sparse elsewhere). All give the same counts.
+        method: ``dense`` (four comparisons and four sums per tile) or ``sparse`` (two comparisons, then the
+            equalities among the few candidates at or above a threshold: :class:`_SparseTileCounter`); ``auto`` is
+            ``sparse``, the faster of the two wherever it was measured (2-core CPU; H100 at every tile size). All
+            give the same counts.
     """
     device = torch.device(device)
     if text_block < 1 or video_block < 1:
@@ -238,8 +249,7 @@ def count_streamed(scores: TileScores, text_to_video: Sequence[int], device: tor
                                  ("v2t_at_or_above", n_video), ("v2t_equal", n_video))}
     if method not in ("auto", "dense", "sparse"):
         raise DataError(f"unknown counting method {method!r}", "use auto, dense or sparse")
-    count_tile = _count_tile_dense if (method == "dense" or (method == "auto" and device.type == "cuda")) \
-        else _SparseTileCounter()
+    count_tile = _count_tile_dense if method == "dense" else _SparseTileCounter()
     # pass 2: every tile once, counted in both directions
     for tb in range(n_text_blocks):
         start, stop = tb * text_block, min((tb + 1) * text_block, n_text)
@@ -273,7 +283,8 @@ def count_streamed(scores: TileScores, text_to_video: Sequence[int], device: tor
 
 def _count_tile_dense(tile: torch.Tensor, row_truth: torch.Tensor, column_best: torch.Tensor, rows: slice,
                       cols: slice, counts: dict[str, torch.Tensor]) -> None:
-    """Four comparisons over the whole tile (best where memory bandwidth is plentiful and syncs are dear: GPUs)."""
+    """Four comparisons and four sums over the whole tile (the reference method: no synchronisation, but every
+    pass reads the whole tile)."""
     counts["t2v_at_or_above"][rows] += (tile >= row_truth).sum(dim=1)
     counts["t2v_equal"][rows] += (tile == row_truth).sum(dim=1)
     counts["v2t_at_or_above"][cols] += (tile >= column_best).sum(dim=0)
@@ -281,8 +292,9 @@ def _count_tile_dense(tile: torch.Tensor, row_truth: torch.Tensor, column_best: 
 
 
 class _SparseTileCounter:
-    """Counts a tile with two comparisons and no reductions over it (CPUs, where every pass over a 64 MB tile costs
-    about a sixth of its matrix product and a boolean sum costs three passes).
+    """Counts a tile with two comparisons and no reductions over it. On a CPU every pass over a 64 MB tile costs
+    about a sixth of its matrix product and a boolean sum costs three passes; on a GPU the passes are cheap but
+    the reductions are not, and the synchronisation this method needs once per tile is paid back on wide tiles.
 
     ``tile >= row_truth`` and ``tile >= column_best`` are written into two reused boolean buffers. Candidates at or
     above a threshold are rare in retrieval, so each buffer is read as 64-bit words (8 flags per word): the few

@@ -323,7 +323,7 @@ def train(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | 
                                            config, device, reporter, feature_cache)
         else:
             video_dataset = video_dataset_for(model, train_split, sampling, device, config.preprocess, train=True,
-                                              seed=config.seed)
+                                              seed=config.seed, num_workers=config.num_workers)
             video_loader = training_loader(video_dataset, config, device)
             feed = frame_feed(model, sampling, device)
         step = loss_step(model, input_ids, attention_mask, frozen, device, feed)

@@ -8,8 +8,17 @@ import pytest
 import torch
 from _video_fixtures import encode_video, write_frame_folder
 
-from c2vbench.data.feed import TENSOR_VS_PIL_BOUND, FrameFeed, RawBatch, RawClip, resize_crop_normalise
-from c2vbench.data.loader import ImageFormat, VideoClipDataset, make_video_loader
+from c2vbench.data.feed import (
+    RESIZE_METHODS,
+    TENSOR_VS_PIL_BOUND,
+    FrameFeed,
+    RawBatch,
+    RawClip,
+    antialiased_bicubic_weights,
+    describe_preprocessing,
+    resize_crop_normalise,
+)
+from c2vbench.data.loader import ImageFormat, VideoClipDataset, decoded_in_worker, make_video_loader
 from c2vbench.data.preprocess import CLIP_MEAN, CLIP_STD, preprocess_frames
 from c2vbench.data.sampling import FrameSampling
 from c2vbench.data.types import VideoRecord
@@ -34,26 +43,115 @@ def levels_apart(pil: np.ndarray, tensor: torch.Tensor) -> np.ndarray:
     return np.abs(pil - tensor.cpu().numpy()) * STD_LEVELS
 
 
+@pytest.mark.parametrize("method", RESIZE_METHODS)
 @pytest.mark.parametrize("height, width, size", [(240, 320, 224), (360, 640, 224), (480, 360, 224), (48, 64, 32),
                                                   (100, 100, 224)])
-def test_tensor_preprocessing_stays_within_the_stated_bound_of_pil(height, width, size):
+def test_tensor_preprocessing_stays_within_the_stated_bound_of_pil(height, width, size, method):
     rng = np.random.default_rng(height * width)
     frames = natural_frames(rng, 3, height, width)
     difference = levels_apart(preprocess_frames(frames, size),
                               resize_crop_normalise(torch.from_numpy(frames).permute(0, 3, 1, 2), size, CLIP_MEAN,
-                                                    CLIP_STD))
+                                                    CLIP_STD, method))
     assert difference.max() <= TENSOR_VS_PIL_BOUND["max_levels_natural"]
     assert difference.mean() <= TENSOR_VS_PIL_BOUND["mean_levels"]
     noise = rng.integers(0, 256, (2, height, width, 3), dtype=np.uint8)  # the worst case for any resampler
     noise_difference = levels_apart(preprocess_frames(noise, size),
                                     resize_crop_normalise(torch.from_numpy(noise).permute(0, 3, 1, 2), size,
-                                                          CLIP_MEAN, CLIP_STD))
+                                                          CLIP_MEAN, CLIP_STD, method))
     assert noise_difference.mean() <= TENSOR_VS_PIL_BOUND["mean_levels"]
     # and the bound is not vacuous: a nearest-neighbour resize breaks it
     nearest = torch.nn.functional.interpolate(torch.from_numpy(frames).permute(0, 3, 1, 2).float(),
                                               scale_factor=size / min(height, width), mode="nearest")
     crude = resize_crop_normalise(nearest.round().to(torch.uint8), size, CLIP_MEAN, CLIP_STD)
     assert levels_apart(preprocess_frames(frames, size), crude).max() > TENSOR_VS_PIL_BOUND["max_levels_natural"]
+
+
+@pytest.mark.parametrize("in_size, out_size", [(320, 298), (240, 224), (640, 224), (100, 224), (57, 13), (9, 9)])
+def test_the_matmul_filter_is_pils_antialiased_bicubic(in_size, out_size):
+    from PIL import Image
+
+    # PIL resamples a float image with the same coefficients: the response to each one-hot column is one column
+    # of the weight matrix
+    expected = np.zeros((out_size, in_size))
+    for column in range(in_size):
+        row = np.zeros((1, in_size), dtype=np.float32)
+        row[0, column] = 1.0
+        resized = Image.fromarray(row, mode="F").resize((out_size, 1), Image.Resampling.BICUBIC)
+        expected[:, column] = np.asarray(resized)[0]
+    np.testing.assert_allclose(antialiased_bicubic_weights(in_size, out_size).numpy(), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("height, width", [(240, 320), (320, 240), (100, 180), (480, 640), (224, 224), (30, 40)])
+def test_the_two_resize_methods_differ_only_by_rounding_at_half_levels(height, width):
+    rng = np.random.default_rng(height + width)
+    images = torch.from_numpy(natural_frames(rng, 4, height, width)).permute(0, 3, 1, 2)
+    by_kernel = resize_crop_normalise(images, 224, CLIP_MEAN, CLIP_STD, "interpolate")
+    by_matmul = resize_crop_normalise(images, 224, CLIP_MEAN, CLIP_STD, "matmul")
+    levels = levels_apart(by_kernel.numpy(), by_matmul)
+    assert levels.max() <= 1.0 + 1e-4
+    assert (levels > 1e-3).mean() < 1e-3
+    with pytest.raises(ValueError, match="unknown resize method"):
+        resize_crop_normalise(images, 224, CLIP_MEAN, CLIP_STD, "bilinear")
+
+
+@pytest.mark.parametrize("share", [0.0, 0.1, 0.25, 1 / 3, 0.5, 0.9, 1.0])
+def test_the_worker_decoded_share_holds_in_every_run_of_consecutive_videos(share):
+    chosen = np.array([decoded_in_worker(index, share) for index in range(500)])
+    for start in range(0, 400, 7):
+        for length in (1, 5, 64, 100):
+            assert abs(chosen[start:start + length].sum() - length * share) < 1.0
+
+
+def test_a_share_of_videos_decoded_by_the_workers_gives_the_same_input_in_mixed_batches(sources):
+    records = [VideoRecord(f"{name}{copy}", sources[name]) for copy in range(2) for name in ("folder", "long", "mp4")]
+    sampling = FrameSampling(max_frames=6, feature_framerate=1)
+    image = ImageFormat(32, CLIP_MEAN, CLIP_STD)
+    feed = FrameFeed(32, CLIP_MEAN, CLIP_STD, 6, torch.device("cpu"))
+
+    def inputs(share: float) -> tuple[list[torch.Tensor], list[bool]]:
+        dataset = VideoClipDataset(records, sampling, image, preprocess="tensor", jpegs_to_device=True,
+                                   worker_decoded_share=share)
+        batches = [frames for frames, _, _ in make_video_loader(dataset, batch_size=4, num_workers=2)]
+        # per frame folder: did it travel encoded (for the device's decoder) or decoded by a worker?
+        travelled = [len(lengths) > 0 for batch in batches for lengths in batch.jpeg_lengths]
+        return [feed(batch) for batch in batches], [way for way, record in zip(travelled, records, strict=True)
+                                                    if record.source.is_dir()]
+
+    reference, ways = inputs(1.0)
+    assert not any(ways)
+    for share in (0.0, 0.5):
+        got, ways = inputs(share)
+        for expected, batch in zip(reference, got, strict=True):
+            torch.testing.assert_close(batch, expected, rtol=0, atol=0)
+        assert all(ways) if share == 0.0 else (any(ways) and not all(ways))  # 0.5: batches mix the two ways
+    with pytest.raises(ValueError, match="worker_decoded_share"):
+        VideoClipDataset(records, sampling, image, preprocess="tensor", worker_decoded_share=1.5)
+
+
+def _pack_in_worker(items):
+    batch = RawBatch.pack([RawClip(frames=list(frames)) for frames in items])
+    return batch, batch.frame_data.is_shared()
+
+
+def test_workers_pack_batches_straight_into_shared_memory():
+    frames = [torch.randint(0, 256, (3, 3, 8, 10), dtype=torch.uint8) for _ in range(4)]
+    loader = torch.utils.data.DataLoader(frames, batch_size=2, num_workers=1, collate_fn=_pack_in_worker)
+    for position, (batch, shared_in_worker) in enumerate(loader):
+        assert shared_in_worker  # no private buffer left to copy into shared memory when it is sent
+        for clip, original in zip(batch.clips, frames[2 * position:2 * position + 2], strict=True):
+            assert torch.equal(clip.frames, original)
+    batch, shared_here = _pack_in_worker(frames[:2])  # in the main process: an ordinary buffer
+    assert not shared_here and torch.equal(batch.clips[1].frames, frames[1])
+
+
+def test_the_protocol_card_names_the_resize_and_the_jpeg_decoder_that_ran():
+    on_cpu = describe_preprocessing("tensor", torch.device("cpu"), frame_folders=True)
+    assert "torch bicubic antialias on cpu" in on_cpu["resize"] and on_cpu["jpeg_decoder"].endswith("(cpu)")
+    few, many = (describe_preprocessing("tensor", torch.device("cuda"), True, workers) for workers in (2, 12))
+    assert "matrix products on cuda" in few["resize"] and "matrix products on cuda" in many["resize"]
+    assert few["jpeg_decoder"] == "torchvision decode_jpeg (cuda)"
+    assert many["jpeg_decoder"] == "torchvision decode_jpeg (cpu, in the workers)"
+    assert describe_preprocessing("pil", torch.device("cuda"), True)["path"] == "pil"
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +206,7 @@ import resource, sys
 import torch
 sys.path.insert(0, sys.argv[2])
 from c2vbench.data.feed import FrameFeed
-from c2vbench.data.loader import ImageFormat, VideoClipDataset, make_video_loader
+from c2vbench.data.loader import ImageFormat, VideoClipDataset, decoded_in_worker, make_video_loader
 from c2vbench.data.preprocess import CLIP_MEAN, CLIP_STD
 from c2vbench.data.sampling import FrameSampling
 from c2vbench.data.types import VideoRecord

@@ -8,12 +8,13 @@ ranking against a bare blocked reference.
    (random weights: speed does not depend on them). Reported: the result's ``cost`` (videos/s × 12 frames, texts/s)
    and, measured in-process through the same code (workers, pinned memory, JPEGs decoded on the GPU, batched
    resize/crop/normalise one batch ahead in a thread, tower under autocast), the steady-state frames/s after
-   warm-up batches, and the same with the plain loop (no batch ahead) and with the JPEGs decoded by the workers'
-   CPUs instead of the GPU. Target: frames/s at least 70 % of the bare tower's images/s.
+   warm-up batches. Target: frames/s at least 70 % of the bare tower's images/s. Beside it, to show what limits
+   the feed: the JPEG decoders alone (GPU, one CPU core), the loader alone, the feed without the tower, the plain
+   loop (no batch ahead), both resize methods, and a share of the videos decoded by the workers' CPUs.
 3. **Streamed ranking**: ``count_streamed`` (ranks and tie counts, both directions) on 100k × 100k, d = 512, fp16,
    against the bare reference of issue 11 (4096-row blocks of ``text @ video.T``, each ground truth's greater and
-   equal counts, text→video only), with both counting methods (``dense``, the CUDA default; ``sparse``, the CPU
-   default). Target: within 1.5× of the reference. Also ``c2vbench score EMB.npz`` end to end.
+   equal counts, text→video only), with both counting methods (``sparse``, the default, at several tile sizes;
+   ``dense`` for comparison). Target: within 1.5× of the reference. Also ``c2vbench score EMB.npz`` end to end.
 
 Every figure goes to ``--out`` as ``gpu_benchmarks.json`` and ``gpu_benchmarks.txt``. ``--device cpu --small``
 runs the same steps at toy sizes (a check of the script, not a measurement).
@@ -134,20 +135,15 @@ def zeroshot_cli(data_root: Path, out: Path, device: str, precision: str, worker
             "t2v_R@1": result["metrics"]["t2v"]["R@1"]}
 
 
-def feed_steady_state(data_root: Path, device, precision: str, workers: int, batch: int, warmup: int,
-                      ahead: bool = True, jpegs_in_workers: bool = False) -> dict:
-    """Frames/s through the run's own code path (loader → feed → tower, the feed one batch ahead in a thread as
-    ``compute_frame_bank`` runs it; ``ahead=False``: the plain loop, for comparison; ``jpegs_in_workers``: the
-    workers decode the JPEGs on their CPU cores instead of handing them to the GPU decoder), timed after
-    ``warmup`` batches."""
+def _feed_parts(data_root: Path, device, workers: int, batch: int, worker_decoded_share: float | None,
+                resize: str | None):
+    """The run's own objects for the zero-shot frame loop: model, loader, feed."""
     import torch
 
     from c2vbench.assembly import assemble
     from c2vbench.config import RunConfig
     from c2vbench.data.loader import make_video_loader
-    from c2vbench.data.prefetch import prefetched
     from c2vbench.encoding import frame_feed, video_dataset_for
-    from c2vbench.precision import autocast
     from c2vbench.registry import get_registry
 
     config = RunConfig(backbone="clip", temporal="meanp", align="cosine", dataset="folder",
@@ -155,21 +151,58 @@ def feed_steady_state(data_root: Path, device, precision: str, workers: int, bat
     torch.manual_seed(0)
     assembly = assemble(config, get_registry())
     model = assembly.model.to(device).eval()
-    split = assembly.dataset.split("test")
-    dataset = video_dataset_for(model, split, assembly.sampling, device, "tensor")
-    if jpegs_in_workers:
-        dataset.jpegs_to_device = False
+    dataset = video_dataset_for(model, assembly.dataset.split("test"), assembly.sampling, device, "tensor",
+                                num_workers=workers)
+    if worker_decoded_share is not None:
+        dataset.worker_decoded_share = worker_decoded_share
     loader = make_video_loader(dataset, batch, num_workers=workers, pin_memory=device.type == "cuda")
     feed = frame_feed(model, assembly.sampling, device)
-    frames_done, start, batches = 0, None, 0
-    inputs = prefetched(loader, feed, device) if ahead else ((feed(frames), mask, i) for frames, mask, i in loader)
+    if resize is not None:
+        feed.resize = resize
+    return model, loader, feed
+
+
+def feed_steady_state(data_root: Path, device, precision: str, workers: int, batch: int, warmup: int,
+                      ahead: bool = True, worker_decoded_share: float | None = None, resize: str | None = None,
+                      stages: str = "tower", profile_to: Path | None = None) -> dict:
+    """Frames/s through the run's own code path, timed after ``warmup`` batches.
+
+    ``stages``: ``tower`` (loader → feed → tower, as ``compute_frame_bank`` runs it), ``feed`` (loader → feed:
+    decoding and resizing, no model) or ``loader`` (the batches the workers hand over, pinned, nothing more).
+    ``ahead``: the feed runs one batch ahead in a thread (as the run does); False: the plain loop.
+    ``worker_decoded_share``: the fraction of videos whose JPEGs the workers decode on their CPU cores (the rest
+    go to the GPU's decoder); ``resize``: the feed's resize method. None: the run's defaults for the device.
+    ``profile_to``: also profile eight timed batches with ``torch.profiler`` and write the top operators there."""
+    import torch
+
+    from c2vbench.data.prefetch import prefetched
+    from c2vbench.precision import autocast
+
+    model, loader, feed = _feed_parts(data_root, device, workers, batch, worker_decoded_share, resize)
+    worker_decoded_share = loader.dataset.worker_decoded_share if loader.dataset.jpegs_to_device else 1.0
+    if stages == "loader":
+        inputs = ((frames, mask, i) for frames, mask, i in loader)
+    elif ahead:
+        inputs = prefetched(loader, feed, device)
+    else:
+        inputs = ((feed(frames), mask, i) for frames, mask, i in loader)
+    frames_done, start, batches, profiler = 0, None, 0, None
     with torch.no_grad():
         for model_input, mask, _ in inputs:
             if batches == warmup:
                 synchronize(device)
                 start, frames_done = time.perf_counter(), 0
-            with autocast(precision, device):
-                model.encode_frames(model_input)
+                if profile_to is not None:
+                    profiler = torch.profiler.profile()
+                    profiler.__enter__()
+            if profiler is not None and batches == warmup + 8:
+                synchronize(device)
+                profiler.__exit__(None, None, None)
+                write_profile(profiler, profile_to)
+                profiler = None
+            if stages == "tower":
+                with autocast(precision, device):
+                    model.encode_frames(model_input)
             frames_done += int(mask.sum())
             batches += 1
         synchronize(device)
@@ -177,7 +210,49 @@ def feed_steady_state(data_root: Path, device, precision: str, workers: int, bat
         raise SystemExit(f"only {batches} batches: raise --videos above {warmup} batches of {batch}")
     seconds = time.perf_counter() - start
     return {"frames_per_second": round(frames_done / seconds, 1), "timed_batches": batches - warmup,
-            "timed_frames": frames_done}
+            "timed_frames": frames_done, "stages": stages, "ahead": ahead,
+            "worker_decoded_share": worker_decoded_share, "resize": feed.resize}
+
+
+def write_profile(profiler, path: Path) -> None:
+    """The operators with the most device time, then the most CPU time (all threads' CUDA work is traced)."""
+    averages = profiler.key_averages()
+    tables = []
+    for key in ("self_device_time_total", "self_cuda_time_total", "self_cpu_time_total"):
+        try:
+            tables.append(f"sorted by {key}\n" + averages.table(sort_by=key, row_limit=25, max_name_column_width=60))
+        except (AttributeError, KeyError, ValueError):
+            continue
+    path.write_text("\n\n".join(tables) + "\n")
+
+
+def jpeg_decoding_images_per_second(data_root: Path, device, n_images: int, repeats: int) -> dict:
+    """The decoders alone on one batch's JPEG files already in memory: the GPU's (one call per batch, as the feed
+    makes it) and one CPU core's (one call per image, as a worker makes them)."""
+    import torch
+
+    from c2vbench.data.feed import decode_jpegs
+
+    paths = sorted((data_root / "frames").glob("*/*.jpg"))[:n_images]
+    encoded = [torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8) for path in paths]
+    figures = {"images": len(encoded), "mean_bytes": round(float(np.mean([len(e) for e in encoded])))}
+    cpu = torch.device("cpu")
+    start = time.perf_counter()
+    on_cpu = decode_jpegs(encoded, cpu)
+    figures["one_cpu_core_images_per_second"] = round(len(encoded) / (time.perf_counter() - start), 1)
+    if device.type == "cuda":
+        # the two decoders' pixels differ slightly (IDCT, chroma upsampling): how much, in grey levels
+        difference = torch.cat([(gpu.cpu().float() - ref.float()).abs().flatten()
+                                for gpu, ref in zip(decode_jpegs(encoded, device), on_cpu, strict=True)])
+        figures["gpu_vs_cpu_decoder_levels"] = {"mean": round(float(difference.mean()), 3),
+                                                "max": float(difference.max())}
+        synchronize(device)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            decode_jpegs(encoded, device)
+        synchronize(device)
+        figures["gpu_images_per_second"] = round(len(encoded) * repeats / (time.perf_counter() - start), 1)
+    return figures
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -220,7 +295,7 @@ def streamed_seconds(text, video, text_block: int, video_block: int, device,
     return time.perf_counter() - start, counts
 
 
-def ranking_figures(n: int, dim: int, device, dtype_name: str, lines: list[str]) -> dict:
+def ranking_figures(n: int, dim: int, device, dtype_name: str, lines: list[str], final: bool = False) -> dict:
     import torch
 
     dtype = {"fp16": torch.float16, "fp32": torch.float32}[dtype_name]
@@ -236,10 +311,12 @@ def ranking_figures(n: int, dim: int, device, dtype_name: str, lines: list[str])
                "bare_reference_peak_gib": None if reference_peak is None else round(reference_peak, 2),
                "streamed": []}
     log(lines, f"ranking {n} x {n}, d={dim}, {dtype_name}: bare reference (t2v only) {reference:.4f} s")
-    # dense: four comparisons and sums per tile (the default on CUDA); sparse: two comparisons, candidates found as
-    # non-zero flag words (the default on CPUs; one synchronisation per tile on a GPU)
-    settings = [(method, blocks) for method in ("dense", "sparse")
-                for blocks in ((4096, 4096), (4096, 16384), (4096, 32768))]
+    # dense: four comparisons and sums per tile; sparse (the default): two comparisons, candidates found as
+    # non-zero flag words (one synchronisation per tile on a GPU, hence the wider tiles there)
+    settings = [("dense", (4096, 32768))] + [("sparse", blocks) for blocks in ((4096, 4096), (4096, 16384),
+                                                                              (4096, 32768), (8192, 32768))]
+    if final:
+        settings = [("dense", (4096, 32768)), ("sparse", (4096, 32768))]
     for method, (text_block, video_block) in settings:
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
@@ -283,6 +360,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--batch", type=int, default=64, help="videos per batch (x12 frames)")
     parser.add_argument("--precision", default=None, help="autocast: bf16 on CUDA, fp32 on a CPU by default")
+    parser.add_argument("--final", action="store_true",
+                        help="only the comparisons that decide the defaults (a short run)")
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/c2vbench-gpu-bench"))
     args = parser.parse_args()
     import torch
@@ -290,7 +369,7 @@ def main() -> None:
     device = torch.device(args.device)
     args.precision = args.precision or ("bf16" if device.type == "cuda" else "fp32")
     small = args.small
-    n_videos = args.videos or (8 if small else 2000)
+    n_videos = args.videos or (8 if small else 4000)
     workers = args.workers if args.workers is not None else (2 if small else min(12, (os.cpu_count() or 2) - 2))
     batch = 4 if small else args.batch
     args.out.mkdir(parents=True, exist_ok=True)
@@ -316,22 +395,61 @@ def main() -> None:
     log(lines, f"bare ViT-B/32 image tower, batch {8 if small else 512}: {tower:.1f} images/s")
     save(args.out, figures, lines)
 
-    plain = feed_steady_state(data_root, device, args.precision, workers, batch, 1 if small else 5, ahead=False)
-    figures["feed_steady_state_plain_loop"] = plain
-    log(lines, f"feed + tower, plain loop (no batch ahead): {plain['frames_per_second']:.1f} frames/s = "
-               f"{plain['frames_per_second'] / tower:.1%} of the bare tower")
-    in_workers = feed_steady_state(data_root, device, args.precision, workers, batch, 1 if small else 5,
-                                   jpegs_in_workers=True)
-    figures["feed_steady_state_jpegs_decoded_in_workers"] = in_workers
-    log(lines, f"feed + tower, batch ahead, JPEGs decoded by the workers' CPUs: "
-               f"{in_workers['frames_per_second']:.1f} frames/s = {in_workers['frames_per_second'] / tower:.1%} "
-               f"of the bare tower")
-    steady = feed_steady_state(data_root, device, args.precision, workers, batch, 1 if small else 5)
+    # past the first round of batches from every worker (their start), so that the loader's rate is measured
+    warmup = 1 if small else workers + 2
+    decoding = jpeg_decoding_images_per_second(data_root, device, batch * FRAMES_PER_VIDEO, 2 if small else 10)
+    figures["jpeg_decoding"] = decoding
+    log(lines, f"JPEG decoding alone, {decoding['images']} images of {decoding['mean_bytes']} bytes: one CPU core "
+               f"{decoding['one_cpu_core_images_per_second']:.0f} images/s"
+               + (f", GPU {decoding['gpu_images_per_second']:.0f} images/s; GPU vs CPU decoder: "
+                  f"{decoding['gpu_vs_cpu_decoder_levels']}" if "gpu_images_per_second" in decoding else ""))
+    # what limits the feed: the workers alone, the feed without the tower, then the whole loop
+    variants = [("loader only, JPEGs handed over encoded", dict(stages="loader", worker_decoded_share=0.0)),
+                ("loader only, JPEGs decoded by the workers", dict(stages="loader", worker_decoded_share=1.0))]
+    for resize in ("interpolate", "matmul"):
+        variants.append((f"feed without the tower (GPU decoding + {resize} resize), batch ahead",
+                         dict(stages="feed", worker_decoded_share=0.0, resize=resize)))
+    variants.append(("feed + tower, plain loop (no batch ahead), GPU decoding, interpolate",
+                     dict(ahead=False, worker_decoded_share=0.0, resize="interpolate")))
+    for resize in ("interpolate", "matmul"):
+        for share in (0.0, 0.25, 0.5, 1.0):
+            if resize == "interpolate" and share in (0.25, 0.5):
+                continue
+            variants.append((f"feed + tower, batch ahead, {resize} resize, a share of {share:g} decoded by the "
+                             "workers", dict(worker_decoded_share=share, resize=resize)))
+    if args.final:
+        # the settings that decide the defaults, after the full comparison (session 4's second H100 run)
+        more = min(14, (os.cpu_count() or 2) - 2)
+        variants = [("loader only, JPEGs decoded by the workers", dict(stages="loader", worker_decoded_share=1.0)),
+                    (f"loader only, JPEGs decoded by {more} workers",
+                     dict(stages="loader", worker_decoded_share=1.0, workers=more)),
+                    ("feed + tower, batch ahead, matmul resize, GPU decoding",
+                     dict(worker_decoded_share=0.0, resize="matmul")),
+                    ("feed + tower, batch ahead, matmul resize, JPEGs decoded by the workers",
+                     dict(worker_decoded_share=1.0, resize="matmul")),
+                    (f"feed + tower, batch ahead, matmul resize, JPEGs decoded by {more} workers",
+                     dict(worker_decoded_share=1.0, resize="matmul", workers=more)),
+                    (f"feed + tower, batch ahead, interpolate resize, JPEGs decoded by {more} workers",
+                     dict(worker_decoded_share=1.0, resize="interpolate", workers=more))]
+    figures["feed_variants"] = []
+    for label, options in variants:
+        options = {"workers": workers, **options}
+        measured = feed_steady_state(data_root, device, args.precision, batch=batch, warmup=warmup, **options)
+        figures["feed_variants"].append({"label": label, "workers": options["workers"], **measured})
+        log(lines, f"{label}: {measured['frames_per_second']:.1f} frames/s = "
+                   f"{measured['frames_per_second'] / tower:.1%} of the bare tower")
+        save(args.out, figures, lines)
+    if not small and not args.final:
+        feed_steady_state(data_root, device, args.precision, workers, batch, warmup,
+                          profile_to=args.out / "feed_profile.txt")
+        log(lines, "profile of the default feed + tower: feed_profile.txt")
+    steady = feed_steady_state(data_root, device, args.precision, workers, batch, warmup)
     figures["feed_steady_state"] = steady
     fraction = steady["frames_per_second"] / tower
     figures["feed_fraction_of_tower"] = round(fraction, 3)
-    log(lines, f"feed + tower, steady state ({workers} workers, {batch} videos/batch): "
-               f"{steady['frames_per_second']:.1f} frames/s = {fraction:.1%} of the bare tower "
+    log(lines, f"feed + tower, the run's defaults (batch ahead, {steady['resize']} resize, a share of "
+               f"{steady['worker_decoded_share']:g} decoded by the workers; {workers} workers, {batch} "
+               f"videos/batch): {steady['frames_per_second']:.1f} frames/s = {fraction:.1%} of the bare tower "
                f"(target >= 70%: {'met' if fraction >= 0.70 else 'MISSED'})")
     save(args.out, figures, lines)
 
@@ -344,9 +462,9 @@ def main() -> None:
                f"{run_frames:.1f} frames/s = {run_frames / tower:.1%} of the tower (worker start-up included), "
                f"{run['cost']['texts_per_second']:.1f} texts/s; whole command {run['wall_seconds']} s")
     save(args.out, figures, lines)
-
     n = 3000 if small else 100_000
-    figures["ranking"] = ranking_figures(n, 512, device, "fp32" if device.type == "cpu" else "fp16", lines)
+    figures["ranking"] = ranking_figures(n, 512, device, "fp32" if device.type == "cpu" else "fp16", lines,
+                                         args.final)
     save(args.out, figures, lines)
     figures["score_cli"] = score_cli(n, 512, args.work_dir, args.device)
     log(lines, f"c2vbench score EMB.npz ({n} x {n}, fp16 file) end to end: {figures['score_cli']}")

@@ -68,12 +68,12 @@ def _embedding_arrays(path: Path, archive) -> dict[str, Any]:
 
 
 def _score_embeddings(arrays: dict[str, Any], tie: str, v2t_mode: str, postprocess: str, device: str,
-                      block: int) -> dict[str, Any]:
+                      block: int | None) -> dict[str, Any]:
     """Streamed metrics of an embeddings file: scores are dot products, never held as a whole matrix."""
     from ..errors import C2VBenchError
     from ..metrics import validate_text_to_video
     from ..pipeline import select_device
-    from ..streamed_ranking import DotProductScores, evaluate_streamed
+    from ..streamed_ranking import DotProductScores, dot_product_blocks, evaluate_streamed
 
     if postprocess != "none":
         raise C2VBenchError(f"--postprocess {postprocess} needs the whole similarity matrix, which an embeddings "
@@ -81,12 +81,14 @@ def _score_embeddings(arrays: dict[str, Any], tie: str, v2t_mode: str, postproce
     if v2t_mode != "all-captions":
         raise C2VBenchError(f"--v2t-mode {v2t_mode} is not available for embeddings files (ranked streamed)",
                             "use --v2t-mode all-captions, or save the similarity matrix in a SIM.npz")
-    if block < 1:
+    if block is not None and block < 1:
         raise C2VBenchError(f"--block must be positive (got {block})")
     scores = DotProductScores(arrays["text_emb"], arrays["video_emb"])
     mapping = validate_text_to_video(arrays["text_to_video"], scores.n_text, scores.n_video)
-    evaluation = evaluate_streamed(scores, mapping, tie=tie, device=select_device(device), text_block=block,
-                                   video_block=block)
+    chosen = select_device(device)
+    text_block, video_block = (block, block) if block is not None else dot_product_blocks(chosen)
+    evaluation = evaluate_streamed(scores, mapping, tie=tie, device=chosen, text_block=text_block,
+                                   video_block=video_block)
     return {"metrics": evaluation.metrics, "per_query": evaluation.per_query, "tie": tie, "v2t_mode": v2t_mode,
             "postprocess": {"name": "none", "track": "inductive", "options": {}},
             "shape": [scores.n_text, scores.n_video]}
@@ -112,8 +114,9 @@ def _score_embeddings(arrays: dict[str, Any], tie: str, v2t_mode: str, postproce
 @click.option("--qbnorm-k", default=1, show_default=True, type=int, help="Top-k of each bank query for qbnorm.")
 @click.option("--device", default="auto", show_default=True,
               help="Embeddings files: where the score tiles are computed (auto, cpu or cuda).")
-@click.option("--block", default=4096, show_default=True, type=int,
-              help="Embeddings files: tile side (memory is about block² x 4 bytes plus the embeddings).")
+@click.option("--block", default=None, type=int,
+              help="Embeddings files: a square tile of this side (memory is about block² x 4 bytes plus the "
+                   "embeddings). Default: 4096 x 4096 on a CPU, 4096 x 32768 on CUDA.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only: metrics, per_query, postprocess.")
 def score_command(
     sim_file: Path,
@@ -124,7 +127,7 @@ def score_command(
     qbnorm_beta: float,
     qbnorm_k: int,
     device: str,
-    block: int,
+    block: int | None,
     as_json: bool,
 ) -> None:
     """Standardized metrics for SIM_FILE, an .npz holding `sim` [n_text, n_video] and `text_to_video` [n_text],

@@ -9,6 +9,7 @@ asynchronous copies, workers prefetch, and a training loader keeps its workers a
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Sequence
 
@@ -39,7 +40,10 @@ class VideoClipDataset(Dataset):
     ``preprocess="pil"``: frames are ``[T, 3, S, S]`` float32, preprocessed here with PIL (the official path).
     ``preprocess="tensor"``: frames are a :class:`~c2vbench.data.feed.RawClip` of uint8 frames (or, with
     ``jpegs_to_device``, the encoded JPEG files of a frame folder), which :class:`~c2vbench.data.feed.FrameFeed`
-    turns into model input on the device.
+    turns into model input on the device. ``worker_decoded_share`` (with ``jpegs_to_device``): the fraction of
+    frame-folder videos that the workers still decode on their CPU cores, so that the CPUs and the GPU's decoder
+    both work; which videos is fixed by their index (:func:`decoded_in_worker`), not by timing, so a run is
+    reproducible.
 
     With ``train=True`` the sampling jitter (when the protocol has it) is drawn from a generator seeded by
     ``(seed, epoch, i)``, so a run is reproducible whatever the number of workers. The epoch is set with
@@ -51,9 +55,12 @@ class VideoClipDataset(Dataset):
     """
 
     def __init__(self, videos: Sequence[VideoRecord], sampling: FrameSampling, image_format: ImageFormat,
-                 train: bool = False, seed: int = 0, preprocess: str = "pil", jpegs_to_device: bool = False):
+                 train: bool = False, seed: int = 0, preprocess: str = "pil", jpegs_to_device: bool = False,
+                 worker_decoded_share: float = 0.0):
         if preprocess not in ("pil", "tensor"):
             raise ValueError(f"unknown preprocessing path {preprocess!r}")
+        if not 0.0 <= worker_decoded_share <= 1.0:
+            raise ValueError(f"worker_decoded_share must lie in [0, 1], got {worker_decoded_share}")
         self.videos = list(videos)
         self.sampling = sampling
         self.image_format = image_format
@@ -62,6 +69,7 @@ class VideoClipDataset(Dataset):
         self.epoch = 0
         self.preprocess = preprocess
         self.jpegs_to_device = jpegs_to_device
+        self.worker_decoded_share = worker_decoded_share
 
     def __len__(self) -> int:
         return len(self.videos)
@@ -76,7 +84,8 @@ class VideoClipDataset(Dataset):
         slots = self.sampling.max_frames
         mask = np.zeros(slots, dtype=np.int64)
         if self.preprocess == "tensor":
-            clip = self._raw_clip(video, rng)
+            clip = self._raw_clip(video, rng, self.jpegs_to_device and not decoded_in_worker(
+                index, self.worker_decoded_share))
             mask[: min(len(clip), slots)] = 1
             return clip, torch.from_numpy(mask), index
         decoded = read_sampled_frames(video.source, self.sampling, rng)
@@ -89,7 +98,7 @@ class VideoClipDataset(Dataset):
         mask[:count] = 1
         return torch.from_numpy(frames), torch.from_numpy(mask), index
 
-    def _raw_clip(self, video: VideoRecord, rng) -> RawClip:
+    def _raw_clip(self, video: VideoRecord, rng, jpegs_to_device: bool) -> RawClip:
         slots = self.sampling.max_frames
         source = video.source
         if source.is_dir():
@@ -98,9 +107,9 @@ class VideoClipDataset(Dataset):
             self._check_not_empty(video, len(paths), n_files)
             if all(path.suffix.lower() in (".jpg", ".jpeg") for path in paths):
                 encoded = [_read_jpeg_bytes(path) for path in paths]
-                if self.jpegs_to_device:
+                if jpegs_to_device:
                     return RawClip(jpegs=encoded)
-                return RawClip(frames=torch.stack(decode_jpegs(encoded, torch.device("cpu"))))
+                return RawClip(frames=decode_jpegs(encoded, torch.device("cpu")))  # stacked when packed
         decoded = read_sampled_frames(source, self.sampling, rng)
         self._check_not_empty(video, len(decoded.frames), decoded.n_grid)
         frames = torch.from_numpy(np.ascontiguousarray(decoded.frames[:slots]))
@@ -111,6 +120,12 @@ class VideoClipDataset(Dataset):
             raise DataError(f"video {video.video_id} ({video.source}) yields no frame under the sampling rule "
                             f"({n_grid} grid frames, feature_framerate {self.sampling.feature_framerate})",
                             "screen the split first, or pass --allow-missing to skip such videos")
+
+
+def decoded_in_worker(index: int, share: float) -> bool:
+    """Whether video ``index`` is among the ``share`` of videos decoded by the workers: every video where
+    ``floor(index * share)`` steps up, so any run of consecutive videos (a batch) holds that share to within one."""
+    return math.floor((index + 1) * share) > math.floor(index * share)
 
 
 def _read_jpeg_bytes(path) -> torch.Tensor:
