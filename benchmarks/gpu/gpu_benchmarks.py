@@ -362,6 +362,8 @@ def main() -> None:
     parser.add_argument("--precision", default=None, help="autocast: bf16 on CUDA, fp32 on a CPU by default")
     parser.add_argument("--final", action="store_true",
                         help="only the comparisons that decide the defaults (a short run)")
+    parser.add_argument("--workers-sweep", type=int, nargs="+", default=None, metavar="N",
+                        help="only the feed at these worker counts, GPU decoding against decoding in the workers")
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/c2vbench-gpu-bench"))
     args = parser.parse_args()
     import torch
@@ -394,6 +396,20 @@ def main() -> None:
     figures["bare_tower_images_per_second"] = round(tower, 1)
     log(lines, f"bare ViT-B/32 image tower, batch {8 if small else 512}: {tower:.1f} images/s")
     save(args.out, figures, lines)
+
+    if args.workers_sweep:
+        # where decoding in the workers overtakes the GPU's decoder (MIN_WORKERS_TO_DECODE_JPEGS)
+        figures["workers_sweep"] = []
+        for count in args.workers_sweep:
+            for share in (0.0, 1.0) if count > 0 else (0.0,):
+                measured = feed_steady_state(data_root, device, args.precision, count, batch,
+                                             1 if small else count + 2, worker_decoded_share=share, resize="matmul")
+                figures["workers_sweep"].append({"workers": count, **measured})
+                log(lines, f"{count} workers, {'JPEGs decoded by the workers' if share else 'GPU decoding'}: "
+                           f"{measured['frames_per_second']:.1f} frames/s = "
+                           f"{measured['frames_per_second'] / tower:.1%} of the bare tower")
+                save(args.out, figures, lines)
+        return
 
     # past the first round of batches from every worker (their start), so that the loader's rate is measured
     warmup = 1 if small else workers + 2

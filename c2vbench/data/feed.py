@@ -326,11 +326,10 @@ def default_worker_decoded_share(device: torch.device | str, num_workers: int) -
     GPU's decoder): all of them with at least :data:`MIN_WORKERS_TO_DECODE_JPEGS` workers, else none. Elsewhere
     the workers (or the main process) decode every video, and this is not used.
 
-    Measured on an H100 with 16 cores (BENCHMARKS.md): the GPU's decoder feeds the tower about 12k frames/s
-    whatever the number of workers (it decodes a batch with a round trip per image, which beside the tower likely
-    waits behind its kernels); decoding in the workers gives about 1.2k-1.3k frames/s per worker (15.4k with 12,
-    17.5k with 14), so it is the faster way from about 10 workers on. The threshold is that machine's crossover:
-    with slower cores it lies higher."""
+    Measured on an H100 with 16 cores (BENCHMARKS.md), frames/s into the tower: the GPU's decoder gives 10.9k
+    with 0 workers and 12.5k with 10 (it decodes a batch with a round trip per image, which beside the tower likely
+    waits behind its kernels); decoding in the workers gives 4.6k with 4 workers, 8.0k with 8, 12.7k with 10 and
+    15.4k with 12. The threshold is that machine's crossover: with slower cores it lies higher."""
     from .loader import default_num_workers
 
     if torch.device(device).type != "cuda":
