@@ -22,6 +22,8 @@ from typing import Any
 
 import torch
 
+from .preprocess import resize_crop_geometry
+
 PREPROCESS_PATHS = ("tensor", "pil")
 # How far the tensor path may be from the PIL path, in 0..255 grey levels of the resized, cropped image: on
 # average over the pixels of any image, and per pixel on natural images (smooth content with sensor noise). Pure
@@ -150,12 +152,10 @@ def collate_raw(items: Sequence[tuple[RawClip, torch.Tensor, int]]) -> tuple[Raw
 RESIZE_METHODS = ("interpolate", "matmul")
 
 
-def resized_shape(height: int, width: int, size: int) -> tuple[int, int]:
-    """``(new_height, new_width)``: the shorter side becomes ``size``, the longer one is truncated (torchvision's
-    ``Resize(int)``)."""
-    if width <= height:
-        return int(size * height / width), size
-    return size, int(size * width / height)
+def check_resize_method(method: str) -> None:
+    """Raise a ValueError naming the methods when ``method`` is not one of :data:`RESIZE_METHODS`."""
+    if method not in RESIZE_METHODS:
+        raise ValueError(f"unknown resize method {method!r} (use one of {', '.join(RESIZE_METHODS)})")
 
 
 def antialiased_bicubic_weights(in_size: int, out_size: int) -> torch.Tensor:
@@ -192,9 +192,7 @@ def _resize_matrices(height: int, width: int, size: int, device: torch.device) -
     """The rows of the vertical and horizontal weight matrices that the centre crop keeps, float32 on ``device``."""
     key = (height, width, size, str(device))
     if key not in _RESIZE_MATRICES:
-        new_height, new_width = resized_shape(height, width, size)
-        top = int(round((new_height - size) / 2.0))
-        left = int(round((new_width - size) / 2.0))
+        new_height, new_width, top, left = resize_crop_geometry(height, width, size)
         vertical = antialiased_bicubic_weights(height, new_height)[top:top + size]
         horizontal = antialiased_bicubic_weights(width, new_width)[left:left + size]
         _RESIZE_MATRICES[key] = (vertical.float().to(device), horizontal.t().float().contiguous().to(device))
@@ -214,10 +212,9 @@ def resize_crop_normalise(images: torch.Tensor, size: int, mean: Sequence[float]
     on a GPU, whose antialiasing kernel visits every pair of taps). The two differ only in the order of the float32
     sums: a pixel within rounding of a half grey level may land one level apart.
     """
-    if method not in RESIZE_METHODS:
-        raise ValueError(f"unknown resize method {method!r} (use one of {', '.join(RESIZE_METHODS)})")
+    check_resize_method(method)
     height, width = images.shape[-2:]
-    new_height, new_width = resized_shape(height, width, size)
+    new_height, new_width, top, left = resize_crop_geometry(height, width, size)
     pixels = images.float()
     if method == "matmul":
         vertical, horizontal = _resize_matrices(height, width, size, images.device)
@@ -228,8 +225,6 @@ def resize_crop_normalise(images: torch.Tensor, size: int, mean: Sequence[float]
             pixels = torch.nn.functional.interpolate(pixels, size=(new_height, new_width), mode="bicubic",
                                                      align_corners=False, antialias=True)
             pixels = pixels.clamp_(0.0, 255.0).round_()
-        top = int(round((new_height - size) / 2.0))
-        left = int(round((new_width - size) / 2.0))
         pixels = pixels[..., top:top + size, left:left + size]
     mean_tensor = torch.tensor(mean, dtype=torch.float32, device=pixels.device).view(1, 3, 1, 1) * 255.0
     std_tensor = torch.tensor(std, dtype=torch.float32, device=pixels.device).view(1, 3, 1, 1) * 255.0
@@ -261,8 +256,7 @@ class FrameFeed:
 
     def __init__(self, image_size: int, mean: Sequence[float], std: Sequence[float], slots: int,
                  device: torch.device, resize: str = "interpolate"):
-        if resize not in RESIZE_METHODS:
-            raise ValueError(f"unknown resize method {resize!r} (use one of {', '.join(RESIZE_METHODS)})")
+        check_resize_method(resize)
         self.image_size, self.mean, self.std, self.slots = image_size, tuple(mean), tuple(std), slots
         self.device = torch.device(device)
         self.resize = resize
@@ -306,7 +300,7 @@ class FrameFeed:
             per_clip.append(stacked[next_image:next_image + count] if stacked is not None
                             else torch.stack(decoded[next_image:next_image + count]))
             next_image += count
-        if stacked is not None and len(decoded) == sum(len(images) for images in per_clip):
+        if stacked is not None and all(clip.frames is None for clip in clips):
             return per_clip, stacked
         shapes = {shape for shape in batch.frame_shapes if shape is not None}
         if not decoded and len(shapes) == 1:
