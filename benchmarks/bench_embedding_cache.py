@@ -33,9 +33,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json-out", type=Path, default=None)
     args = parser.parse_args()
-    from c2vbench.assembly import load_dataset
-    from c2vbench.registry import get_registry
-    from c2vbench.specs import build_options
+    from c2vbench.model.assembly import load_dataset
+    from c2vbench.platform.registry import get_registry
+    from c2vbench.platform.specs import build_options
 
     dataset = get_registry().get("dataset", "synthetic-motion")
     built = load_dataset(dataset, build_options(dataset.spec, {}), None)  # generates the dataset once, if needed

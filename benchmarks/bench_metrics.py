@@ -1,4 +1,4 @@
-"""Time and peak memory of :func:`c2vbench.metrics.evaluate_similarity` against a naive full sort.
+"""Time and peak memory of :func:`c2vbench.evaluation.metrics.evaluate_similarity` against a naive full sort.
 
 Run: ``.venv/bin/python benchmarks/bench_metrics.py [--repeats N]``
 
@@ -17,7 +17,7 @@ import tracemalloc
 
 import numpy as np
 
-from c2vbench.metrics import evaluate_similarity
+from c2vbench.evaluation.metrics import evaluate_similarity
 
 
 def naive_t2v_ranks(sim: np.ndarray, text_to_video: np.ndarray) -> np.ndarray:

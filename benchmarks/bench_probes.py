@@ -25,15 +25,15 @@ import torch
 
 
 def measure(backbone: str, temporal: str, align: str, args) -> dict[str, float]:
-    from c2vbench.assembly import assemble
     from c2vbench.config import RunConfig
-    from c2vbench.data.integrity import SplitScreener
-    from c2vbench.encoding import encode_split, score_all
+    from c2vbench.data.screening import SplitScreener
+    from c2vbench.evaluation.encoding import encode_split, score_all
+    from c2vbench.model.assembly import assemble
     from c2vbench.pipeline import seed_everything
-    from c2vbench.probes import run_order_probes
-    from c2vbench.progress import Reporter
-    from c2vbench.registry import get_registry
-    from c2vbench.results import evaluation_block
+    from c2vbench.platform.registry import get_registry
+    from c2vbench.probes.order_probes import run_order_probes
+    from c2vbench.results.result_file import evaluation_block
+    from c2vbench.runtime.progress import Reporter
 
     quiet = Reporter(quiet=True)
     device = torch.device("cpu")

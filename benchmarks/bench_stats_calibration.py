@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-from c2vbench.stats import bootstrap_differences, bootstrap_p_value, paired_randomization_test, seed_level_test
+from c2vbench.results.stats import bootstrap_differences, bootstrap_p_value, paired_randomization_test, seed_level_test
 
 ALPHA = 0.05
 BASE_LOGIT = np.log(0.4 / 0.6)  # R@1 around 40%

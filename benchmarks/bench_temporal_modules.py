@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from c2vbench.interfaces import BuildContext, TextFeatures
+from c2vbench.platform.interfaces import BuildContext, TextFeatures
 
 CONFIGURATIONS = (("meanp", "cosine"), ("seqtransf", "cosine"), ("tdb", "cosine"), ("tdb", "tab"))
 

@@ -4,8 +4,8 @@ tile's own matrix product, as the number of candidates at or above the threshold
 One ``block × block`` tile of ``text @ video.T`` (random float32, d = 512) is computed into a reused buffer; each
 row's and column's threshold is set to its k-th largest score, so exactly k candidates per row and per column are at
 or above it (what a model whose ground truths sit at rank k within the tile would give). For each k: milliseconds
-per tile of :class:`c2vbench.streamed_ranking._SparseTileCounter` forced to decode candidates, forced to sum the
-flags, and of the four-comparison dense counting, with the product's time measured in the same run:
+per tile of :class:`c2vbench.evaluation.streamed_ranking._SparseTileCounter` forced to decode candidates, forced to sum
+the flags, and of the four-comparison dense counting, with the product's time measured in the same run:
 
     .venv/bin/python benchmarks/bench_tile_counting.py [--block 4096] [--k 1 4 32 256 1024]
 """
@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from c2vbench.streamed_ranking import _count_tile_dense, _SparseTileCounter
+from c2vbench.evaluation.streamed_ranking import _count_tile_dense, _SparseTileCounter
 
 
 def milliseconds(work, repeats: int = 5) -> float:

@@ -1,5 +1,5 @@
 """``python -m c2vbench`` is the ``c2vbench`` command."""
 
-from .cli.main import main
+from c2vbench.cli.main import main
 
 main()

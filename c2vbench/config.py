@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import re
 from pathlib import Path
 from typing import Any
 
-from .errors import C2VBenchError
+from c2vbench.platform.errors import C2VBenchError
+from c2vbench.runtime.hashing import canonical_hash
 
 PROTOCOLS = ("zeroshot", "frozen", "finetune")
 DEVICES = ("auto", "cpu", "cuda")
 CUDA_INDEX = re.compile(r"cuda:\d+")
-PROBE_SETS = ("none", "order")  # --probe: see c2vbench.probes
+PROBE_SETS = ("none", "order")  # --probe: see c2vbench.probes.order_probes
 
 # Settings that never change a number (or are paths: where data lives is not what it is): they are left out of the
 # configuration key that groups seeds. The device and precision that actually ran enter the key through
-# c2vbench.identity.
+# c2vbench.results.identity.
 NON_NUMERIC_SETTINGS = frozenset({"out", "seed", "num_workers", "save_checkpoint", "device", "data_root", "probe",
                                   "probe_shuffles", "embedding_cache"})
-# ``probe`` and ``probe_shuffles`` add a ``probes`` block and never change the unprobed numbers (c2vbench.probes).
+# ``probe`` and ``probe_shuffles`` add a ``probes`` block and never change the unprobed numbers
+# (c2vbench.probes.order_probes).
 PRECISIONS = ("fp32", "fp16", "bf16")
 PREPROCESS_PATHS = ("tensor", "pil")
 
@@ -92,7 +92,7 @@ class RunConfig:
             raise C2VBenchError(f"unknown probe set '{self.probe}'", "use --probe order (or none)")
         if self.probe_shuffles < 1:
             raise C2VBenchError(f"--probe-shuffles must be at least 1 (got {self.probe_shuffles})")
-        from .data.decoders import check_decoder_choice
+        from c2vbench.data.decoders import check_decoder_choice
 
         self.decoder = check_decoder_choice(self.decoder)
         if self.max_frames is not None and self.max_frames < 1:
@@ -119,12 +119,6 @@ class RunConfig:
         """A hash of every number-changing setting except the seed: runs differing only by seed share it."""
         relevant = {key: value for key, value in self.to_dict().items() if key not in NON_NUMERIC_SETTINGS}
         return canonical_hash(relevant)
-
-
-def canonical_hash(value: Any) -> str:
-    """SHA-256 of the canonical JSON form of ``value`` (sorted keys, no whitespace)."""
-    encoded = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
-    return hashlib.sha256(encoded).hexdigest()
 
 
 def parse_option_pairs(pairs: tuple[str, ...], flag: str) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """``c2vbench run`` end to end: assemble, train (unless zero-shot), evaluate on the test split, write the result.
 
-Under torchrun every process runs this same code on its share of the work (see :mod:`c2vbench.distributed`); rank 0
-alone writes the result file and the checkpoint, and the other ranks return a :class:`RunOutcome` without them.
+Under torchrun every process runs this same code on its share of the work (see :mod:`c2vbench.runtime.distributed`);
+rank 0 alone writes the result file and the checkpoint, and the other ranks return a :class:`RunOutcome` without them.
 """
 
 from __future__ import annotations
@@ -15,17 +15,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from .assembly import Assembly, assemble
-from .config import RunConfig
-from .data.integrity import SplitScreener
-from .distributed import World, current_world, distributed_session, main_process_first
-from .distributed import select_device as select_device  # noqa: PLC0414 - kept importable from here
-from .encoding import BackboneFeatureCache, can_stream, encode_split, score_all, streamed_scores
-from .errors import C2VBenchError, RunInterrupted
-from .progress import Reporter
-from .registry import ComponentRegistry, get_registry
-from .results import build_result, write_result
-from .specs import ROLE_KIND
+from c2vbench.config import RunConfig
+from c2vbench.data.screening import SplitScreener
+from c2vbench.evaluation.encoding import BackboneFeatureCache, can_stream, encode_split, score_all, streamed_scores
+from c2vbench.model.assembly import Assembly, assemble
+from c2vbench.platform.errors import C2VBenchError, RunInterrupted
+from c2vbench.platform.registry import ComponentRegistry, get_registry
+from c2vbench.platform.specs import ROLE_KIND
+from c2vbench.results.result_file import build_result, write_result
+from c2vbench.runtime.distributed import World, current_world, distributed_session, main_process_first
+from c2vbench.runtime.distributed import select_device as select_device  # noqa: PLC0414 - kept importable from here
+from c2vbench.runtime.progress import Reporter
 
 
 @dataclasses.dataclass
@@ -51,7 +51,7 @@ def run_benchmark(config: RunConfig, registry: ComponentRegistry | None = None,
 
     Every split the run needs is screened before training starts. The training state under ``<out>/.partial/`` is
     kept until the result file (and checkpoint) are written, so an interrupt at any point loses no finished epoch:
-    the same command resumes (:class:`c2vbench.errors.RunInterrupted` says how).
+    the same command resumes (:class:`c2vbench.platform.errors.RunInterrupted` says how).
     """
     reporter = reporter or Reporter()
     with distributed_session(config.device) as (world, device):
@@ -68,7 +68,7 @@ def _run_benchmark(config: RunConfig, registry: ComponentRegistry, reporter: Rep
     seed_everything(config.seed)
     check_probes_supported(config, world)
     if world.distributed and config.protocol != "zeroshot":
-        from .distributed import check_global_batch
+        from c2vbench.runtime.distributed import check_global_batch
 
         check_global_batch(config.batch_size, world)
     state_dir = None
@@ -91,7 +91,7 @@ def _run_benchmark(config: RunConfig, registry: ComponentRegistry, reporter: Rep
         training = None
         run_id = None
         if config.protocol != "zeroshot":
-            from .training import train
+            from c2vbench.training.loop import train
 
             selection = splits[selection_name] if selection_name else None
             if selection is not None and len(selection.videos) < 2:
@@ -113,7 +113,7 @@ def _run_benchmark(config: RunConfig, registry: ComponentRegistry, reporter: Rep
         stage = "writing"
         checkpoint_path = None
         if config.saves_checkpoint():
-            from .native_checkpoint import save_native_checkpoint
+            from c2vbench.model.native_checkpoint import save_native_checkpoint
 
             checkpoint_path = save_native_checkpoint(model, config,
                                                      Path(config.out) / "checkpoints" / result["run_id"])
@@ -122,7 +122,7 @@ def _run_benchmark(config: RunConfig, registry: ComponentRegistry, reporter: Rep
     except KeyboardInterrupt:
         raise interrupted(stage, state_dir, config) from None
     if state_dir is not None:
-        from .training import discard_training_state
+        from c2vbench.training.loop import discard_training_state
 
         discard_training_state(state_dir)
     return RunOutcome(result, result_path, checkpoint_path)
@@ -150,8 +150,8 @@ def kept_run_id(state_dir: Path, config: RunConfig) -> str:
     """The run id of an interrupted attempt (so a resumed run keeps it), or a new one recorded for the next."""
     import json
 
-    from .atomic_files import write_json_atomic
-    from .results import new_run_id
+    from c2vbench.results.result_file import new_run_id
+    from c2vbench.runtime.atomic_files import write_json_atomic
 
     record = state_dir / "run.json"
     try:
@@ -164,7 +164,7 @@ def kept_run_id(state_dir: Path, config: RunConfig) -> str:
 
 def interrupted(stage: str, state_dir: Path | None, config: RunConfig) -> RunInterrupted:
     """What an interrupt at ``stage`` leaves, and that the same command resumes from there."""
-    from .training import completed_epochs
+    from c2vbench.training.loop import completed_epochs
 
     done = completed_epochs(state_dir) if state_dir is not None else 0
     if config.protocol == "zeroshot":
@@ -198,11 +198,11 @@ def evaluate_and_build_result(config: RunConfig, assembly: Assembly, test, scree
     is gathered on rank 0. Rank 0 alone builds the result; the other ranks get None.
 
     Under the legacy (tiled) mask a video's features depend on its batch-mates, so videos are batched as the
-    official evaluation batches them (:func:`c2vbench.encoding.official_video_batches`) and the card says so; every
-    process then encodes the whole split (the official batches do not shard by rows).
+    official evaluation batches them (:func:`c2vbench.evaluation.encoding.official_video_batches`) and the card says so;
+    every process then encodes the whole split (the official batches do not shard by rows).
     """
-    from .encoding import official_video_batches
-    from .sharded_encoding import encode_split_sharded, score_all_sharded
+    from c2vbench.evaluation.encoding import official_video_batches
+    from c2vbench.evaluation.sharded_encoding import encode_split_sharded, score_all_sharded
 
     world = current_world()
     model = assembly.model.to(device)
@@ -262,7 +262,7 @@ def check_probes_supported(config: RunConfig, world: World) -> None:
 def add_order_probes(result: dict[str, Any], config: RunConfig, assembly: Assembly, test, encoded,
                      device: torch.device, reporter: Reporter, evaluation_seconds: float) -> None:
     """Score the test split again under the order probes (reusing ``encoded``) and add the ``probes`` block."""
-    from .probes import run_order_probes
+    from c2vbench.probes.order_probes import run_order_probes
 
     with reporter.status("order probes"):
         block = run_order_probes(assembly.model, assembly.dataset, test, encoded, result["per_query"],
@@ -337,10 +337,10 @@ def checkpoint_assembly(config: RunConfig, checkpoint: str | Path, checkpoint_fo
 
     ``assembly.options`` holds the options read from the checkpoint; ``assembly.checkpoint`` its identity
     (content hash, format, format options and path) for the result."""
-    from . import load_checkpoint
-    from .assembly import dataset_overrides, load_dataset, sampling_with_decoder
-    from .identity import checkpoint_digest
-    from .specs import build_options, options_as_dict
+    from c2vbench import load_checkpoint
+    from c2vbench.model.assembly import dataset_overrides, load_dataset, sampling_with_decoder
+    from c2vbench.platform.specs import build_options, options_as_dict
+    from c2vbench.results.identity import checkpoint_digest
 
     dataset_component = registry.get("dataset", config.dataset)
     dataset_options = build_options(dataset_component.spec, dataset_overrides(config, dataset_component.spec))
@@ -378,9 +378,9 @@ def postprocess_scores(config: RunConfig, model, dataset, sim: np.ndarray, encod
                        reporter: Reporter, feature_cache: BackboneFeatureCache | None = None):
     """Apply ``--postprocess``. QB-Norm runs per direction, each with a bank of training *queries* of that
     direction: training captions against the test videos (text→video), training videos against the test captions
-    (video→text); it returns :class:`~c2vbench.postprocess.DirectionalScores`."""
-    from .encoding import encode_texts
-    from .postprocess import get_postprocessor, qb_norm_both_directions
+    (video→text); it returns :class:`~c2vbench.evaluation.postprocess.DirectionalScores`."""
+    from c2vbench.evaluation.encoding import encode_texts
+    from c2vbench.evaluation.postprocess import get_postprocessor, qb_norm_both_directions
 
     processor = get_postprocessor(config.postprocess)
     if not processor.needs_bank:
@@ -388,7 +388,7 @@ def postprocess_scores(config: RunConfig, model, dataset, sim: np.ndarray, encod
     train = dataset.split("train")
     cache = feature_cache
     if config.allow_missing:
-        from .data.integrity import screen_split
+        from c2vbench.data.integrity import screen_split
 
         train = screen_split(train, allow_missing=True, sampling=dataset.sampling).split
         cache = None  # the screened split is not the one the embedding cache holds

@@ -40,10 +40,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .errors import C2VBenchError, DataError, PluginError
-from .hookspecs import hookimpl
-from .options import option
-from .specs import (
+from c2vbench.platform.errors import C2VBenchError, DataError, PluginError
+from c2vbench.platform.hookspecs import hookimpl
+from c2vbench.platform.options import option
+from c2vbench.platform.specs import (
     AlignSpec,
     BackboneSpec,
     CheckpointFormatSpec,
@@ -57,15 +57,15 @@ from .specs import (
 # name -> module that defines it, imported when the name is first used
 _LAZY = {
     # model side
-    "Backbone": "c2vbench.interfaces",
-    "TemporalModule": "c2vbench.interfaces",
-    "AlignHead": "c2vbench.interfaces",
-    "Similarity": "c2vbench.interfaces",
-    "TextFeatures": "c2vbench.interfaces",
-    "VideoFeatures": "c2vbench.interfaces",
-    "BuildContext": "c2vbench.interfaces",
-    "TemporalInitState": "c2vbench.interfaces",
-    "RetrievalModel": "c2vbench.model",
+    "Backbone": "c2vbench.platform.interfaces",
+    "TemporalModule": "c2vbench.platform.interfaces",
+    "AlignHead": "c2vbench.platform.interfaces",
+    "Similarity": "c2vbench.platform.interfaces",
+    "TextFeatures": "c2vbench.platform.interfaces",
+    "VideoFeatures": "c2vbench.platform.interfaces",
+    "BuildContext": "c2vbench.platform.interfaces",
+    "TemporalInitState": "c2vbench.platform.interfaces",
+    "RetrievalModel": "c2vbench.model.retrieval_model",
     # dataset records and sampling
     "VideoRecord": "c2vbench.data.types",
     "CaptionRecord": "c2vbench.data.types",
@@ -74,7 +74,7 @@ _LAZY = {
     "RetrievalDataset": "c2vbench.data.types",
     "FrameSampling": "c2vbench.data.sampling",
     "VIDEO_SUFFIXES": "c2vbench.data.decoding",
-    "decoder_versions": "c2vbench.data.decoding",
+    "decoder_versions": "c2vbench.data.decoders",
     "sha256_file": "c2vbench.data.extraction",
     # dataset building blocks
     "RealDatasetOptions": "c2vbench.data.dataset_options",

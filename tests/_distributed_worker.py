@@ -33,10 +33,10 @@ def small_settings(temporal: str, align: str, dataset_options: dict, out: str):
 
 
 def build_model(config):
-    from c2vbench.assembly import build_model as build
-    from c2vbench.assembly import resolve_components
+    from c2vbench.model.assembly import build_model as build
+    from c2vbench.model.assembly import resolve_components
     from c2vbench.pipeline import seed_everything
-    from c2vbench.registry import get_registry
+    from c2vbench.platform.registry import get_registry
 
     seed_everything(config.seed)
     components, options = resolve_components(config, get_registry())
@@ -63,8 +63,8 @@ def sharded_training_step(config, world) -> tuple[float, dict[str, torch.Tensor]
     """This rank's loss and (DDP-averaged) gradients of one step on its share of the global batch."""
     import numpy as np
 
-    from c2vbench.distributed import shard_sizes
-    from c2vbench.training import BatchShare, loss_step
+    from c2vbench.runtime.distributed import shard_sizes
+    from c2vbench.training.loop import BatchShare, loss_step
 
     model = build_model(config)
     model.train()
@@ -81,11 +81,11 @@ def sharded_training_step(config, world) -> tuple[float, dict[str, torch.Tensor]
 
 
 def sharded_scores(config, world):
-    from c2vbench.assembly import assemble
+    from c2vbench.evaluation.sharded_encoding import encode_split_sharded, score_all_sharded
+    from c2vbench.model.assembly import assemble
     from c2vbench.pipeline import seed_everything
-    from c2vbench.progress import Reporter
-    from c2vbench.registry import get_registry
-    from c2vbench.sharded_encoding import encode_split_sharded, score_all_sharded
+    from c2vbench.platform.registry import get_registry
+    from c2vbench.runtime.progress import Reporter
 
     seed_everything(config.seed)
     assembly = assemble(config, get_registry())
@@ -100,9 +100,9 @@ def sharded_screening(videos: list[tuple[str, str]]):
     probed (its share)."""
     import contextlib
 
-    from c2vbench.data.integrity import SplitScreener
+    from c2vbench.data.screening import SplitScreener
     from c2vbench.data.types import CaptionRecord, RetrievalDataset, RetrievalSplit, VideoRecord
-    from c2vbench.progress import Reporter
+    from c2vbench.runtime.progress import Reporter
 
     class CountingReporter(Reporter):
         def __init__(self):
@@ -125,8 +125,8 @@ def sharded_screening(videos: list[tuple[str, str]]):
 def run_rank(rank: int, world_size: int, port: int, out_dir: str, dataset_options: dict,
              videos: list[tuple[str, str]]) -> None:
     join_group(rank, world_size, port)
-    from c2vbench.distributed import barrier, distributed_session
-    from c2vbench.errors import C2VBenchError
+    from c2vbench.platform.errors import C2VBenchError
+    from c2vbench.runtime.distributed import barrier, distributed_session
 
     observed: dict = {}
     try:
@@ -158,9 +158,9 @@ def join_group(rank: int, world_size: int, port: int) -> None:
 def run_interrupted_after_first_epoch(rank: int, world_size: int, port: int, config) -> None:
     """A 2-process ``run_benchmark`` stopped (as by Ctrl-C) right after rank 0 saved the state of epoch 1."""
     join_group(rank, world_size, port)
-    import c2vbench.training as training
+    import c2vbench.training.loop as training
     from c2vbench.pipeline import run_benchmark
-    from c2vbench.progress import Reporter
+    from c2vbench.runtime.progress import Reporter
 
     real_save = training.save_training_state
 

@@ -23,7 +23,7 @@ def c2vbench_cache(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def isolated_environment(monkeypatch, c2vbench_cache, tmp_path_factory):
-    from c2vbench.registry import get_registry
+    from c2vbench.platform.registry import get_registry
 
     monkeypatch.setenv("C2VBENCH_CACHE", str(c2vbench_cache))
     # the embedding cache is private to each test (the dataset cache is shared: it is only ever read the same way)

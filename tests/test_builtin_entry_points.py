@@ -67,7 +67,7 @@ def test_the_public_api_exports_every_name_it_lists():
 
 
 def test_every_declared_entry_point_loads_without_error():
-    from c2vbench.registry import load_registry
+    from c2vbench.platform.registry import load_registry
 
     registry = load_registry()
     builtin_failures = [f.describe() for f in registry.failures if f.provider.distribution == "c2vbench"]

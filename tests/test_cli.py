@@ -76,7 +76,7 @@ def test_compare_accepts_folders_of_seeds_and_refuses_mixed_folders(capsys, tmp_
     from _small_runs import small_config
 
     from c2vbench.pipeline import run_benchmark
-    from c2vbench.progress import Reporter
+    from c2vbench.runtime.progress import Reporter
 
     for temporal in ("meanp", "seqtransf"):
         for seed in (0, 1):

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from _cli_runner import run_cli
 
-from c2vbench.metrics import evaluate_similarity
-from c2vbench.postprocess import dual_softmax
+from c2vbench.evaluation.metrics import evaluate_similarity
+from c2vbench.evaluation.postprocess import dual_softmax
 
 
 @pytest.fixture
@@ -88,7 +88,7 @@ def test_score_missing_file(tmp_path, capsys):
 
 
 def write_result(path: Path, t2v_rank, v2t_rank, protocol_hash="p" * 64, split="test", **extra) -> Path:
-    from c2vbench.metrics import metrics_from_ranks
+    from c2vbench.evaluation.metrics import metrics_from_ranks
 
     result = {
         "schema_version": 1,
@@ -123,8 +123,8 @@ def result_pair(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_compare_json_shape(result_pair, capsys):
-    from c2vbench.comparison import compare_results
-    from c2vbench.results import load_result_file
+    from c2vbench.results.comparison import compare_results
+    from c2vbench.results.result_file import load_result_file
 
     first, second = result_pair
     code, out, err = run_cli(["compare", str(first), str(second), "--json", "--n-resamples", "500"], capsys)

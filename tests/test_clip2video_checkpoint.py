@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import c2vbench
-from c2vbench.errors import C2VBenchError
+from c2vbench.platform.errors import C2VBenchError
 
 BLOCK_SHAPES = {
     "attn.in_proj_weight": lambda w: (3 * w, w), "attn.in_proj_bias": lambda w: (3 * w,),
@@ -124,7 +124,7 @@ def test_released_size_modules_have_exactly_the_official_non_clip_keys_and_shape
     from c2vbench_builtins.align.tab import TabOptions, build_tab
     from c2vbench_builtins.temporal.tdb import TdbOptions, build_tdb
 
-    from c2vbench.interfaces import BuildContext
+    from c2vbench.platform.interfaces import BuildContext
 
     class Backbone:
         def temporal_init_state(self):

@@ -69,7 +69,7 @@ def test_order_declarations_of_the_builtins_are_checked_both_ways():
 
 @pytest.fixture
 def broken_plugins(monkeypatch):
-    from c2vbench.registry import get_registry
+    from c2vbench.platform.registry import get_registry
 
     monkeypatch.syspath_prepend(str(BROKEN_SITE))
     monkeypatch.setenv("C2VBENCH_LOAD_PLUGINS", f"c2vbench,{BROKEN_DISTRIBUTION}")

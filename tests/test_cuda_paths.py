@@ -11,7 +11,7 @@ import torch
 from c2vbench.data.feed import FrameFeed, RawBatch, RawClip
 from c2vbench.data.prefetch import prefetched
 from c2vbench.data.preprocess import CLIP_MEAN, CLIP_STD
-from c2vbench.streamed_ranking import DotProductScores, count_streamed, dot_product_blocks
+from c2vbench.evaluation.streamed_ranking import DotProductScores, count_streamed, dot_product_blocks
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from _cli_runner import run_cli
 
-from c2vbench.errors import DataError
-from c2vbench.registry import load_registry
-from c2vbench.specs import build_options
+from c2vbench.platform.errors import DataError
+from c2vbench.platform.registry import load_registry
+from c2vbench.platform.specs import build_options
 
 TINY = {"train_videos": "4", "val_videos": "2", "test_twin_pairs": "1", "test_singles": "1",
         "frames_per_video": "5", "max_frames": "3"}

@@ -18,9 +18,9 @@ from _video_fixtures import (
 )
 
 from c2vbench.data.integrity import screen_split
-from c2vbench.errors import C2VBenchError, DataError
-from c2vbench.registry import load_registry
-from c2vbench.specs import build_options
+from c2vbench.platform.errors import C2VBenchError, DataError
+from c2vbench.platform.registry import load_registry
+from c2vbench.platform.specs import build_options
 
 
 @pytest.fixture(scope="module")

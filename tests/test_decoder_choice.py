@@ -15,7 +15,7 @@ from _small_runs import small_config
 from _video_fixtures import MSVD_IDS, make_msvd_tree, write_frame_folder
 
 from c2vbench.data.sampling import FrameSampling
-from c2vbench.errors import C2VBenchError, DataError
+from c2vbench.platform.errors import C2VBenchError, DataError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,8 +113,8 @@ def test_prepare_refuses_frames_as_a_decoder_of_videos(capsys, tmp_path):
 
 
 def _msvd(registry_options: dict[str, str], root: Path):
-    from c2vbench.registry import load_registry
-    from c2vbench.specs import build_options
+    from c2vbench.platform.registry import load_registry
+    from c2vbench.platform.specs import build_options
 
     spec = load_registry().get("dataset", "msvd").spec
     return spec.factory(build_options(spec, registry_options), root)
@@ -146,7 +146,7 @@ def test_run_records_the_decoder_that_ran_and_its_version(tmp_path):
     import av
 
     from c2vbench.pipeline import run_benchmark
-    from c2vbench.progress import Reporter
+    from c2vbench.runtime.progress import Reporter
 
     result = run_benchmark(small_config(tmp_path, protocol="zeroshot", decoder="pyav"),
                            reporter=Reporter(quiet=True)).result
@@ -156,8 +156,8 @@ def test_run_records_the_decoder_that_ran_and_its_version(tmp_path):
 
 
 def test_decoder_flag_reaches_a_dataset_option_and_must_agree_with_it(tmp_path):
-    from c2vbench.assembly import dataset_overrides
-    from c2vbench.registry import load_registry
+    from c2vbench.model.assembly import dataset_overrides
+    from c2vbench.platform.registry import load_registry
 
     spec = load_registry().get("dataset", "msvd").spec
     assert dataset_overrides(small_config(tmp_path, decoder="pyav", dataset_options={}), spec) == {"decoder": "pyav"}
@@ -168,7 +168,7 @@ def test_decoder_flag_reaches_a_dataset_option_and_must_agree_with_it(tmp_path):
 @pytest.mark.skipif(not DECORD_INSTALLED, reason="compares with decord")
 def test_decord_and_pyav_runs_score_the_lossless_dataset_identically(tmp_path):
     from c2vbench.pipeline import run_benchmark
-    from c2vbench.progress import Reporter
+    from c2vbench.runtime.progress import Reporter
 
     results = {decoder: run_benchmark(small_config(tmp_path / decoder, protocol="zeroshot", decoder=decoder),
                                       reporter=Reporter(quiet=True)).result for decoder in ("decord", "pyav")}

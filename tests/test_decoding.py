@@ -19,7 +19,7 @@ from c2vbench.data.sampling import (
     ffmpeg_cfr_frame_map,
 )
 from c2vbench.data.types import CaptionRecord, RetrievalSplit, VideoRecord
-from c2vbench.errors import DataError
+from c2vbench.platform.errors import DataError
 
 SAMPLING = FrameSampling(max_frames=12, grid_fps=5.0, feature_framerate=1)
 

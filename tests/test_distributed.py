@@ -16,8 +16,8 @@ import torch
 from _distributed_worker import HEADS, build_model, global_batch, gradients, run_rank, small_settings
 from _small_runs import SMALL_DATASET
 
-from c2vbench.distributed import SINGLE_PROCESS, check_global_batch, current_world, shard_bounds, shard_sizes
-from c2vbench.errors import C2VBenchError
+from c2vbench.platform.errors import C2VBenchError
+from c2vbench.runtime.distributed import SINGLE_PROCESS, check_global_batch, current_world, shard_bounds, shard_sizes
 
 TEST_DATASET = {**SMALL_DATASET, "train_videos": "8", "val_videos": "4"}
 
@@ -39,11 +39,11 @@ def single_process_step(config) -> tuple[float, dict[str, torch.Tensor]]:
 
 
 def single_process_scores(config) -> np.ndarray:
-    from c2vbench.assembly import assemble
-    from c2vbench.encoding import encode_split, score_all
+    from c2vbench.evaluation.encoding import encode_split, score_all
+    from c2vbench.model.assembly import assemble
     from c2vbench.pipeline import seed_everything
-    from c2vbench.progress import Reporter
-    from c2vbench.registry import get_registry
+    from c2vbench.platform.registry import get_registry
+    from c2vbench.runtime.progress import Reporter
 
     seed_everything(config.seed)
     assembly = assemble(config, get_registry())
@@ -115,7 +115,7 @@ def test_one_step_on_two_processes_equals_one_process(two_gloo_processes, tempor
 
 
 def test_sharded_evaluation_gives_the_single_process_ranks(two_gloo_processes, tmp_path):
-    from c2vbench.metrics import evaluate_similarity
+    from c2vbench.evaluation.metrics import evaluate_similarity
 
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -155,7 +155,7 @@ def test_epoch_order_is_the_order_of_earlier_versions():
     """Single-process runs keep their numbers: the planned order is the shuffled DataLoader's of before."""
     from torch.utils.data import DataLoader
 
-    from c2vbench.training import epoch_order
+    from c2vbench.training.loop import epoch_order
 
     for seed, epoch, n_videos in ((0, 0, 24), (3, 5, 7), (11, 2, 100)):
         generator = torch.Generator().manual_seed(seed * 100003 + epoch)
@@ -165,7 +165,7 @@ def test_epoch_order_is_the_order_of_earlier_versions():
 
 
 def test_a_global_batch_the_processes_cannot_share_is_refused():
-    from c2vbench.distributed import World
+    from c2vbench.runtime.distributed import World
 
     check_global_batch(6, World(0, 2, 0, "gloo"))
     check_global_batch(7, SINGLE_PROCESS)
@@ -177,7 +177,7 @@ def test_a_single_process_never_initialises_torch_distributed(tmp_path):
     from _small_runs import small_config
 
     from c2vbench.pipeline import run_benchmark
-    from c2vbench.progress import Reporter
+    from c2vbench.runtime.progress import Reporter
 
     outcome = run_benchmark(small_config(tmp_path, protocol="zeroshot", dataset_options=dict(TEST_DATASET)),
                             reporter=Reporter(quiet=True))

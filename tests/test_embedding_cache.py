@@ -21,9 +21,9 @@ from _small_runs import small_config
 from c2vbench.data.loader import ImageFormat
 from c2vbench.data.sampling import FrameSampling
 from c2vbench.data.types import RetrievalSplit, VideoRecord
-from c2vbench.embedding_cache import EmbeddingCache, frames_key, weights_fingerprint
-from c2vbench.encoding import FrameBank
-from c2vbench.progress import Reporter
+from c2vbench.evaluation.embedding_cache import EmbeddingCache, frames_key, weights_fingerprint
+from c2vbench.evaluation.encoding import FrameBank
+from c2vbench.runtime.progress import Reporter
 
 
 def a_bank(rows: int = 10, seed: int = 0) -> FrameBank:
@@ -60,11 +60,11 @@ def test_second_zeroshot_run_with_another_temporal_module_never_decodes_nor_call
 
 
 def test_the_key_follows_weights_preprocessing_and_sampling(tmp_path):
-    from c2vbench.registry import get_registry
+    from c2vbench.platform.registry import get_registry
 
     registry = get_registry()
     spec = registry.get("backbone", "tiny-clip").spec
-    from c2vbench.specs import build_options
+    from c2vbench.platform.specs import build_options
 
     def backbone(seed: int):
         torch.manual_seed(seed)
@@ -96,7 +96,7 @@ def test_the_key_follows_weights_preprocessing_and_sampling(tmp_path):
 
 
 def test_round_trip_and_a_damaged_shard_is_a_miss(tmp_path, monkeypatch):
-    import c2vbench.embedding_cache as module
+    import c2vbench.evaluation.embedding_cache as module
 
     monkeypatch.setattr(module, "SHARD_ROWS", 4)
     cache = EmbeddingCache(tmp_path)
@@ -116,9 +116,9 @@ def test_round_trip_and_a_damaged_shard_is_a_miss(tmp_path, monkeypatch):
 
 CHILD = """
 import pathlib, sys, time, torch
-import c2vbench.atomic_files as atomic_files
-from c2vbench.embedding_cache import EmbeddingCache
-from c2vbench.encoding import FrameBank
+import c2vbench.runtime.atomic_files as atomic_files
+from c2vbench.evaluation.embedding_cache import EmbeddingCache
+from c2vbench.evaluation.encoding import FrameBank
 real = atomic_files.write_bytes_atomic
 def one_shard_then_stall(path, payload):
     real(path, payload)

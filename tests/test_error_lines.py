@@ -11,9 +11,9 @@ import pytest
 from _cli_runner import run_cli
 from _small_runs import SMALL_DATASET
 
-from c2vbench import results
 from c2vbench.config import RunConfig
-from c2vbench.errors import C2VBenchError
+from c2vbench.platform.errors import C2VBenchError
+from c2vbench.results import result_file as results
 
 COMMITTED = Path(__file__).resolve().parents[1] / "leaderboards" / "results" / "synthetic-motion"
 

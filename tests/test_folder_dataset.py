@@ -11,9 +11,9 @@ from _cli_runner import run_cli
 from _video_fixtures import encode_video, write_frame_folder, write_videos
 
 from c2vbench.data.integrity import screen_split
-from c2vbench.errors import DataError
-from c2vbench.registry import load_registry
-from c2vbench.specs import build_options
+from c2vbench.platform.errors import DataError
+from c2vbench.platform.registry import load_registry
+from c2vbench.platform.specs import build_options
 
 TRAIN = [f"train{i}" for i in range(10)]
 TEST = ["zebra", "apple", "mango"]  # file order differs from sorted order on purpose

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from c2vbench.frame_order import ORDER_KINDS, affected, permutation_index, rearrange_frames, valid_lengths
+from c2vbench.probes.frame_order import ORDER_KINDS, affected, permutation_index, rearrange_frames, valid_lengths
 
 
 def left_aligned_mask(lengths, slots):

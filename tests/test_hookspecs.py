@@ -6,8 +6,8 @@ import inspect
 
 import pytest
 
-from c2vbench import hookspecs
-from c2vbench.specs import KIND_FOR_HOOK, SPEC_TYPES
+from c2vbench.platform import hookspecs
+from c2vbench.platform.specs import KIND_FOR_HOOK, SPEC_TYPES
 
 HOOKS = [name for name, value in vars(hookspecs).items() if name.startswith("c2vbench_") and callable(value)]
 
@@ -21,8 +21,8 @@ def test_every_kind_has_a_hook_and_every_hook_a_kind():
 def test_the_deprecated_similarity_spellings_still_register_an_align_head():
     import warnings
 
+    from c2vbench.platform.registry import Provider, load_registry
     from c2vbench.plugin import AlignSpec, SimilaritySpec, hookimpl
-    from c2vbench.registry import Provider, load_registry
 
     class OldStylePlugin:
         @hookimpl

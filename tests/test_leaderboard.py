@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from _cli_runner import run_cli
 
-from c2vbench.errors import C2VBenchError
-from c2vbench.leaderboard import escape_markdown, group_entries, render_leaderboard, significance_vs_baseline
-from c2vbench.metrics import metrics_from_ranks
-from c2vbench.results import iter_result_files
-from c2vbench.stats import holm_adjust
+from c2vbench.evaluation.metrics import metrics_from_ranks
+from c2vbench.platform.errors import C2VBenchError
+from c2vbench.results.leaderboard import escape_markdown, group_entries, render_leaderboard, significance_vs_baseline
+from c2vbench.results.result_file import iter_result_files
+from c2vbench.results.stats import holm_adjust
 
 GOLDEN = Path(__file__).parent / "golden" / "leaderboard.md"
 N_CAPTIONS, N_VIDEOS = 40, 20

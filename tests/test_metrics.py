@@ -10,14 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from c2vbench.errors import DataError
-from c2vbench.metrics import (
+from c2vbench.evaluation.metrics import (
     TIE_POLICIES,
     V2T_MODES,
     evaluate_similarity,
     metrics_from_ranks,
     per_query_contributions,
 )
+from c2vbench.platform.errors import DataError
 
 # ------------------------------------------------------------------------------------------------------------
 # independent references

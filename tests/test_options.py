@@ -6,10 +6,10 @@ import dataclasses
 
 import pytest
 
-from c2vbench.errors import C2VBenchError
-from c2vbench.options import describe_options, option, resolve_options
-from c2vbench.registry import load_registry
-from c2vbench.specs import build_options
+from c2vbench.platform.errors import C2VBenchError
+from c2vbench.platform.options import describe_options, option, resolve_options
+from c2vbench.platform.registry import load_registry
+from c2vbench.platform.specs import build_options
 
 
 @dataclasses.dataclass(frozen=True)

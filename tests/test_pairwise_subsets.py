@@ -6,7 +6,7 @@ import numpy as np
 
 from c2vbench.data.integrity import drop_videos
 from c2vbench.data.types import CaptionRecord, QuerySubset, RetrievalSplit, VideoRecord
-from c2vbench.metrics import pairwise_accuracy
+from c2vbench.evaluation.metrics import pairwise_accuracy
 
 
 def test_pairwise_accuracy_matches_a_loop_with_half_credit_for_ties():
@@ -29,8 +29,8 @@ def test_identical_scores_give_exactly_chance():
 
 
 def test_synthetic_motion_rivals_are_the_twins(tmp_path):
-    from c2vbench.registry import load_registry
-    from c2vbench.specs import build_options
+    from c2vbench.platform.registry import load_registry
+    from c2vbench.platform.specs import build_options
 
     spec = load_registry().get("dataset", "synthetic-motion").spec
     options = build_options(spec, {"train_videos": "4", "val_videos": "2", "test_twin_pairs": "3",
@@ -59,7 +59,7 @@ def test_run_reports_pairwise_accuracy_and_meanp_sees_twins_alike(tmp_path):
     from _small_runs import small_config
 
     import c2vbench.pipeline as pipeline
-    from c2vbench.progress import Reporter
+    from c2vbench.runtime.progress import Reporter
 
     captured = {}
     real_build_result = pipeline.build_result

@@ -8,10 +8,10 @@ import pytest
 import torch
 from _small_runs import small_config
 
-from c2vbench.errors import C2VBenchError, RunInterrupted
 from c2vbench.pipeline import evaluate_checkpoint, run_benchmark
-from c2vbench.progress import Reporter
-from c2vbench.results import validate_result
+from c2vbench.platform.errors import C2VBenchError, RunInterrupted
+from c2vbench.results.result_file import validate_result
+from c2vbench.runtime.progress import Reporter
 
 QUIET = Reporter(quiet=True)
 
@@ -64,7 +64,7 @@ def test_protocol_hash_tracks_the_protocol_not_the_model(tmp_path):
 def test_interrupted_training_resumes_to_the_same_numbers(tmp_path, monkeypatch):
     uninterrupted = run_benchmark(small_config(tmp_path / "full", epochs=3), reporter=QUIET).result
 
-    import c2vbench.training as training
+    import c2vbench.training.loop as training
 
     real_selection_score = training.selection_score
     calls = {"n": 0}
@@ -89,9 +89,9 @@ def test_interrupted_training_resumes_to_the_same_numbers(tmp_path, monkeypatch)
 def initial_and_trained(tmp_path, protocol: str):
     """The model as run_benchmark builds it (same seeding, same order), and the model it trained and saved."""
     from c2vbench import load_checkpoint
-    from c2vbench.assembly import assemble
+    from c2vbench.model.assembly import assemble
     from c2vbench.pipeline import seed_everything
-    from c2vbench.registry import get_registry
+    from c2vbench.platform.registry import get_registry
 
     config = small_config(tmp_path / protocol, protocol=protocol, temporal="meanp", align="cosine", device="cpu",
                           save_checkpoint=True, select_on="none")

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from _cli_runner import run_cli
 
-from c2vbench import docs, hookspecs
-from c2vbench.contracts import RULES
+from c2vbench.authoring import hook_reference as docs
+from c2vbench.model.contracts import RULES
+from c2vbench.platform import hookspecs
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGINS_DOC = ROOT / "docs" / "plugins.md"
@@ -18,7 +19,7 @@ PLUGINS_DOC = ROOT / "docs" / "plugins.md"
 
 def test_the_committed_plugin_docs_are_current():
     committed = PLUGINS_DOC.read_text()
-    assert docs.updated_document(committed) == committed, "run: python -m c2vbench.docs"
+    assert docs.updated_document(committed) == committed, "run: python -m c2vbench.authoring.hook_reference"
     assert docs.main([str(PLUGINS_DOC), "--check"]) == 0
 
 

@@ -16,7 +16,7 @@ PROVIDER = "(c2vbench-broken-examples 1.0)"
 
 @pytest.fixture
 def broken_plugins(monkeypatch):
-    from c2vbench.registry import get_registry
+    from c2vbench.platform.registry import get_registry
 
     monkeypatch.syspath_prepend(str(BROKEN_SITE))
     monkeypatch.setenv("C2VBENCH_LOAD_PLUGINS", "c2vbench,c2vbench-broken-examples")
@@ -72,9 +72,9 @@ def test_a_dataset_plugin_returning_the_wrong_type_is_one_line(broken_plugins, t
 
 
 def build_model_with(temporal: str = "meanp", align: str = "cosine"):
-    from c2vbench.assembly import build_model
-    from c2vbench.registry import get_registry
-    from c2vbench.specs import build_options
+    from c2vbench.model.assembly import build_model
+    from c2vbench.platform.registry import get_registry
+    from c2vbench.platform.specs import build_options
 
     registry = get_registry()
     components = {"backbone": registry.get("backbone", "tiny-clip"), "temporal": registry.get("temporal", temporal),
@@ -92,7 +92,7 @@ def features(model, videos: int = 3):
 
 
 def test_a_wrong_output_type_is_caught_before_it_reaches_the_align_head(broken_plugins):
-    from c2vbench.errors import PluginContractError
+    from c2vbench.platform.errors import PluginContractError
 
     model = build_model_with(temporal="wrong-type")
     frames, mask, _, _ = features(model)
@@ -103,7 +103,7 @@ def test_a_wrong_output_type_is_caught_before_it_reaches_the_align_head(broken_p
 
 
 def test_wrong_logits_and_a_float_loss_are_caught(broken_plugins):
-    from c2vbench.errors import PluginContractError
+    from c2vbench.platform.errors import PluginContractError
 
     model = build_model_with(align="square-logits")
     frames, mask, ids, attention = features(model)

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from c2vbench.errors import DataError
-from c2vbench.postprocess import POSTPROCESSORS, TRACKS, dual_softmax, get_postprocessor, qb_norm
+from c2vbench.evaluation.postprocess import POSTPROCESSORS, TRACKS, dual_softmax, get_postprocessor, qb_norm
+from c2vbench.platform.errors import DataError
 
 
 def direct_dual_softmax(sim: np.ndarray, temperature: float) -> np.ndarray:
@@ -93,8 +93,8 @@ def test_registry_tracks():
 def test_qb_norm_runs_per_direction_with_a_video_bank_for_video_to_text():
     """Video-to-text QB-Norm: each test video is a query over the test captions, normalised by a bank of training
     videos scored against the same captions (the direct formula applied to the transposed problem)."""
-    from c2vbench.metrics import evaluate_similarity
-    from c2vbench.postprocess import qb_norm_both_directions
+    from c2vbench.evaluation.metrics import evaluate_similarity
+    from c2vbench.evaluation.postprocess import qb_norm_both_directions
 
     rng = np.random.default_rng(3)
     sim = rng.uniform(-1, 1, size=(8, 5))  # 8 captions, 5 videos

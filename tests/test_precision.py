@@ -11,7 +11,7 @@ from c2vbench_builtins.backbones._clip_model import ClipBackbone, half_precision
 from torch.overrides import TorchFunctionMode
 
 from c2vbench.config import RunConfig
-from c2vbench.progress import Reporter
+from c2vbench.runtime.progress import Reporter
 
 CHECKED = {F.layer_norm, F.linear, F.conv2d, torch.matmul, torch.Tensor.__matmul__, torch.addmm, torch.bmm,
            torch.baddbmm, F.scaled_dot_product_attention}
@@ -66,8 +66,8 @@ def test_the_dtype_check_catches_the_old_conversion():
 
 
 def test_precision_is_validated_recorded_and_keys_the_configuration(tmp_path):
-    from c2vbench.errors import C2VBenchError
     from c2vbench.pipeline import run_benchmark
+    from c2vbench.platform.errors import C2VBenchError
 
     with pytest.raises(C2VBenchError, match="unknown precision"):
         RunConfig(precision="fp8")

@@ -12,10 +12,9 @@ import torch
 from _cli_runner import run_cli
 from _small_runs import small_config
 
-from c2vbench.assembly import assemble
-from c2vbench.data.integrity import SplitScreener
+from c2vbench.data.screening import SplitScreener
 from c2vbench.data.types import CaptionRecord, RetrievalDataset, RetrievalSplit, VideoRecord
-from c2vbench.encoding import (
+from c2vbench.evaluation.encoding import (
     EncodedSplit,
     FrameBank,
     encode_split,
@@ -24,14 +23,15 @@ from c2vbench.encoding import (
     score_all,
     streamed_scores,
 )
-from c2vbench.model import RetrievalModel
+from c2vbench.model.assembly import assemble
+from c2vbench.model.retrieval_model import RetrievalModel
 from c2vbench.pipeline import run_benchmark, seed_everything
+from c2vbench.platform.registry import get_registry
 from c2vbench.plugin import VideoFeatures
-from c2vbench.probes import paired_difference, run_order_probes
-from c2vbench.progress import Reporter
-from c2vbench.registry import get_registry
-from c2vbench.results import evaluation_block, validate_result
-from c2vbench.text_order import shuffle_words, special_token_ids, special_token_positions
+from c2vbench.probes.order_probes import paired_difference, run_order_probes
+from c2vbench.probes.text_order import shuffle_words, special_token_ids, special_token_positions
+from c2vbench.results.result_file import evaluation_block, validate_result
+from c2vbench.runtime.progress import Reporter
 
 QUIET = Reporter(quiet=True)
 CPU = torch.device("cpu")
@@ -63,7 +63,7 @@ def tiny_model(temporal: torch.nn.Module) -> RetrievalModel:
     registry = get_registry()
     backbone = registry.get("backbone", "tiny-clip").spec
     backbone_module = backbone.factory(backbone.options_type(vision_layers=1, text_layers=1))
-    from c2vbench.interfaces import BuildContext
+    from c2vbench.platform.interfaces import BuildContext
 
     align = registry.get("align", "cosine").spec
     head = align.factory(align.options_type(), BuildContext(backbone_module, int(backbone_module.embed_dim), 5))
@@ -204,7 +204,7 @@ def test_mean_pooling_is_exactly_unmoved_by_reversal_and_shuffles(tmp_path):
     for name in ("reverse", "shuffle"):
         assert block["probes"][name]["pairwise_accuracy"] == {"order_twins": 50.0}
     # and the scores themselves agree up to float rounding
-    from c2vbench.frame_order import rearrange_frames
+    from c2vbench.probes.frame_order import rearrange_frames
 
     bank = encoded.frames
     sim = score_all(model, encoded.text, encoded.video, CPU)
@@ -231,7 +231,7 @@ def _test_split(config):
 def tdb_runs(tmp_path_factory):
     """A briefly trained tdb · cosine (frozen backbone, 2 epochs), run twice with one seed: without and with
     --probe order."""
-    from c2vbench.registry import get_registry as registry
+    from c2vbench.platform.registry import get_registry as registry
 
     registry.cache_clear()
     base = tmp_path_factory.mktemp("tdb")
@@ -355,7 +355,7 @@ def _r1_expected_ties(per_query) -> np.ndarray:
 
 
 def test_leaderboard_shows_the_drop_under_shuffle_unmoved_models_and_refusals(tdb_runs, tmp_path):
-    from c2vbench.leaderboard import render_leaderboard
+    from c2vbench.results.leaderboard import render_leaderboard
 
     _, probed = tdb_runs
     tdb = json.loads(probed.result_path.read_text())
@@ -384,9 +384,9 @@ def test_leaderboard_shows_the_drop_under_shuffle_unmoved_models_and_refusals(td
 
 
 def test_probes_are_refused_before_training_under_torchrun(tmp_path):
-    from c2vbench.distributed import World
-    from c2vbench.errors import C2VBenchError
     from c2vbench.pipeline import check_probes_supported
+    from c2vbench.platform.errors import C2VBenchError
+    from c2vbench.runtime.distributed import World
 
     config = small_config(tmp_path, probe="order")
     with pytest.raises(C2VBenchError, match="torchrun") as refused:

@@ -9,9 +9,9 @@ import pytest
 from _cli_runner import run_cli
 
 from c2vbench import hookimpl
-from c2vbench.errors import DuplicateComponentError, UnknownComponentError
-from c2vbench.registry import Provider, load_registry
-from c2vbench.specs import BackboneSpec, TemporalSpec
+from c2vbench.platform.errors import DuplicateComponentError, UnknownComponentError
+from c2vbench.platform.registry import Provider, load_registry
+from c2vbench.platform.specs import BackboneSpec, TemporalSpec
 
 FAKE_SITE = Path(__file__).parent / "plugin_fixtures" / "site"
 

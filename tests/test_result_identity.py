@@ -14,12 +14,12 @@ import torch
 from _small_runs import small_config
 from _video_fixtures import make_msrvtt_tree, make_vatex_tree
 
-from c2vbench.errors import C2VBenchError
-from c2vbench.leaderboard import render_leaderboard
 from c2vbench.pipeline import evaluate_checkpoint, run_benchmark
-from c2vbench.progress import Reporter
-from c2vbench.registry import load_registry
-from c2vbench.specs import build_options
+from c2vbench.platform.errors import C2VBenchError
+from c2vbench.platform.registry import load_registry
+from c2vbench.platform.specs import build_options
+from c2vbench.results.leaderboard import render_leaderboard
+from c2vbench.runtime.progress import Reporter
 
 QUIET = Reporter(quiet=True)
 
@@ -73,7 +73,7 @@ def dataset_card(registry, name: str, root: Path, **options):
 
 
 def test_the_same_tree_in_two_folders_gives_one_protocol_hash(registry, tmp_path):
-    from c2vbench.results import protocol_card
+    from c2vbench.results.result_file import protocol_card
 
     first = make_vatex_tree(tmp_path / "one" / "annotations")
     shutil.move(first / "videos", tmp_path / "one" / "videos")  # videos outside the root, as distributed
@@ -117,7 +117,7 @@ def test_skipped_videos_enter_the_card_as_stable_categories(tmp_path):
 
 def test_execution_enters_the_key_and_frozen_caches_in_eval_mode(tmp_path, monkeypatch):
     from c2vbench.config import RunConfig
-    from c2vbench.identity import configuration_key, execution
+    from c2vbench.results.identity import configuration_key, execution
 
     config = RunConfig(protocol="finetune", precision="fp16")
     cpu, cuda = execution(RunConfig(), torch.device("cpu")), execution(config, torch.device("cuda"))
@@ -127,7 +127,7 @@ def test_execution_enters_the_key_and_frozen_caches_in_eval_mode(tmp_path, monke
     assert configuration_key(config, cuda, {}) != configuration_key(config, {**cuda, "device_type": "cpu"}, {})
 
     modes = []
-    import c2vbench.model as model_module
+    import c2vbench.model.retrieval_model as model_module
 
     real = model_module.RetrievalModel.encode_frames
 
@@ -165,10 +165,10 @@ def test_openai_tag_builds_quick_gelu_and_laion_tag_builds_gelu():
 
 
 def test_official_batching_equals_an_independent_reading_of_section_6_1():
-    from c2vbench.assembly import build_model
     from c2vbench.data.sampling import FrameSampling
     from c2vbench.data.types import CaptionRecord, RetrievalSplit, VideoRecord
-    from c2vbench.encoding import FrameBank, encode_split, official_video_batches, score_all
+    from c2vbench.evaluation.encoding import FrameBank, encode_split, official_video_batches, score_all
+    from c2vbench.model.assembly import build_model
 
     registry = load_registry()
     components = {role: registry.get(kind, name) for role, kind, name in (

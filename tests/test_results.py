@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from c2vbench import results
+from c2vbench.results import result_file as results
 
 
 def minimal_result(**changes):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from _cli_runner import run_cli
 
-from c2vbench import results
+from c2vbench.results import result_file as results
 
 COMMITTED = Path(__file__).resolve().parents[1] / "leaderboards" / "results" / "synthetic-motion"
 BASELINE = "tiny-clip · meanp · cosine"

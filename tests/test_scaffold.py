@@ -16,7 +16,7 @@ import pytest
 from _cli_runner import run_cli
 from _small_runs import SMALL_BACKBONE, SMALL_DATASET
 
-from c2vbench.scaffold import SCAFFOLD_KINDS, module_name, scaffold
+from c2vbench.authoring.scaffold import SCAFFOLD_KINDS, module_name, scaffold
 from c2vbench.testing import check_spec
 
 
@@ -103,7 +103,7 @@ def test_scaffold_installs_is_found_through_its_entry_point_passes_its_tests_and
         from pathlib import Path
 
         from c2vbench.cli.main import main
-        from c2vbench.registry import load_registry
+        from c2vbench.platform.registry import load_registry
 
 
         def test_found_through_its_entry_point():

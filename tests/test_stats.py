@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from c2vbench.comparison import QUERY_LEVEL_TEST, SEED_LEVEL_TEST, compare_results
-from c2vbench.errors import ResultFileError
-from c2vbench.metrics import metrics_from_ranks
-from c2vbench.stats import (
+from c2vbench.evaluation.metrics import metrics_from_ranks
+from c2vbench.platform.errors import ResultFileError
+from c2vbench.results.comparison import QUERY_LEVEL_TEST, SEED_LEVEL_TEST, compare_results
+from c2vbench.results.stats import (
     bootstrap_differences,
     bootstrap_means,
     holm_adjust,

@@ -9,8 +9,14 @@ import pytest
 import torch
 from _cli_runner import run_cli
 
-from c2vbench.metrics import evaluate_similarity
-from c2vbench.streamed_ranking import DotProductScores, HeadScores, StreamedScores, count_streamed, evaluate_streamed
+from c2vbench.evaluation.metrics import evaluate_similarity
+from c2vbench.evaluation.streamed_ranking import (
+    DotProductScores,
+    HeadScores,
+    StreamedScores,
+    count_streamed,
+    evaluate_streamed,
+)
 
 
 def captions_for(rng: np.random.Generator, n_video: int, extra: int) -> np.ndarray:
@@ -67,7 +73,7 @@ def test_both_ways_of_counting_a_sparse_tile_give_the_brute_force_counts(monkeyp
     """A trained-like model (each caption close to its video: few candidates at or above a ground truth) with
     duplicated videos and captions (exact ties across tiles); the CPU counter either decodes the candidates from the
     flag words or, forced, sums the flags: both must give the brute-force counts."""
-    from c2vbench.streamed_ranking import _SparseTileCounter
+    from c2vbench.evaluation.streamed_ranking import _SparseTileCounter
 
     monkeypatch.setattr(_SparseTileCounter, "DENSE_WORD_FRACTION", dense_word_fraction)
     rng = np.random.default_rng(5)
@@ -129,7 +135,7 @@ def test_a_head_without_factors_is_scored_tile_by_tile():
 
     from c2vbench_builtins.align._tab_head import TemporalAlignmentHead
 
-    from c2vbench.interfaces import TextFeatures, VideoFeatures
+    from c2vbench.platform.interfaces import TextFeatures, VideoFeatures
 
     torch.manual_seed(0)
     width, n_text, n_video = 16, 23, 11

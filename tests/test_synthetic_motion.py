@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from c2vbench.data.decoding import read_sampled_frames
-from c2vbench.registry import load_registry
-from c2vbench.specs import build_options
+from c2vbench.platform.registry import load_registry
+from c2vbench.platform.specs import build_options
 
 SMALL = {"train_videos": "6", "val_videos": "2", "test_twin_pairs": "3", "test_singles": "2",
          "frames_per_video": "15", "max_frames": "8"}

@@ -14,9 +14,9 @@ from c2vbench_builtins.temporal.meanp import build_meanp
 from c2vbench_builtins.temporal.tdb import TdbOptions, build_tdb
 from test_temporal_modules import WIDTH, context, randomise_, video_batch
 
-from c2vbench.errors import C2VBenchError
-from c2vbench.interfaces import BuildContext, TextFeatures
-from c2vbench.model import RetrievalModel
+from c2vbench.model.retrieval_model import RetrievalModel
+from c2vbench.platform.errors import C2VBenchError
+from c2vbench.platform.interfaces import BuildContext, TextFeatures
 
 
 def text_batch(lengths: list[int], words: int = 9, width: int = WIDTH, seed: int = 3) -> TextFeatures:
@@ -192,7 +192,7 @@ def test_videos_without_real_frames_and_cpu_autocast_give_finite_scores():
 def test_a_third_party_temporal_module_can_feed_tab_through_the_alignment_token_interface():
     from c2vbench_builtins._layers.pooling import masked_mean_pool
 
-    from c2vbench.interfaces import VideoFeatures
+    from c2vbench.platform.interfaces import VideoFeatures
 
     class MaxAndMeanTokens(torch.nn.Module):
         """Offers two tokens per video: the mean and the max of its real frames."""

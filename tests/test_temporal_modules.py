@@ -12,7 +12,7 @@ from c2vbench_builtins.temporal.meanp import build_meanp
 from c2vbench_builtins.temporal.seqtransf import SeqTransfOptions, build_seqtransf
 from c2vbench_builtins.temporal.tdb import TdbOptions, build_tdb
 
-from c2vbench.interfaces import BuildContext
+from c2vbench.platform.interfaces import BuildContext
 
 WIDTH = 128  # two heads of 64, so the per-head mask tiling is visible
 SLOTS = 7
@@ -201,7 +201,7 @@ def test_half_precision_bias_masks_without_infinities():
 
 
 def test_more_frames_than_positions_is_a_clear_error():
-    from c2vbench.errors import C2VBenchError
+    from c2vbench.platform.errors import C2VBenchError
 
     module = build_seqtransf(SeqTransfOptions(layers=1, positions=8), context(slots=8))
     with pytest.raises(C2VBenchError, match="9 frame slots but only 8 position"):

@@ -10,9 +10,9 @@ import torch
 from _cli_runner import run_cli
 from _small_runs import SMALL_DATASET
 
-from c2vbench.errors import C2VBenchError
-from c2vbench.registry import load_registry
-from c2vbench.specs import build_options
+from c2vbench.platform.errors import C2VBenchError
+from c2vbench.platform.registry import load_registry
+from c2vbench.platform.specs import build_options
 
 TINY_VIT = "img_size=32,patch_size=8,embed_dim=48,depth=1,num_heads=2"
 TINY_TEXT = "width=32,layers=1,heads=2,context_length=16"

@@ -18,7 +18,7 @@ from _small_runs import SMALL_BACKBONE, small_config
 from test_distributed import TEST_DATASET, free_port
 
 from c2vbench.pipeline import run_benchmark
-from c2vbench.progress import Reporter
+from c2vbench.runtime.progress import Reporter
 
 EPOCHS = 3
 

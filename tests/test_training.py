@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from c2vbench.training import parameter_groups, steps_per_epoch, warmup_cosine
+from c2vbench.training.loop import parameter_groups, steps_per_epoch, warmup_cosine
 
 
 @pytest.mark.parametrize("videos, batch, expected", [(10, 4, 3), (9, 4, 2), (8, 4, 2), (1, 4, 1), (33, 32, 1),

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 from _cli_runner import run_cli
 
-from c2vbench.comparison import compare_results
-from c2vbench.leaderboard import render_leaderboard
-from c2vbench.metrics import metrics_from_ranks
+from c2vbench.evaluation.metrics import metrics_from_ranks
+from c2vbench.results.comparison import compare_results
+from c2vbench.results.leaderboard import render_leaderboard
 
 PROTOCOL = {"dataset": "synthetic-motion", "split": "test", "hash": "7" * 64}
 

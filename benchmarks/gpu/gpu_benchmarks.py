@@ -97,7 +97,7 @@ def bare_tower_images_per_second(device, precision: str, batch: int, iterations:
     import open_clip
     import torch
 
-    from c2vbench.precision import autocast
+    from c2vbench.runtime.precision import autocast
 
     visual = open_clip.create_model("ViT-B-32", pretrained=None).visual.to(device).eval()
     images = torch.randn(batch, 3, 224, 224, device=device)
@@ -140,11 +140,11 @@ def _feed_parts(data_root: Path, device, workers: int, batch: int, worker_decode
     """The run's own objects for the zero-shot frame loop: model, loader, feed."""
     import torch
 
-    from c2vbench.assembly import assemble
     from c2vbench.config import RunConfig
     from c2vbench.data.loader import make_video_loader
-    from c2vbench.encoding import frame_feed, video_dataset_for
-    from c2vbench.registry import get_registry
+    from c2vbench.evaluation.encoding import frame_feed, video_dataset_for
+    from c2vbench.model.assembly import assemble
+    from c2vbench.platform.registry import get_registry
 
     config = RunConfig(backbone="clip", temporal="meanp", align="cosine", dataset="folder",
                        data_root=str(data_root), protocol="zeroshot")
@@ -176,7 +176,7 @@ def feed_steady_state(data_root: Path, device, precision: str, workers: int, bat
     import torch
 
     from c2vbench.data.prefetch import prefetched
-    from c2vbench.precision import autocast
+    from c2vbench.runtime.precision import autocast
 
     model, loader, feed = _feed_parts(data_root, device, workers, batch, worker_decoded_share, resize)
     worker_decoded_share = loader.dataset.worker_decoded_share if loader.dataset.jpegs_to_device else 1.0
@@ -283,7 +283,7 @@ def bare_reference_seconds(text, video, block: int, device) -> float:
 
 def streamed_seconds(text, video, text_block: int, video_block: int, device,
                      method: str = "auto") -> tuple[float, object]:
-    from c2vbench.streamed_ranking import DotProductScores, count_streamed
+    from c2vbench.evaluation.streamed_ranking import DotProductScores, count_streamed
 
     mapping = np.arange(len(text))
     scores = DotProductScores(text, video, dtype=text.dtype)

@@ -1,4 +1,5 @@
-"""``c2vbench cache ls|rm``: the embedding cache of zero-shot and frozen runs (see :mod:`c2vbench.embedding_cache`)."""
+"""``c2vbench cache ls|rm``: the embedding cache of zero-shot and frozen runs (see
+:mod:`c2vbench.evaluation.embedding_cache`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import click
 
 
 def _cache(directory: Path | None):
-    from ..embedding_cache import EmbeddingCache
+    from c2vbench.evaluation.embedding_cache import EmbeddingCache
 
     return EmbeddingCache(directory)
 
@@ -66,7 +67,7 @@ def remove_command(keys: tuple[str, ...], remove_all: bool, stale: bool, directo
     """
     import shutil
 
-    from ..errors import C2VBenchError
+    from c2vbench.platform.errors import C2VBenchError
 
     if not keys and not remove_all and not stale:
         raise C2VBenchError("nothing to remove", "give entry keys (from `c2vbench cache ls`), --all or --stale")

@@ -20,9 +20,9 @@ def check_plugin_command(name: str, kind: str | None, option_pairs: tuple[str, .
 
     Example: c2vbench check-plugin maxpool
     """
-    from ..config import parse_option_pairs
-    from ..testing import check_plugin
-    from . import terminal
+    from c2vbench.cli import terminal
+    from c2vbench.config import parse_option_pairs
+    from c2vbench.testing import check_plugin
 
     options = parse_option_pairs(option_pairs, "--option") if option_pairs else None
     report = check_plugin(name, kind, options=options, data_root=data_root, seed=seed)

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ..config import RunConfig, load_config_file, parse_option_pairs
+from c2vbench.config import RunConfig, load_config_file, parse_option_pairs
 
 _CONFIG_FIELDS = {field.name: field for field in dataclasses.fields(RunConfig)}
 
@@ -118,9 +118,9 @@ def resolve_config(ctx: click.Context, params: dict[str, Any], **fixed: Any) -> 
 
 def check_components(config: RunConfig, roles: tuple[str, ...] | None = None) -> None:
     """Look up the selected plug-ins and validate their options before torch is imported (a typo fails at once)."""
-    from ..assembly import check_data_root
-    from ..registry import get_registry
-    from ..specs import ROLE_KIND, ROLES, build_options
+    from c2vbench.model.assembly import check_data_root
+    from c2vbench.platform.registry import get_registry
+    from c2vbench.platform.specs import ROLE_KIND, ROLES, build_options
 
     names = {"backbone": config.backbone, "temporal": config.temporal, "align": config.align,
              "dataset": config.dataset}

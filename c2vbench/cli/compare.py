@@ -15,9 +15,9 @@ def load_side(path: Path) -> list[dict]:
     """A result file, or a folder holding the seeds of one configuration (grouped as ``leaderboard`` groups them:
     every run must share protocol, post-processing and config_key; a re-run of a seed is set aside, named on
     stderr, and counts once)."""
-    from ..comparison import group_runs
-    from ..errors import ResultFileError
-    from ..results import iter_result_files, load_result_file
+    from c2vbench.platform.errors import ResultFileError
+    from c2vbench.results.comparison import group_runs
+    from c2vbench.results.result_file import iter_result_files, load_result_file
 
     if not path.is_dir():
         return [load_result_file(path)]
@@ -35,7 +35,7 @@ def load_side(path: Path) -> list[dict]:
 
 def refuse_shared_runs(first: list[dict], second: list[dict], path_a: Path, path_b: Path) -> None:
     """A run compared with itself shows no difference by construction: say so instead of printing zeros."""
-    from ..errors import ResultFileError
+    from c2vbench.platform.errors import ResultFileError
 
     shared = sorted({run["run_id"] for run in first} & {run["run_id"] for run in second})
     if not shared:
@@ -65,7 +65,7 @@ def compare_command(result_a: Path, result_b: Path, n_resamples: int, seed: int,
 
     Example: c2vbench compare results/meanp.json results/tdb.json
     """
-    from ..comparison import compare_results
+    from c2vbench.results.comparison import compare_results
 
     first = load_side(result_a)
     second = load_side(result_b)
@@ -77,7 +77,7 @@ def compare_command(result_a: Path, result_b: Path, n_resamples: int, seed: int,
         seed=seed,
         labels=(str(result_a), str(result_b)),
     )
-    from . import terminal
+    from c2vbench.cli import terminal
 
     if as_json:
         terminal.print_json(comparison)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .common import check_components, resolve_config, run_options
-from .run import print_outcome
+from c2vbench.cli.common import check_components, resolve_config, run_options
+from c2vbench.cli.run import print_outcome
 
 
 @click.command("eval")
@@ -34,9 +34,9 @@ def eval_command(ctx: click.Context, checkpoint: str, checkpoint_format: str | N
     config = resolve_config(ctx, params, protocol="zeroshot", save_checkpoint=False)
     check_components(config, roles=("dataset",))  # the checkpoint names the model's plug-ins
 
-    from ..config import parse_option_pairs
-    from ..pipeline import evaluate_checkpoint
-    from ..progress import Reporter
+    from c2vbench.config import parse_option_pairs
+    from c2vbench.pipeline import evaluate_checkpoint
+    from c2vbench.runtime.progress import Reporter
 
     options = parse_option_pairs(checkpoint_option, "--checkpoint-option")
     outcome = evaluate_checkpoint(config, checkpoint, checkpoint_format, legacy_mask,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-DEFAULT_RESAMPLES = 2000  # keep in step with c2vbench.leaderboard.DEFAULT_RESAMPLES (not imported: fast --help)
+DEFAULT_RESAMPLES = 2000  # keep in step with c2vbench.results.leaderboard.DEFAULT_RESAMPLES (not imported: fast --help)
 
 
 def leaderboard_command_line(
@@ -58,9 +58,9 @@ def leaderboard_command(
     """
     import json
 
-    from ..errors import C2VBenchError, ResultFileError
-    from ..leaderboard import leaderboard_tables, render_leaderboard
-    from ..results import ForeignFileError, iter_result_files
+    from c2vbench.platform.errors import C2VBenchError, ResultFileError
+    from c2vbench.results.leaderboard import leaderboard_tables, render_leaderboard
+    from c2vbench.results.result_file import ForeignFileError, iter_result_files
 
     if check and out is None:
         raise C2VBenchError("--check compares a written file with a fresh rendering, and no --out was given",
@@ -84,7 +84,7 @@ def leaderboard_command(
         )
     reported_numbers = None
     if reported is not None:
-        from ..reported import load_reported
+        from c2vbench.results.reported import load_reported
 
         reported_numbers = load_reported(reported)
     tables = leaderboard_tables(results, baseline, n_resamples, seed) if results or reported is None else []
@@ -93,12 +93,12 @@ def leaderboard_command(
         text = render_leaderboard(results, command=command, baseline=baseline, n_resamples=n_resamples, seed=seed,
                                   tables=tables, reported=reported_numbers)
     else:
-        from ..leaderboard_export import records_as_csv, table_records
+        from c2vbench.results.leaderboard_export import records_as_csv, table_records
 
         records = table_records(tables)
         text = records_as_csv(records) if output_format == "csv" else json.dumps(records, indent=1) + "\n"
     if plot is not None:
-        from ..leaderboard_export import plot_leaderboard
+        from c2vbench.results.leaderboard_export import plot_leaderboard
 
         plot_leaderboard(tables, plot)
         click.echo(f"wrote {plot}", err=True)

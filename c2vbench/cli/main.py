@@ -1,8 +1,8 @@
 """Entry point of the ``c2vbench`` command.
 
 Sub-commands live in their own modules and are imported only when invoked, so ``c2vbench --help`` stays instant and
-never loads plug-ins or torch. Every :class:`c2vbench.errors.C2VBenchError` becomes one red line on stderr and exit
-status 2.
+never loads plug-ins or torch. Every :class:`c2vbench.platform.errors.C2VBenchError` becomes one red line on stderr and
+exit status 2.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from .. import __version__
+from c2vbench import __version__
 
 # command name -> (module, attribute, one-line help shown by --help without importing the module)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -62,7 +62,7 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; user errors print one line and exit 2."""
-    from ..errors import C2VBenchError, RunInterrupted
+    from c2vbench.platform.errors import C2VBenchError, RunInterrupted
 
     try:
         cli.main(args=argv, prog_name="c2vbench", standalone_mode=False)
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def report_error(error: Exception) -> None:
     """Print a user error as one line on stderr."""
-    from .terminal import print_error
+    from c2vbench.cli.terminal import print_error
 
     print_error(error)
 

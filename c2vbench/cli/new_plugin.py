@@ -15,8 +15,8 @@ def new_plugin_command(name: str, kind: str, folder: str) -> None:
 
     Example: c2vbench new-plugin lstm-pool --kind temporal --dir ~/src
     """
-    from ..scaffold import scaffold
-    from . import terminal
+    from c2vbench.authoring.scaffold import scaffold
+    from c2vbench.cli import terminal
 
     target = scaffold(name, kind, folder)
     terminal.print_line(f"created {target}")

@@ -18,8 +18,8 @@ def plugins_command(as_json: bool, options_of: str | None, kind: str | None) -> 
 
     Example: c2vbench plugins --options tdb
     """
-    from ..registry import get_registry
-    from . import terminal
+    from c2vbench.cli import terminal
+    from c2vbench.platform.registry import get_registry
 
     registry = get_registry()
     if options_of is not None:
@@ -51,9 +51,9 @@ def plugins_command(as_json: bool, options_of: str | None, kind: str | None) -> 
 
 
 def show_options(registry, name: str, kind: str | None, as_json: bool) -> None:
-    from ..options import describe_options
-    from ..testing import find_component
-    from . import terminal
+    from c2vbench.cli import terminal
+    from c2vbench.platform.options import describe_options
+    from c2vbench.testing import find_component
 
     component = find_component(name, kind, registry)
     rows = [row.to_dict() for row in describe_options(component.spec.options_type)]

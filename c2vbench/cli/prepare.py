@@ -33,10 +33,10 @@ def prepare_command(dataset: str, videos_dir: str, out_dir: str, data_root: str 
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from ..data.decoders import resolve_video_decoder
-    from ..data.extraction import prepare_videos
-    from ..data.loader import default_num_workers
-    from .terminal import console as terminal_console
+    from c2vbench.cli.terminal import console as terminal_console
+    from c2vbench.data.decoders import resolve_video_decoder
+    from c2vbench.data.extraction import prepare_videos
+    from c2vbench.data.workers import default_num_workers
 
     decoder = resolve_video_decoder(decoder)  # a missing or unknown decoder: one line, before any work
     expected_ids = _expected_ids(dataset, data_root, dataset_option, videos_dir)
@@ -51,7 +51,7 @@ def prepare_command(dataset: str, videos_dir: str, out_dir: str, data_root: str 
 
         report = prepare_videos(videos_dir, out_dir, fps=fps, workers=workers, decoder=decoder,
                                 expected_ids=expected_ids, on_done=on_done)
-    from . import terminal
+    from c2vbench.cli import terminal
 
     if as_json:
         terminal.print_json(report.to_dict())
@@ -67,9 +67,9 @@ def _expected_ids(dataset: str, data_root: str | None, dataset_option: tuple[str
     import dataclasses
     from pathlib import Path
 
-    from ..config import parse_option_pairs
-    from ..registry import get_registry
-    from ..specs import build_options
+    from c2vbench.config import parse_option_pairs
+    from c2vbench.platform.registry import get_registry
+    from c2vbench.platform.specs import build_options
 
     component = get_registry().get("dataset", dataset)
     if data_root is None:

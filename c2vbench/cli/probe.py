@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from .common import resolve_config, run_options
-from .run import print_outcome
+from c2vbench.cli.common import resolve_config, run_options
+from c2vbench.cli.run import print_outcome
 
 
 @click.command("probe")
@@ -29,9 +29,9 @@ def probe_command(ctx: click.Context, targets: tuple[str, ...], checkpoint_forma
 
     Example: c2vbench probe results/
     """
-    from ..pipeline import evaluate_checkpoint
-    from ..probe_targets import probe_result_file
-    from ..progress import Reporter
+    from c2vbench.cli.probe_targets import probe_result_file
+    from c2vbench.pipeline import evaluate_checkpoint
+    from c2vbench.runtime.progress import Reporter
 
     quiet = params["quiet"] or params["as_json"]
     out_given = ctx.get_parameter_source("out") not in (click.core.ParameterSource.DEFAULT, None)
@@ -52,9 +52,9 @@ def probe_command(ctx: click.Context, targets: tuple[str, ...], checkpoint_forma
 
 def expand_targets(targets: tuple[str, ...]) -> list[Path]:
     """Files and checkpoints as given; a folder of results becomes its result files that have no probes yet."""
-    from ..errors import C2VBenchError
-    from ..native_checkpoint import CONFIG_FILE, WEIGHTS_FILE
-    from ..results import ForeignFileError, iter_result_files
+    from c2vbench.model.native_checkpoint import CONFIG_FILE, WEIGHTS_FILE
+    from c2vbench.platform.errors import C2VBenchError
+    from c2vbench.results.result_file import ForeignFileError, iter_result_files
 
     paths: list[Path] = []
     for target in targets:

@@ -29,7 +29,7 @@ def ls_command(folders: tuple[str, ...], plugin: str | None, dataset: str | None
 
     Example: c2vbench results ls results/ --plugin tdb
     """
-    from ..result_index import scan_runs
+    from c2vbench.results.index import scan_runs
 
     runs, problems = scan_runs(folders or (DEFAULT_FOLDER,))
     for problem in problems:
@@ -67,8 +67,8 @@ def show_command(reference: str, folders: tuple[str, ...], as_json: bool) -> Non
 
     Example: c2vbench results show 3f2a9c1e0b-s0
     """
-    from ..result_index import find_run
-    from .run import print_outcome
+    from c2vbench.cli.run import print_outcome
+    from c2vbench.results.index import find_run
 
     path, result = find_run(reference, folders or (DEFAULT_FOLDER,))
     if as_json:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import check_components, config_default, describe_run, resolve_config, run_options
+from c2vbench.cli.common import check_components, config_default, describe_run, resolve_config, run_options
 
 
 @click.command("run")
@@ -30,22 +30,22 @@ def run_command(ctx: click.Context, **params) -> None:
     Example: c2vbench run --temporal tdb --align tab --dataset synthetic-motion
     """
     if params["no_checkpoint"] and params["ask_checkpoint"]:
-        from ..errors import C2VBenchError
+        from c2vbench.platform.errors import C2VBenchError
 
         raise C2VBenchError("--no-checkpoint and --save-checkpoint contradict each other", "give one of them")
     wanted = True if params["ask_checkpoint"] else (False if params["no_checkpoint"] else None)
     config = resolve_config(ctx, params, **({} if wanted is None else {"save_checkpoint": wanted}))
     check_components(config)  # before the pipeline imports torch: a misspelt name is refused at once
 
-    from ..pipeline import run_benchmark
-    from ..progress import Reporter
+    from c2vbench.pipeline import run_benchmark
+    from c2vbench.runtime.progress import Reporter
 
     outcome = run_benchmark(config, reporter=Reporter(quiet=params["quiet"] or params["as_json"]))
     print_outcome(outcome.result, outcome.result_path, params["as_json"])
 
 
 def print_outcome(result, result_path, as_json: bool) -> None:
-    from . import terminal
+    from c2vbench.cli import terminal
 
     if result is None:  # a rank other than 0 of a torchrun run: rank 0 reports
         return
@@ -58,7 +58,7 @@ def print_outcome(result, result_path, as_json: bool) -> None:
             terminal.print_line(f"{name}: own video scored above its rival for "
                                 f"{subset['pairwise']['accuracy']:.1f}% of the text queries (50% is chance)")
     if result.get("probes"):
-        from .common import probe_notes, probes_table
+        from c2vbench.cli.common import probe_notes, probes_table
 
         terminal.console().print(probes_table(result))
         for line in probe_notes(result):

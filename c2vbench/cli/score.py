@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ..errors import DataError
+from c2vbench.platform.errors import DataError
 
 # imports of numpy and the metric modules happen inside the command so that `c2vbench --help` stays instant
 
@@ -70,10 +70,10 @@ def _embedding_arrays(path: Path, archive) -> dict[str, Any]:
 def _score_embeddings(arrays: dict[str, Any], tie: str, v2t_mode: str, postprocess: str, device: str,
                       block: int | None) -> dict[str, Any]:
     """Streamed metrics of an embeddings file: scores are dot products, never held as a whole matrix."""
-    from ..errors import C2VBenchError
-    from ..metrics import validate_text_to_video
-    from ..pipeline import select_device
-    from ..streamed_ranking import DotProductScores, dot_product_blocks, evaluate_streamed
+    from c2vbench.evaluation.metrics import validate_text_to_video
+    from c2vbench.evaluation.streamed_ranking import DotProductScores, dot_product_blocks, evaluate_streamed
+    from c2vbench.pipeline import select_device
+    from c2vbench.platform.errors import C2VBenchError
 
     if postprocess != "none":
         raise C2VBenchError(f"--postprocess {postprocess} needs the whole similarity matrix, which an embeddings "
@@ -136,8 +136,8 @@ def score_command(
 
     Example: c2vbench score my_model.npz --tie expected --json
     """
-    from ..metrics import check_tie_policy, check_v2t_mode, evaluate_similarity
-    from ..postprocess import get_postprocessor
+    from c2vbench.evaluation.metrics import check_tie_policy, check_v2t_mode, evaluate_similarity
+    from c2vbench.evaluation.postprocess import get_postprocessor
 
     check_tie_policy(tie)
     check_v2t_mode(v2t_mode)
@@ -187,7 +187,7 @@ def score_command(
 
 
 def _print_output(output: dict[str, Any], as_json: bool, caption: str, plain_metrics: dict | None) -> None:
-    from . import terminal
+    from c2vbench.cli import terminal
 
     if as_json:
         terminal.print_json(output)

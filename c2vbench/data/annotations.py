@@ -1,6 +1,6 @@
 """Readers for annotation files as the datasets distribute them: id lists, csv, json, and a *safe* pickle reader.
 
-Every reader raises :class:`c2vbench.errors.DataError` naming the file and what is wrong with it. Every file a
+Every reader raises :class:`c2vbench.platform.errors.DataError` naming the file and what is wrong with it. Every file a
 dataset reads is checksummed (:func:`c2vbench.data.extraction.sha256_file`) so the protocol card can prove which
 annotations a result used.
 
@@ -18,7 +18,7 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-from c2vbench.errors import DataError
+from c2vbench.platform.errors import DataError
 
 # The only globals a caption pickle may name: plain containers. Strings, lists, dicts and tuples need no global.
 _ALLOWED_GLOBALS = {

@@ -22,7 +22,7 @@ from c2vbench.data.decoders import check_decoder_choice, decoder_version, resolv
 from c2vbench.data.decoding import VIDEO_SUFFIXES
 from c2vbench.data.extraction import sha256_file
 from c2vbench.data.types import CaptionRecord, RetrievalSplit, VideoRecord
-from c2vbench.errors import DataError
+from c2vbench.platform.errors import DataError
 
 VIDEO_SOURCES = ("auto", "frames", "videos")
 SELECTIONS = ("val", "test")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..options import option
-from .decoders import DECODER_CHOICES
+from c2vbench.data.decoders import DECODER_CHOICES
+from c2vbench.platform.options import option
 
 
 @dataclasses.dataclass(frozen=True)

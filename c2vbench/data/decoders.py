@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import importlib
 
-from ..errors import C2VBenchError
+from c2vbench.platform.errors import C2VBenchError
 
 DECODER_CHOICES = ("auto", "decord", "pyav", "frames")
 VIDEO_DECODERS = ("decord", "pyav")
@@ -85,8 +85,19 @@ def resolve_video_decoder(decoder: str) -> str:
     return require_decoder(name)
 
 
+@functools.cache
+def decoder_versions() -> dict[str, str]:
+    """Versions of the decoding libraries (for the protocol card); ``unavailable`` for one that is not installed."""
+    versions: dict[str, str] = {}
+    for module_name in ("decord", "av", "PIL"):
+        try:
+            module = import_decord() if module_name == "decord" else importlib.import_module(module_name)
+            versions[module_name] = str(getattr(module, "__version__", "unknown"))
+        except Exception:  # an absent decoder is reported, not fatal here
+            versions[module_name] = "unavailable"
+    return versions
+
+
 def decoder_version(decoder: str) -> str:
     """Version of the library behind ``decoder`` (``unavailable`` when it does not import)."""
-    from .decoding import decoder_versions
-
     return decoder_versions()[DECODER_MODULES[decoder]]

@@ -6,24 +6,24 @@ decord seeks with ``get_batch``; PyAV decodes sequentially and stops after the l
 :mod:`c2vbench.data.video_readers`). Which decoder runs is the sampling's ``decoder`` (``auto`` resolves to decord
 where it is installed, else PyAV; :mod:`c2vbench.data.decoders`); both give the same frame indices.
 
-Bad input never passes silently. A missing, empty or undecodable source raises :class:`c2vbench.errors.DataError`
-naming the video. A *partially* readable file (decord cannot open it but PyAV decodes some frames, or the container
-header promises more frames than can be read) is decoded as far as it goes and the result says so in
-``DecodedFrames.partial``; :func:`probe_source` reports the same before a run, so screening can list it.
+Bad input never passes silently. A missing, empty or undecodable source raises
+:class:`c2vbench.platform.errors.DataError` naming the video. A *partially* readable file (decord cannot open it but
+PyAV decodes some frames, or the container header promises more frames than can be read) is decoded as far as it goes
+and the result says so in ``DecodedFrames.partial``; :func:`probe_source` reports the same before a run, so screening
+can list it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
-from .decoders import import_decord, require_decoder, resolve_video_decoder
-from .sampling import FrameSampling, constant_rate_timestamps, ffmpeg_cfr_frame_map, sample_grid_indices
-from .video_readers import DecordReader, PyAVReader, container_header_frames
+from c2vbench.data.decoders import require_decoder, resolve_video_decoder
+from c2vbench.data.sampling import FrameSampling, constant_rate_timestamps, ffmpeg_cfr_frame_map, sample_grid_indices
+from c2vbench.data.video_readers import DecordReader, PyAVReader, container_header_frames
+from c2vbench.platform.errors import DataError
 
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".3gp", ".wmv")
@@ -79,21 +79,6 @@ def empty_frames() -> np.ndarray:
     return np.zeros((0, 1, 1, 3), dtype=np.uint8)
 
 
-@functools.lru_cache(maxsize=1)
-def decoder_versions() -> dict[str, str]:
-    """Versions of the decoding libraries (for the protocol card); ``unavailable`` for one that is not installed."""
-    import importlib
-
-    versions: dict[str, str] = {}
-    for module_name in ("decord", "av", "PIL"):
-        try:
-            module = import_decord() if module_name == "decord" else importlib.import_module(module_name)
-            versions[module_name] = str(getattr(module, "__version__", "unknown"))
-        except Exception:  # an absent decoder is reported, not fatal here
-            versions[module_name] = "unavailable"
-    return versions
-
-
 # ----------------------------------------------------------------------------------------------------------------
 # Public entry points
 
@@ -118,7 +103,7 @@ def probe_source(source: Path, decoder: str = "auto", decode_check: bool = True)
 
     For a file: opens it (``decoder``; decord falls back to PyAV), compares the container header's frame count with
     what can be read, and (``decode_check``) decodes the first and last frame. ``auto`` is decord where installed,
-    else PyAV; a decoder asked for by name that is not installed raises :class:`c2vbench.errors.C2VBenchError`.
+    else PyAV; a decoder asked for by name that is not installed raises :class:`c2vbench.platform.errors.C2VBenchError`.
     """
     source = Path(source)
     if not source.exists():

@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from .decoders import decoder_version, resolve_video_decoder
-from .decoding import VIDEO_SUFFIXES, probe_source
-from .sampling import constant_rate_timestamps, ffmpeg_cfr_frame_map
+from c2vbench.data.decoders import decoder_version, resolve_video_decoder
+from c2vbench.data.decoding import VIDEO_SUFFIXES, probe_source
+from c2vbench.data.sampling import constant_rate_timestamps, ffmpeg_cfr_frame_map
 
 MANIFEST_DIR = ".manifests"
 PARTIAL_DIR = ".partial"
@@ -181,7 +181,7 @@ def _write_grid_frames(source: Path, folder: Path, fps: float, decoder: str) -> 
     """
     from PIL import Image
 
-    from .video_readers import DecordReader, PyAVReader
+    from c2vbench.data.video_readers import DecordReader, PyAVReader
 
     if decoder == "decord":
         reader = DecordReader(source)

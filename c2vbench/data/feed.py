@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from .preprocess import resize_crop_geometry
+from c2vbench.data.preprocess import resize_crop_geometry
 
 PREPROCESS_PATHS = ("tensor", "pil")
 # How far the tensor path may be from the PIL path, in 0..255 grey levels of the resized, cropped image: on
@@ -324,7 +324,7 @@ def default_worker_decoded_share(device: torch.device | str, num_workers: int) -
     with 0 workers and 12.5k with 10 (it decodes a batch with a round trip per image, which beside the tower likely
     waits behind its kernels); decoding in the workers gives 4.6k with 4 workers, 8.0k with 8, 12.7k with 10 and
     15.4k with 12. The threshold is that machine's crossover: with slower cores it lies higher."""
-    from .loader import default_num_workers
+    from c2vbench.data.workers import default_num_workers
 
     if torch.device(device).type != "cuda":
         return 1.0

@@ -17,16 +17,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import DataError
-from .decoding import VideoProbe, probe_source
-from .sampling import FrameSampling, grid_size, sample_grid_indices
-from .types import CaptionRecord, RetrievalSplit
+from c2vbench.data.decoding import VideoProbe, probe_source
+from c2vbench.data.sampling import FrameSampling, grid_size, sample_grid_indices
+from c2vbench.data.types import CaptionRecord, RetrievalSplit
+from c2vbench.platform.errors import DataError
 
 if TYPE_CHECKING:
-    from ..progress import Reporter
+    pass
 
 MAX_LISTED = 20
 
@@ -126,7 +125,7 @@ def format_offenders(problems: list[dict[str, str]], limit: int = MAX_LISTED) ->
     return listed + more
 
 
-def _first_offenders(problems: list[dict[str, str]], limit: int = 3) -> str:
+def first_offenders(problems: list[dict[str, str]], limit: int = 3) -> str:
     """``"video9 (missing), video2 (empty file (0 bytes)), … 5 more"``: the first few, reasons shortened."""
     def short(reason: str) -> str:
         return reason if len(reason) <= 40 else reason[:39] + "…"
@@ -184,79 +183,3 @@ def _remap_subset(subset, caption_map: dict[int, int], video_map: dict[int, int]
         video_indices=tuple(video_map[i] for i in subset.video_indices if i in video_map),
         rival_videos=tuple(r for _, r in kept) if subset.rival_videos else (),
     )
-
-
-class SplitScreener:
-    """Screens splits before use and keeps, per split, the skipped and the partially readable videos.
-
-    :meth:`screen_all` looks at every split a run needs before anything trains, and reports every unusable video of
-    all of them in one error (count per split, the first ids, and the full list in a file it names), so that one
-    round of fixes is enough.
-    """
-
-    def __init__(self, dataset, sampling, allow_missing: bool, reporter: Reporter,
-                 report_dir: str | Path | None = None):
-        self.dataset, self.sampling, self.allow_missing, self.reporter = dataset, sampling, allow_missing, reporter
-        self.report_dir = Path(report_dir) if report_dir is not None else None
-        self.skipped: dict[str, list] = {}
-        self.partial: dict[str, list] = {}
-        self._screened: dict[str, RetrievalSplit] = {}
-
-    def __call__(self, name: str) -> RetrievalSplit:
-        """The usable part of split ``name`` (screened once; see :meth:`screen_all` for several at a time)."""
-        if name not in self._screened:
-            self.screen_all([name])
-        return self._screened[name]
-
-    def screen_all(self, names: list[str]) -> dict[str, RetrievalSplit]:
-        """Screen every split in ``names``; without ``allow_missing`` one DataError lists the problems of all."""
-        from .sharded_screening import screen_split_sharded
-
-        found: dict[str, ScreenedSplit] = {}
-        for name in dict.fromkeys(names):
-            if name in self._screened:
-                continue
-            with self.reporter.counter(f"checking the {name} videos") as progress:
-                # under torchrun each process probes its share of the videos (one process: screen_split)
-                found[name] = screen_split_sharded(self.dataset.split(name), self.sampling, progress,
-                                                   allow_missing=True)
-        problems = {name: screened.skipped for name, screened in found.items() if screened.skipped}
-        if problems and not self.allow_missing:
-            raise self._unusable_error(problems)
-        for name, screened in found.items():
-            self._screened[name] = screened.split
-            if screened.skipped:
-                self.skipped[name] = screened.skipped
-                self.reporter.note(f"skipped {len(screened.skipped)} unusable video(s) of split '{name}' "
-                                   "(--allow-missing); they are listed in the result's protocol card")
-            if screened.partial:
-                self.partial[name] = screened.partial
-                self.reporter.note(f"{len(screened.partial)} video(s) of split '{name}' are only partly readable")
-        return {name: self._screened[name] for name in names}
-
-    def _unusable_error(self, problems: dict[str, list[dict[str, str]]]) -> DataError:
-        total = sum(len(found) for found in problems.values())
-        per_split = "; ".join(f"{name}: {len(found)} ({_first_offenders(found)})" for name, found in problems.items())
-        listing = self._write_listing(problems)
-        where = f"; every one is listed in {listing}" if listing else ""
-        return DataError(f"{total} video(s) of dataset '{self.dataset.name}' cannot be used — {per_split}{where}",
-                         "fix or re-download them, or pass --allow-missing to skip them (recorded in the result "
-                         "and its protocol hash)")
-
-    def _write_listing(self, problems: dict[str, list[dict[str, str]]]) -> Path | None:
-        """``split<TAB>video_id<TAB>reason<TAB>source`` for every unusable video, in ``report_dir``."""
-        if self.report_dir is None:
-            return None
-        from ..atomic_files import write_bytes_atomic
-
-        sources = {name: {video.video_id: video.source for video in self.dataset.split(name).videos}
-                   for name in problems}
-        lines = ["split\tvideo_id\treason\tsource"]
-        for name, found in problems.items():
-            lines += [f"{name}\t{p['video_id']}\t{p['reason']}\t{sources[name].get(p['video_id'], '')}"
-                      for p in found]
-        path = self.report_dir / f"unusable-videos-{self.dataset.name}.tsv"
-        try:
-            return write_bytes_atomic(path, ("\n".join(lines) + "\n").encode("utf-8"))
-        except OSError:
-            return None

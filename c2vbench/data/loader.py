@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ..errors import DataError
-from .decoding import read_sampled_frames, sampled_frame_paths
-from .feed import RawClip, collate_raw, decode_jpegs
-from .preprocess import preprocess_frames
-from .sampling import FrameSampling
-from .types import VideoRecord
+from c2vbench.data.decoding import read_sampled_frames, sampled_frame_paths
+from c2vbench.data.feed import RawClip, collate_raw, decode_jpegs
+from c2vbench.data.preprocess import preprocess_frames
+from c2vbench.data.sampling import FrameSampling
+from c2vbench.data.types import VideoRecord
+from c2vbench.data.workers import default_num_workers
+from c2vbench.platform.errors import DataError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,15 +135,6 @@ def _read_jpeg_bytes(path) -> torch.Tensor:
         raise DataError(f"cannot read frame {path}: {error}", "re-extract this video with `c2vbench prepare`") from None
 
 
-def default_num_workers() -> int:
-    """Worker processes that keep every available CPU core decoding (2 on the reference machine)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores)
-
-
 def _worker_init(worker_id: int) -> None:
     # One decoding process per core: intra-op threads inside workers would only contend with each other.
     torch.set_num_threads(1)
@@ -152,7 +143,7 @@ def _worker_init(worker_id: int) -> None:
 class EpochSampler(Sampler):
     """Yields ``(epoch, index)``: the order of an epoch and the epoch itself, which reaches the workers with every
     index, so that they can persist across epochs. The shuffled order is the one ``DataLoader(shuffle=True)``
-    draws from a generator seeded by ``seed * 100003 + epoch`` (see :func:`c2vbench.training.epoch_order`)."""
+    draws from a generator seeded by ``seed * 100003 + epoch`` (see :func:`c2vbench.training.loop.epoch_order`)."""
 
     def __init__(self, n_items: int, shuffle: bool, seed: int):
         self.n_items, self.shuffle, self.seed, self.epoch = n_items, shuffle, seed, 0

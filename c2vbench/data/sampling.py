@@ -59,7 +59,7 @@ class FrameSampling:
 
     def __post_init__(self) -> None:
         if self.decoder == "auto":
-            from .decoders import decoder_available
+            from c2vbench.data.decoders import decoder_available
 
             # Resolved once, here, so that the protocol (and its hash) names the decoder that really runs.
             object.__setattr__(self, "decoder", "decord" if decoder_available("decord") else "pyav")

@@ -11,11 +11,11 @@ from collections.abc import Callable
 
 import torch
 
-from ..distributed import current_world, shard_bounds
-from ..errors import DataError
-from .integrity import ScreenedSplit, drop_videos, format_offenders, screen_split
-from .sampling import FrameSampling
-from .types import RetrievalSplit
+from c2vbench.data.integrity import ScreenedSplit, drop_videos, format_offenders, screen_split
+from c2vbench.data.sampling import FrameSampling
+from c2vbench.data.types import RetrievalSplit
+from c2vbench.platform.errors import DataError
+from c2vbench.runtime.distributed import current_world, shard_bounds
 
 UNUSABLE_FIX = ("fix or re-download them, or pass --allow-missing to skip them (recorded in the result and its "
                 "protocol hash)")

@@ -10,7 +10,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from .sampling import FrameSampling
+from c2vbench.data.sampling import FrameSampling
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,7 +110,7 @@ class RetrievalDataset:
     notes: list[str] = dataclasses.field(default_factory=list)
 
     def split(self, name: str) -> RetrievalSplit:
-        from ..errors import DataError
+        from c2vbench.platform.errors import DataError
 
         if name not in self.splits:
             raise DataError(f"dataset '{self.name}' has no split '{name}'",

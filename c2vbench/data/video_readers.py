@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .decoders import import_decord
-from .sampling import constant_rate_timestamps
+from c2vbench.data.decoders import import_decord
+from c2vbench.data.sampling import constant_rate_timestamps
 
 
 @dataclasses.dataclass

@@ -8,7 +8,7 @@ import torch
 
 
 def test_plugin_shows_up_in_the_registry_with_its_distribution():
-    from c2vbench.registry import load_registry
+    from c2vbench.platform.registry import load_registry
 
     component = load_registry().get("temporal", "maxpool")
     assert component.provider.distribution == "c2vbench-maxpool"
@@ -34,7 +34,7 @@ def test_it_passes_the_conformance_kit():
 
 
 def test_padded_frames_are_ignored():
-    from c2vbench.registry import load_registry
+    from c2vbench.platform.registry import load_registry
 
     module = load_registry().get("temporal", "maxpool").spec.factory(None, None)
     frames = torch.randn(2, 4, 8)

@@ -184,7 +184,8 @@ def copy_clip_blocks_(transformer: TemporalTransformer, clip_blocks: Sequence[di
 
 
 def fits_backbone(init_state, width: int) -> str | None:
-    """Why a backbone's :class:`~c2vbench.interfaces.TemporalInitState` cannot seed modules of this width, or None.
+    """Why a backbone's :class:`~c2vbench.platform.interfaces.TemporalInitState` cannot seed modules of this width, or
+    None.
 
     CLIP2Video copies CLIP's text transformer into its temporal blocks, which only works when the text width equals
     the joint embedding width (512 for ViT-B/32 and B/16).

@@ -18,8 +18,8 @@ Video token streams (option ``stream``):
 ``provides_alignment_tokens = True`` and, when ``forward(frames, frame_mask, want_alignment_tokens=True)`` is
 called, fill ``VideoFeatures.alignment_tokens`` (``[B, N, D]``, in the frame-embedding space, not normalised) and
 ``VideoFeatures.alignment_mask`` (``[B, N]``, 0/1 weights). TAB then sets ``wants_alignment_tokens = True`` so
-that :class:`c2vbench.model.RetrievalModel` asks for them. Parameters are shared by passing tokens, never modules,
-so no parameter is registered twice in the model's state dict.
+that :class:`c2vbench.model.retrieval_model.RetrievalModel` asks for them. Parameters are shared by passing tokens,
+never modules, so no parameter is registered twice in the model's state dict.
 
 State-dict keys (under ``align_head.``): ``logit_scale`` (official ``clip.logit_scale``), ``weight_center``
 and ``emb_center`` ``[K, D]``, and for ``stream=plain`` ``frame_position_embeddings.weight`` and

@@ -1,4 +1,5 @@
-"""A CLIP backbone (an open_clip ``CLIP`` model) behind the c2vbench :class:`~c2vbench.interfaces.Backbone` API.
+"""A CLIP backbone (an open_clip ``CLIP`` model) behind the c2vbench :class:`~c2vbench.platform.interfaces.Backbone`
+API.
 
 Used by the ``clip`` and ``tiny-clip`` plug-ins and by checkpoint readers. The text tower is run position by
 position (not only pooled) because alignment heads such as TAB need every token's projected state.

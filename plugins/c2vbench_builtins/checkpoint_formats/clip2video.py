@@ -233,8 +233,8 @@ def load_clip2video_checkpoint(path: str | Path, legacy_mask: bool = False, **op
             with fp16 weights as the official model does; about 1e-2 off the fp32 logits on a tiny model).
 
     Returns:
-        a :class:`c2vbench.model.RetrievalModel` with ``component_names`` (the plug-ins it was rebuilt from) and
-        ``checkpoint_info`` (inferred sizes, variant and unused keys).
+        a :class:`c2vbench.model.retrieval_model.RetrievalModel` with ``component_names`` (the plug-ins it was rebuilt
+        from) and ``checkpoint_info`` (inferred sizes, variant and unused keys).
     """
     import torch
 

@@ -1,7 +1,7 @@
 """Fixture plug-in that registers a temporal module under a built-in's name."""
 
 from c2vbench import hookimpl
-from c2vbench.specs import TemporalSpec
+from c2vbench.platform.specs import TemporalSpec
 
 
 @hookimpl

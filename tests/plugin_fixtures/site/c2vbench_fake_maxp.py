@@ -1,13 +1,13 @@
 """Fixture plug-in: a max-pooling temporal module, registered through a fake third-party distribution."""
 
 from c2vbench import hookimpl
-from c2vbench.specs import TemporalSpec
+from c2vbench.platform.specs import TemporalSpec
 
 
 def build_max_pool(options, context):
     from torch import nn
 
-    from c2vbench.interfaces import VideoFeatures
+    from c2vbench.platform.interfaces import VideoFeatures
 
     class MaxPool(nn.Module):
         def forward(self, frames, frame_mask, want_alignment_tokens=False):

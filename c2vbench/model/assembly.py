@@ -1,0 +1,154 @@
+"""Building a run's components from the registry: dataset, backbone, temporal module, align head."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from c2vbench.config import RunConfig
+from c2vbench.data.sampling import FrameSampling
+from c2vbench.data.types import RetrievalDataset
+from c2vbench.platform.errors import C2VBenchError, DataError, PluginContractError
+from c2vbench.platform.registry import ComponentRegistry, RegisteredComponent
+from c2vbench.platform.specs import ROLE_KIND, ROLES, build_options, options_as_dict
+
+
+@dataclasses.dataclass
+class Assembly:
+    """Everything a run needs, built."""
+
+    model: Any
+    dataset: RetrievalDataset
+    sampling: FrameSampling
+    components: dict[str, RegisteredComponent]
+    options: dict[str, dict[str, Any]]
+    checkpoint: dict[str, Any] | None = None  # eval: the checkpoint's identity (content hash, format, options)
+
+
+def resolve_components(config: RunConfig, registry: ComponentRegistry) -> tuple[dict, dict]:
+    """Look up the four selected components and resolve their options (fails before anything is built)."""
+    names = {"backbone": config.backbone, "temporal": config.temporal, "align": config.align,
+             "dataset": config.dataset}
+    overrides = {"backbone": config.backbone_options, "temporal": config.temporal_options,
+                 "align": config.align_options, "dataset": config.dataset_options}
+    components = {role: registry.get(ROLE_KIND[role], names[role]) for role in ROLES}
+    overrides["dataset"] = dataset_overrides(config, components["dataset"].spec)
+    options = {role: build_options(components[role].spec, overrides[role]) for role in ROLES}
+    return components, options
+
+
+def _declares_decoder(spec: Any) -> bool:
+    options_type = getattr(spec, "options_type", None)
+    return dataclasses.is_dataclass(options_type) and any(
+        field.name == "decoder" for field in dataclasses.fields(options_type))
+
+
+def dataset_overrides(config: RunConfig, spec: Any) -> dict[str, Any]:
+    """The dataset's option overrides with ``--decoder`` folded in, for a dataset that declares a ``decoder`` option.
+
+    A dataset without one gets ``--decoder`` applied to its sampling instead (:func:`sampling_with_decoder`). A video
+    library asked for by name is checked here, before any data is read or generated.
+    """
+    from c2vbench.data.decoders import VIDEO_DECODERS, require_decoder
+
+    if config.decoder in VIDEO_DECODERS:
+        require_decoder(config.decoder)
+    overrides = dict(config.dataset_options)
+    if config.decoder != "auto" and _declares_decoder(spec):
+        given = overrides.get("decoder")
+        if given is not None and str(given).strip().lower() != config.decoder:
+            raise C2VBenchError(f"--decoder {config.decoder} contradicts --dataset-option decoder={given}",
+                                "give only one of them")
+        overrides["decoder"] = config.decoder
+    elif config.decoder == "frames":
+        raise C2VBenchError(f"dataset '{spec.name}' offers no extracted frame folders to read with --decoder frames",
+                            "use --decoder auto, decord or pyav")
+    return overrides
+
+
+def sampling_with_decoder(config: RunConfig, spec: Any, sampling: FrameSampling) -> FrameSampling:
+    """``sampling`` with ``--decoder`` applied (datasets without a decoder option), its library checked installed."""
+    from c2vbench.data.decoders import VIDEO_DECODERS, require_decoder
+
+    if config.decoder != "auto" and not _declares_decoder(spec):
+        sampling = dataclasses.replace(sampling, decoder=config.decoder)
+    if sampling.decoder in VIDEO_DECODERS:
+        require_decoder(sampling.decoder)
+    return sampling
+
+
+def check_data_root(spec: Any, data_root: str | None) -> Path | None:
+    """The ``--data-root`` a dataset reads (only ever read), or an error: missing when needed, given when not."""
+    needs_root = getattr(spec, "needs_data_root", True)
+    if data_root is None:
+        if needs_root:
+            layout = getattr(spec, "data_layout", "")
+            holds = f"DIR holds {layout}" if layout else f"DIR is the folder you downloaded {spec.name} to"
+            raise DataError(f"dataset '{spec.name}' needs --data-root DIR (the folder you downloaded it to)",
+                            f"pass --data-root DIR where {holds}; nothing is downloaded for you")
+        return None
+    root = Path(data_root).expanduser()
+    if not needs_root:
+        raise DataError(f"dataset '{spec.name}' reads no --data-root (c2vbench generates it in its own cache), "
+                        f"so --data-root {root} is refused rather than written into",
+                        "drop --data-root (set C2VBENCH_CACHE to move the cache)")
+    if not root.exists():
+        raise DataError(f"--data-root {root} does not exist", f"point it at your {spec.name} folder")
+    return root
+
+
+def load_dataset(component: RegisteredComponent, options: Any, data_root: str | None) -> RetrievalDataset:
+    """Build the dataset; ``--data-root`` is only ever read, and refused by a dataset that reads none."""
+    root = check_data_root(component.spec, data_root)
+    from c2vbench.model import contracts
+
+    dataset = component.build(options, root)
+    contracts.raise_violation(contracts.dataset_problem(dataset), component.describe(), component.name)
+    return dataset
+
+
+def build_model(components: dict[str, RegisteredComponent], options: dict[str, Any], max_frames: int):
+    """Backbone, then temporal module (seeing the backbone), then the align head (seeing both)."""
+    from c2vbench.model.retrieval_model import RetrievalModel
+    from c2vbench.platform.interfaces import BuildContext
+
+    backbone = components["backbone"].build(options["backbone"])
+    embed_dim = positive_int(getattr(backbone, "embed_dim", None))
+    if embed_dim is None:
+        raise PluginContractError(f"{components['backbone'].describe()} broke the plug-in rule 'output-type': "
+                                  f"its embed_dim is {getattr(backbone, 'embed_dim', None)!r}, "
+                                  "not a positive int",
+                                  "set embed_dim on the backbone module", rule="output-type")
+    context = BuildContext(backbone=backbone, embed_dim=embed_dim, max_frames=max_frames)
+    temporal = components["temporal"].build(options["temporal"], context)
+    align_head = components["align"].build(options["align"], dataclasses.replace(context, temporal=temporal))
+    model = RetrievalModel(backbone, temporal, align_head, max_frames=max_frames)
+    model.component_labels = {role: (components[role].describe(), components[role].name)
+                               for role in ("backbone", "temporal", "align")}
+    return model
+
+
+def positive_int(value: Any) -> int | None:
+    """``value`` as an int when it is a positive integer (of any integer type), else None."""
+    import operator
+
+    if isinstance(value, bool):
+        return None
+    try:
+        number = operator.index(value)
+    except TypeError:
+        return None
+    return number if number >= 1 else None
+
+
+def assemble(config: RunConfig, registry: ComponentRegistry) -> Assembly:
+    """Resolve, load the dataset and build the model (torch's generator must already be seeded)."""
+    components, options = resolve_components(config, registry)
+    dataset = load_dataset(components["dataset"], options["dataset"], config.data_root)
+    sampling = sampling_with_decoder(config, components["dataset"].spec, dataset.sampling)
+    if config.max_frames is not None:
+        sampling = dataclasses.replace(sampling, max_frames=config.max_frames)
+    model = build_model(components, options, sampling.max_frames)
+    return Assembly(model, dataset, sampling, components,
+                    {role: options_as_dict(value) for role, value in options.items()})

@@ -1,0 +1,113 @@
+"""c2vbench's own checkpoint format: ``model.safetensors`` plus ``config.json`` (the resolved run configuration).
+
+Written by ``c2vbench run`` and read by ``c2vbench eval`` / :func:`c2vbench.load_checkpoint` (``format="c2vbench"``).
+The components are rebuilt through the registry from their names and resolved options, so a checkpoint made with a
+third-party plug-in loads wherever that plug-in is installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from c2vbench.platform.errors import C2VBenchError
+
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+FORMAT_VERSION = 1
+
+
+def save_native_checkpoint(model, config, folder: str | Path) -> Path:
+    """Write ``folder/model.safetensors`` and ``folder/config.json`` atomically (a temp folder, then a rename)."""
+    from safetensors.torch import save_model
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        save_model(model, str(staging / WEIGHTS_FILE))
+        description = {
+            "format": "c2vbench", "format_version": FORMAT_VERSION,
+            "components": {"backbone": config.backbone, "temporal": config.temporal, "align": config.align},
+            "options": {"backbone": config.backbone_options, "temporal": config.temporal_options,
+                        "align": config.align_options},
+            "max_frames": int(model.max_frames),
+            "run_config": config.to_dict(),
+        }
+        (staging / CONFIG_FILE).write_text(json.dumps(description, indent=1, default=str))
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(staging, folder)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+def read_native_config(folder: str | Path) -> dict[str, Any]:
+    folder = Path(folder)
+    if folder.is_file():
+        folder = folder.parent
+    path = folder / CONFIG_FILE
+    if not path.exists() or not (folder / WEIGHTS_FILE).exists():
+        raise C2VBenchError(f"{folder} is not a c2vbench checkpoint (it needs {CONFIG_FILE} and {WEIGHTS_FILE})",
+                            "pass the folder `c2vbench run` wrote under <out>/checkpoints/")
+    try:
+        description = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise C2VBenchError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(description, dict) or description.get("format") != "c2vbench" or not isinstance(
+            description.get("components"), dict):
+        raise C2VBenchError(f"{path} does not describe a c2vbench checkpoint (no format 'c2vbench' with components)",
+                            "pass the folder `c2vbench run` wrote under <out>/checkpoints/")
+    return description
+
+
+def load_native_checkpoint(path: str | Path, legacy_mask: bool = False, registry=None, **_: Any):
+    """Rebuild the model from ``config.json`` through the registry and load the weights (eval mode, CPU)."""
+    from safetensors.torch import load_file
+
+    from c2vbench.model.assembly import build_model
+    from c2vbench.model.retrieval_model import upgrade_state_dict_keys
+    from c2vbench.platform.registry import get_registry
+    from c2vbench.platform.specs import ROLE_KIND, build_options, options_as_dict
+
+    description = read_native_config(path)
+    folder = Path(path) if Path(path).is_dir() else Path(path).parent
+    registry = registry or get_registry()
+    names = description["components"]
+    components = {role: registry.get(ROLE_KIND[role], names[role]) for role in ("backbone", "temporal", "align")}
+    options = {}
+    for role, component in components.items():
+        overrides = dict(description["options"].get(role) or {})
+        if legacy_mask and role in ("temporal", "align"):
+            fields = getattr(component.spec.options_type, "__dataclass_fields__", {})
+            if "legacy_mask" in fields:
+                overrides["legacy_mask"] = True
+        options[role] = build_options(component.spec, overrides)
+    run_config = description.get("run_config", {})
+    max_frames = description.get("max_frames") or run_config.get("max_frames") or 12
+    model = build_model(components, options, int(max_frames))
+    try:
+        weights = load_file(str(folder / WEIGHTS_FILE))
+    except Exception as error:  # safetensors raises its own SafetensorError (and OSError) on damaged files
+        detail = " ".join(str(error).split())[:160] or type(error).__name__
+        raise C2VBenchError(f"cannot read {folder / WEIGHTS_FILE}: {detail}",
+                            "the file is truncated or damaged; re-run the training that wrote it") from None
+    state = upgrade_state_dict_keys(weights)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    # safetensors stores a tensor shared by two modules once; the other name is covered by the same storage.
+    own = model.state_dict()
+    loaded = {own[key].data_ptr() for key in state if key in own}
+    missing = [key for key in missing if own[key].data_ptr() not in loaded]
+    if missing or unexpected:
+        raise C2VBenchError(f"checkpoint {folder} does not fit the rebuilt model: missing {sorted(missing)[:5]}, "
+                            f"unexpected {sorted(unexpected)[:5]}",
+                            "was it written by another version of one of its plug-ins?")
+    model.component_names = dict(names)
+    model.component_options = {role: options_as_dict(value) for role, value in options.items()}
+    return model.eval()

@@ -1,0 +1,113 @@
+"""A retrieval model assembled from three components: backbone, temporal module, align head."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from c2vbench.model import contracts
+from c2vbench.platform.interfaces import TextFeatures, VideoFeatures
+
+DEFAULT_COMPONENT_LABELS = {"backbone": ("the backbone", ""), "temporal": ("the temporal module", ""),
+                            "align": ("the align head", "")}
+
+
+class RetrievalModel(nn.Module):
+    """Backbone + temporal module + align head, with the checkpoint API of the contract.
+
+    ``encode_text`` and ``encode_video`` can run on separate batches; ``similarity`` scores any text batch against
+    any video batch, so evaluation encodes every text and every video once.
+
+    Every output of a component is checked against the plug-in rules of :mod:`c2vbench.model.contracts` (type, shape,
+    width; finiteness too outside training, where a non-finite loss already stops the run as divergence): a
+    violation raises :class:`c2vbench.platform.errors.PluginContractError` naming the component (``component_labels``:
+    role → (how messages name it, its registered name), filled by :func:`c2vbench.model.assembly.build_model`) and
+    the rule.
+    """
+
+    def __init__(self, backbone: nn.Module, temporal: nn.Module, align_head: nn.Module, max_frames: int = 12):
+        super().__init__()
+        self.max_frames = max_frames  # frame slots the temporal module was built for
+        self.backbone = backbone
+        self.temporal = temporal
+        self.align_head = align_head
+        self.component_labels: dict[str, tuple[str, str]] = dict(DEFAULT_COMPONENT_LABELS)
+
+    def _enforce(self, role: str, violation: contracts.Violation | None) -> None:
+        if violation is not None:
+            label, name = self.component_labels.get(role, DEFAULT_COMPONENT_LABELS[role])
+            contracts.raise_violation(violation, label, name)
+
+    @property
+    def embed_dim(self) -> int:
+        return int(self.backbone.embed_dim)
+
+    @property
+    def similarity_head(self) -> nn.Module:
+        """Deprecated name of :attr:`align_head`."""
+        return self.align_head
+
+    @property
+    def wants_alignment_tokens(self) -> bool:
+        return bool(getattr(self.align_head, "wants_alignment_tokens", False))
+
+    def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> TextFeatures:
+        """``[B, L]`` token ids and mask to :class:`TextFeatures`."""
+        text = self.backbone.encode_text(input_ids, attention_mask)
+        self._enforce("backbone", contracts.text_features_problem(text, *input_ids.shape[:2], self.embed_dim))
+        if not self.training:
+            self._enforce("backbone", contracts.finite_problem(**{"TextFeatures.eot": text.eot,
+                                                                  "TextFeatures.tokens": text.tokens}))
+        return text
+
+    def encode_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        """``[B, T, 3, H, W]`` images to ``[B, T, D]`` per-frame backbone embeddings (padded slots included)."""
+        batch, slots = frames.shape[:2]
+        flat = self.backbone.encode_frames(frames.reshape(batch * slots, *frames.shape[2:]))
+        self._enforce("backbone", contracts.frame_embeddings_problem(flat, batch * slots, self.embed_dim))
+        if not self.training:
+            self._enforce("backbone", contracts.finite_problem(**{"encode_frames output": flat}))
+        return flat.reshape(batch, slots, -1).float()
+
+    def encode_video_from_frame_features(self, frame_features: torch.Tensor,
+                                         frame_mask: torch.Tensor) -> VideoFeatures:
+        """Run the temporal module on precomputed frame embeddings (the ``frozen`` protocol's path)."""
+        video = self.temporal(frame_features, frame_mask, want_alignment_tokens=self.wants_alignment_tokens)
+        self._enforce("temporal", contracts.video_features_problem(video, *frame_mask.shape[:2], self.embed_dim))
+        if not self.training:
+            self._enforce("temporal", contracts.finite_problem(**{"VideoFeatures.pooled": video.pooled,
+                                                                  "VideoFeatures.alignment_tokens":
+                                                                      video.alignment_tokens}))
+        return video
+
+    def encode_video(self, frames: torch.Tensor, frame_mask: torch.Tensor) -> VideoFeatures:
+        """``[B, T, 3, H, W]`` images and ``[B, T]`` frame mask to :class:`VideoFeatures`."""
+        return self.encode_video_from_frame_features(self.encode_frames(frames), frame_mask)
+
+    def similarity(self, text_features: TextFeatures, video_features: VideoFeatures) -> torch.Tensor:
+        """Retrieval logits ``[n_text, n_video]``."""
+        logits = self.align_head(text_features, video_features)
+        self._enforce("align", contracts.logits_problem(logits, len(text_features), len(video_features)))
+        if not self.training:
+            self._enforce("align", contracts.finite_problem(logits=logits))
+        return logits
+
+    def loss(self, text_features: TextFeatures, video_features: VideoFeatures) -> torch.Tensor:
+        """Training loss on a batch of matching pairs (text i matches video i)."""
+        loss = self.align_head.loss(text_features, video_features)
+        self._enforce("align", contracts.loss_problem(loss))
+        return loss
+
+
+LEGACY_STATE_PREFIXES = {"similarity_head.": "align_head."}
+
+
+def upgrade_state_dict_keys(state: dict) -> dict:
+    """Rename the keys of state dicts written before the head was called ``align_head``."""
+    upgraded = {}
+    for key, value in state.items():
+        for old, new in LEGACY_STATE_PREFIXES.items():
+            if key.startswith(old):
+                key = new + key[len(old):]
+        upgraded[key] = value
+    return upgraded

@@ -1,0 +1,358 @@
+"""Which paired test for which inputs: the comparison rules that ``compare`` and ``leaderboard`` share.
+
+:mod:`c2vbench.results.stats` holds the array-level procedures (bootstraps, the sign-flip test, the seed-level t test,
+Holm); this module decides, for result files, whether they may be compared at all (same protocol, tie policy,
+video-to-text mode, test set), which runs form one configuration, and which procedure a comparison uses:
+
+* **Grouping** (:func:`group_runs`): runs are one configuration when they share protocol hash, post-processing
+  track and ``config_key`` (what can change a number, seed excluded). Each ``(config_key, seed)`` counts once: a
+  re-run of the same seed is *set aside* and named (:class:`SetAside`), never counted as another seed.
+* **Choice of test** (:func:`choose_test`): both sides with >= 2 seeds → the seed-level t test
+  (:data:`SEED_LEVEL_TEST`), which accounts for training noise and query sampling; a side with a single seed →
+  no seed-level p-value exists, and the p-value shown is the sign-flip test over queries (:data:`QUERY_LEVEL_TEST`),
+  valid only *conditional on the trained models* and labelled so. Post-processed results are compared with their
+  own plain scores (:data:`PAIRED_POSTPROCESS_TEST`): same runs, same queries, exactly paired.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from c2vbench.evaluation.metrics import TIE_POLICIES, per_query_contributions
+from c2vbench.platform.errors import ResultFileError
+from c2vbench.results.stats import (
+    COMPARE_METRICS,
+    DEFAULT_RESAMPLES,
+    bootstrap_differences,
+    paired_randomization_test,
+    percentile_interval,
+    seed_level_test,
+)
+
+SEED_LEVEL_TEST = "seed-level t test (training noise + query sampling, Satterthwaite df)"
+QUERY_LEVEL_TEST = "paired sign-flip test over queries, conditional on the trained seeds (no seed-level test: 1 seed)"
+PAIRED_POSTPROCESS_TEST = "paired sign-flip test over queries: post-processed vs the same runs' plain scores"
+
+
+def choose_test(seeds_a: int, seeds_b: int) -> str:
+    """The test a comparison of ``seeds_a`` vs ``seeds_b`` runs uses (see the module docstring)."""
+    return SEED_LEVEL_TEST if seeds_a >= 2 and seeds_b >= 2 else QUERY_LEVEL_TEST
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# grouping runs into configurations
+
+
+def postprocess_of(result: Mapping[str, Any]) -> tuple[str, str]:
+    """``(name, track)`` of the post-processing a result used (``("none", "inductive")`` when absent)."""
+    from c2vbench.evaluation.postprocess import POSTPROCESSORS
+
+    info = result.get("postprocess")
+    if isinstance(info, Mapping):
+        name = str(info.get("name", "none"))
+    else:
+        name = str(result.get("config", {}).get("postprocess", "none"))
+    if isinstance(info, Mapping) and "track" in info:
+        return name, str(info["track"])
+    known = POSTPROCESSORS.get(name)
+    if known is not None:
+        return name, known.track
+    return name, "unknown"
+
+
+def seed_of(result: Mapping[str, Any]) -> int | None:
+    seed = result.get("config", {}).get("seed")
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+
+
+def configuration_of(result: Mapping[str, Any], path: Path | str) -> str:
+    """``config:<config_key>``, or for a result without one ``run:<run_id>`` / ``file:<path>`` (never merged)."""
+    if "config_key" in result:
+        return f"config:{result['config_key']}"
+    if "run_id" in result:
+        return f"run:{result['run_id']}"
+    return f"file:{path}"
+
+
+@dataclasses.dataclass(frozen=True)
+class SetAside:
+    """A run not counted because its configuration already has a run of the same seed."""
+
+    path: Path
+    kept: Path
+    seed: int | None
+
+    def describe(self) -> str:
+        return f"{self.path} (same configuration and seed {self.seed} as {self.kept})"
+
+
+@dataclasses.dataclass
+class RunGroup:
+    """The runs of one configuration on one protocol and post-processing track, one per seed."""
+
+    protocol_hash: str
+    track: str
+    configuration: str
+    runs: list[tuple[Path, dict[str, Any]]]
+
+    @property
+    def results(self) -> list[dict[str, Any]]:
+        return [result for _, result in self.runs]
+
+
+def group_runs(results: Sequence[tuple[Path | str, dict[str, Any]]]) -> tuple[list[RunGroup], list[SetAside]]:
+    """Group runs by (protocol hash, track, configuration); each (configuration, seed) counts once.
+
+    Of several runs with the same configuration and seed, the one created first (then the first path) is kept and
+    the others are returned as :class:`SetAside`. The same file reached twice (a file and its folder) is dropped
+    silently. Groups are sorted; runs inside a group by seed.
+    """
+    groups: dict[tuple[str, str, str], RunGroup] = {}
+    kept_by_seed: dict[tuple[str, str, str, Any], Path] = {}
+    set_aside: list[SetAside] = []
+    seen_files: set[str] = set()
+    ordered = sorted(((Path(path), result) for path, result in results),
+                     key=lambda item: (str(item[1].get("created", "")), str(item[0])))
+    for path, result in ordered:
+        identity = str(path.resolve()) if path.exists() else str(path)
+        if identity in seen_files:
+            continue
+        seen_files.add(identity)
+        protocol_hash = result["protocol"]["hash"]
+        _, track = postprocess_of(result)
+        configuration = configuration_of(result, path)
+        seed = seed_of(result)
+        seed_key = (protocol_hash, track, configuration, seed)
+        if seed_key in kept_by_seed:
+            set_aside.append(SetAside(path, kept_by_seed[seed_key], seed))
+            continue
+        kept_by_seed[seed_key] = path
+        key = (protocol_hash, track, configuration)
+        groups.setdefault(key, RunGroup(protocol_hash, track, configuration, [])).runs.append((path, result))
+    for group in groups.values():
+        group.runs.sort(key=lambda run: (seed_of(run[1]) if seed_of(run[1]) is not None else -1,
+                                         str(run[1].get("run_id", ""))))
+    set_aside.sort(key=lambda item: str(item.path))
+    return [groups[key] for key in sorted(groups)], set_aside
+
+
+def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+MAX_LISTED_DIFFERENCES = 3
+DIFFERENCE_VALUE_WIDTH = 36
+# protocol fields that are scoring settings: a mismatch there is fixed by re-scoring, not by another test set
+SCORING_SETTINGS = {"tie": "--tie", "v2t_mode": "--v2t-mode"}
+
+
+def _shorten(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= DIFFERENCE_VALUE_WIDTH else text[: DIFFERENCE_VALUE_WIDTH - 1] + "…"
+
+
+def protocol_difference_fields(protocol_a: Mapping[str, Any], protocol_b: Mapping[str, Any]) -> list[str]:
+    """The flattened protocol fields (other than the hash) whose values differ, sorted."""
+    flat_a = _flatten({k: v for k, v in protocol_a.items() if k != "hash"})
+    flat_b = _flatten({k: v for k, v in protocol_b.items() if k != "hash"})
+    missing = object()
+    return sorted(field for field in set(flat_a) | set(flat_b)
+                  if flat_a.get(field, missing) != flat_b.get(field, missing))
+
+
+def protocol_differences(protocol_a: Mapping[str, Any], protocol_b: Mapping[str, Any]) -> list[str]:
+    """``"field: A vs B"`` for every protocol field (other than the hash) that differs, values shortened."""
+    flat_a = _flatten({k: v for k, v in protocol_a.items() if k != "hash"})
+    flat_b = _flatten({k: v for k, v in protocol_b.items() if k != "hash"})
+    return [f"{field}: {_shorten(flat_a.get(field, '<missing>'))} vs {_shorten(flat_b.get(field, '<missing>'))}"
+            for field in protocol_difference_fields(protocol_a, protocol_b)]
+
+
+def protocol_mismatch_hint(fields: Sequence[str]) -> str:
+    """What to do about a protocol mismatch, given the fields that differ."""
+    roots = {field.split(".", 1)[0] for field in fields}
+    if roots and roots <= set(SCORING_SETTINGS):
+        flags = " and ".join(SCORING_SETTINGS[root] for root in sorted(roots))
+        return (f"the runs were scored with different {flags}: re-evaluate one of them with the other's {flags} "
+                "(`c2vbench eval` of its checkpoint), or compare runs scored alike")
+    if roots and roots <= {"skipped_videos", "partial_videos", "n_videos", "n_captions"}:
+        return ("the runs used different videos of the test set (--allow-missing skipped some): fix the videos and "
+                "re-run both, so that both see the same test set")
+    return "compare only results of the same dataset, split and frame sampling"
+
+
+def check_same_protocol(results: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> None:
+    """Raise :class:`ResultFileError` naming the first few differing fields unless all share one protocol hash."""
+    first = results[0]
+    for result, label in zip(results[1:], labels[1:], strict=True):
+        if result["protocol"]["hash"] != first["protocol"]["hash"]:
+            fields = protocol_difference_fields(first["protocol"], result["protocol"])
+            differences = protocol_differences(first["protocol"], result["protocol"])
+            listed = "; ".join(differences[:MAX_LISTED_DIFFERENCES]) or "no listed field differs, only the hash"
+            if len(differences) > MAX_LISTED_DIFFERENCES:
+                listed += f"; and {len(differences) - MAX_LISTED_DIFFERENCES} more field(s)"
+            raise ResultFileError(
+                f"{labels[0]} and {label} were evaluated on different protocols "
+                f"({first['protocol']['hash'][:12]} vs {result['protocol']['hash'][:12]}): {listed}",
+                protocol_mismatch_hint(fields),
+            )
+
+
+def _setting(result: Mapping[str, Any], key: str, default: str) -> str:
+    return str(result.get(key, result.get("config", {}).get(key, default)))
+
+
+def _check_same_setting(results: Sequence[Mapping[str, Any]], labels: Sequence[str], key: str, default: str) -> str:
+    values = [_setting(result, key, default) for result in results]
+    if len(set(values)) > 1:
+        shown = ", ".join(f"{label}: {value}" for label, value in zip(labels, values, strict=True))
+        raise ResultFileError(f"results use different {key} settings ({shown})", f"re-score them with one {key}")
+    return values[0]
+
+
+def query_clusters(results: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> np.ndarray | None:
+    """The caption -> video map shared by the results (``per_query["t2v_video"]``), or None if none carries it."""
+    maps = [(label, r["per_query"].get("t2v_video")) for r, label in zip(results, labels, strict=True)]
+    present = [(label, m) for label, m in maps if m is not None]
+    if not present:
+        return None
+    reference_label, reference = present[0]
+    for label, mapping in present[1:]:
+        if list(mapping) != list(reference):
+            raise ResultFileError(
+                f"{reference_label} and {label} disagree on which video each caption belongs to (t2v_video)",
+                "compare results of the same test set",
+            )
+    return np.asarray(reference)
+
+
+def direction_values(
+    results: Sequence[Mapping[str, Any]], direction: str, metrics: Sequence[str], tie: str
+) -> np.ndarray:
+    """``[n_seeds, n_queries, n_metrics]`` per-query contributions of each result."""
+    per_seed = []
+    for result in results:
+        per_query = result["per_query"]
+        ranks = np.asarray(per_query[f"{direction}_rank"], dtype=np.float64)
+        ties = per_query.get(f"{direction}_ties")
+        per_seed.append(np.stack([per_query_contributions(ranks, ties, tie, metric) for metric in metrics], axis=-1))
+    lengths = {values.shape[0] for values in per_seed}
+    if len(lengths) > 1:
+        raise ResultFileError(f"{direction} query counts differ across results: {sorted(lengths)}")
+    return np.stack(per_seed)
+
+
+def _as_list(results: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    if isinstance(results, Mapping):
+        return [results]
+    results = list(results)
+    if not results:
+        raise ResultFileError("an empty list of results cannot be compared")
+    return results
+
+
+def compare_results(
+    a: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    b: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    labels: tuple[str, str] = ("a", "b"),
+    metrics: Sequence[str] = COMPARE_METRICS,
+    confidence: float = 0.95,
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Paired comparison of two results (or two lists of same-config results from different seeds).
+
+    Returns:
+        ``{"t2v": {METRIC: {"a", "b", "diff", "ci": [low, high], "p", "test", "seed_level"}}, "v2t": {...}}`` for
+        ``metrics`` (R@K in percent, MnR in ranks, MRR in 0..1), ``diff = b - a``. ``test`` names the procedure
+        behind ``p`` and ``ci`` (:func:`choose_test`): with >= 2 seeds on both sides the seed-level t test and its
+        t interval (``seed_level`` true); otherwise the sign-flip test and the paired (cluster-aware) bootstrap
+        interval over queries of the seed-averaged values, conditional on the trained seeds (``seed_level`` false).
+
+    Raises:
+        ResultFileError: different protocol hashes (naming the fields that differ), tie policies, video-to-text
+            modes or query counts.
+    """
+    a_list = _as_list(a)
+    b_list = _as_list(b)
+    everything = a_list + b_list
+    all_labels = [f"{labels[0]}[{i}]" if len(a_list) > 1 else labels[0] for i in range(len(a_list))] + [
+        f"{labels[1]}[{i}]" if len(b_list) > 1 else labels[1] for i in range(len(b_list))
+    ]
+    check_same_protocol(everything, all_labels)
+    tie = _check_same_setting(everything, all_labels, "tie", "expected")
+    if tie not in TIE_POLICIES:
+        raise ResultFileError(f"unknown tie policy {tie!r} in the results")
+    _check_same_setting(everything, all_labels, "v2t_mode", "all-captions")
+    test = choose_test(len(a_list), len(b_list))
+
+    comparison: dict[str, dict[str, dict[str, Any]]] = {}
+    for direction in ("t2v", "v2t"):
+        clusters = query_clusters(everything, all_labels) if direction == "t2v" else None
+        a_values = direction_values(a_list, direction, metrics, tie)
+        b_values = direction_values(b_list, direction, metrics, tie)
+        if a_values.shape[1] != b_values.shape[1]:
+            raise ResultFileError(
+                f"{labels[0]} has {a_values.shape[1]} {direction} queries but {labels[1]} has {b_values.shape[1]}",
+                "compare results of the same test set",
+            )
+        if test == SEED_LEVEL_TEST:
+            outcome = seed_level_test(a_values, b_values, clusters, confidence)
+            low, high = outcome.interval
+            p_values = outcome.p_value
+        else:
+            a_mean, b_mean = a_values.mean(axis=0), b_values.mean(axis=0)  # [n_queries, n_metrics]
+            samples = bootstrap_differences(a_mean[None], b_mean[None], clusters, n_resamples, seed)
+            low, high = percentile_interval(samples, confidence)
+            p_values = np.atleast_1d(paired_randomization_test(a_mean, b_mean, clusters, n_resamples, seed))
+        a_means = a_values.mean(axis=1).mean(axis=0)
+        b_means = b_values.mean(axis=1).mean(axis=0)
+        comparison[direction] = {
+            metric: {
+                "a": float(a_means[i]),
+                "b": float(b_means[i]),
+                "diff": float(b_means[i] - a_means[i]),
+                "ci": [float(low[i]), float(high[i])],
+                "p": float(p_values[i]),
+                "test": test,
+                "seed_level": test == SEED_LEVEL_TEST,
+                "seeds": [len(a_list), len(b_list)],
+            }
+            for i, metric in enumerate(metrics)
+        }
+    return comparison
+
+
+def compare_with_plain(results: Sequence[Mapping[str, Any]], metric: str = "R@1", direction: str = "t2v",
+                       n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> tuple[float, float] | None:
+    """``(difference, p)`` of post-processed minus plain scores of the same runs (exactly paired), or None.
+
+    Every run must carry its plain scores (``result["plain"]``). The per-query differences are averaged over the
+    runs (seeds) and tested with the sign-flip test (:data:`PAIRED_POSTPROCESS_TEST`); videos' captions flip
+    together on multi-caption sets.
+    """
+    if not results or any(not isinstance(result.get("plain"), Mapping) for result in results):
+        return None
+    tie = str(results[0].get("tie", "expected"))
+    post = direction_values(results, direction, (metric,), tie)[:, :, 0]
+    plain = direction_values([{"per_query": result["plain"]["per_query"]} for result in results], direction,
+                             (metric,), tie)[:, :, 0]
+    if post.shape != plain.shape:
+        return None
+    mapping = results[0]["per_query"].get("t2v_video") if direction == "t2v" else None
+    clusters = None if mapping is None else np.asarray(mapping)
+    difference = float(post.mean() - plain.mean())
+    p_value = paired_randomization_test(plain.mean(axis=0), post.mean(axis=0), clusters, n_resamples, seed)
+    return difference, float(p_value)
