@@ -59,6 +59,7 @@ def leaderboard_command(
     import json
 
     from c2vbench.platform.errors import C2VBenchError, ResultFileError
+    from c2vbench.results.comparison import require_caption_map
     from c2vbench.results.leaderboard import leaderboard_tables, render_leaderboard
     from c2vbench.results.result_file import ForeignFileError, iter_result_files
 
@@ -76,6 +77,11 @@ def leaderboard_command(
         elif isinstance(loaded, ResultFileError):
             click.echo(f"skipped {loaded}", err=True)
         else:
+            try:
+                require_caption_map(loaded, str(path))
+            except ResultFileError as error:
+                click.echo(f"skipped {error}", err=True)
+                continue
             results.append((path, loaded))
     if foreign:
         click.echo(

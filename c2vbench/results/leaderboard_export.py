@@ -52,6 +52,9 @@ def table_records(tables: Sequence[LeaderboardTable]) -> list[dict[str, Any]]:
                 "selected_on_test": entry.selected_on_test,
                 "t2v_r1_drop_under_shuffle": row.order_sensitivity,
                 "vs_baseline": None if row.mark is None else {"mark": row.mark, "p": row.p_value},
+                "rank_interval": None if row.rank_interval is None else list(row.rank_interval),
+                "tied_with_top": row.tied_with_top,
+                "seed_level_intervals": len(entry.runs) > 1,
             })
     return records
 
@@ -67,7 +70,8 @@ def records_as_csv(records: Sequence[dict[str, Any]]) -> str:
         header += [f"T2V R@1 ({name})", f"T2V R@1 ({name}) low", f"T2V R@1 ({name}) high"]
     for name in pairwise_names:
         header += [f"{name} own > rival %", f"{name} own > rival % low", f"{name} own > rival % high"]
-    header += ["parameters", "selected_on_test", "T2V R@1 drop under shuffle", "vs_baseline", "p"]
+    header += ["parameters", "selected_on_test", "T2V R@1 drop under shuffle", "vs_baseline", "p", "rank low",
+               "rank high", "tied with top"]
     stream = io.StringIO()
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(header)
@@ -86,6 +90,8 @@ def records_as_csv(records: Sequence[dict[str, Any]]) -> str:
         row += [record["parameters"] if record["parameters"] is not None else "", record["selected_on_test"],
                 record["t2v_r1_drop_under_shuffle"] or "", baseline.get("mark", ""),
                 "" if baseline.get("p") is None else round(baseline["p"], 4)]
+        ranks = record["rank_interval"] or ["", ""]
+        row += [*ranks, record["tied_with_top"]]
         writer.writerow(row)
     return stream.getvalue()
 
