@@ -22,15 +22,14 @@ from c2vbench.results.stats import cluster_draw_counts, cluster_ids, cluster_tot
 DEFAULT_RANK_RESAMPLES = 2000
 
 
-def rank_intervals(
+def bootstrap_ranks(
     entry_values: Sequence[np.ndarray],
     clusters: Sequence[int] | np.ndarray | None = None,
     n_resamples: int = DEFAULT_RANK_RESAMPLES,
     seed: int = 0,
-    confidence: float = 0.95,
     higher_is_better: bool = True,
-) -> list[tuple[int, int]]:
-    """``(best, worst)`` rank each entry could hold at ``confidence``.
+) -> np.ndarray:
+    """``[n_resamples, n_entries]`` rank of every entry in every bootstrap replicate (see the module docstring).
 
     Args:
         entry_values: one ``[k_seeds, n_queries]`` array of per-query values per entry, all on the same queries.
@@ -64,8 +63,21 @@ def rank_intervals(
             means.append(sign * average)
         stacked = np.stack(means, axis=1)  # [batch, entries]
         ranks.append(1 + (stacked[:, None, :] > stacked[:, :, None]).sum(axis=2))
-    all_ranks = np.concatenate(ranks)
+    return np.concatenate(ranks)
+
+
+def rank_intervals(
+    entry_values: Sequence[np.ndarray],
+    clusters: Sequence[int] | np.ndarray | None = None,
+    n_resamples: int = DEFAULT_RANK_RESAMPLES,
+    seed: int = 0,
+    confidence: float = 0.95,
+    higher_is_better: bool = True,
+) -> list[tuple[int, int]]:
+    """``(best, worst)`` rank each entry could hold at ``confidence``: the ``(1 - confidence) / 2`` and
+    ``(1 + confidence) / 2`` quantiles of its :func:`bootstrap_ranks`."""
+    ranks = bootstrap_ranks(entry_values, clusters, n_resamples, seed, higher_is_better)
     tail = (1.0 - confidence) / 2.0
-    low = np.quantile(all_ranks, tail, axis=0, method="inverted_cdf")
-    high = np.quantile(all_ranks, 1.0 - tail, axis=0, method="inverted_cdf")
+    low = np.quantile(ranks, tail, axis=0, method="inverted_cdf")
+    high = np.quantile(ranks, 1.0 - tail, axis=0, method="inverted_cdf")
     return [(int(lo), int(hi)) for lo, hi in zip(low, high, strict=True)]
