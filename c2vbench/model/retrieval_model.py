@@ -107,7 +107,15 @@ class RetrievalModel(nn.Module):
         return logits
 
     def loss(self, text_features: TextFeatures, video_features: VideoFeatures) -> torch.Tensor:
-        """Training loss on a batch of matching pairs (text i matches video i)."""
+        """Training loss on a batch of matching pairs (text i matches video i).
+
+        On the first training batches the head also scores the batch (without gradients, random state untouched),
+        so that logits of the wrong dtype, shape or finiteness stop training at once rather than at evaluation.
+        """
+        if self.training and self._training_checks_left.get("logits", CHECKED_TRAINING_CALLS) > 0:
+            device = text_features.eot.device
+            with torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                self.similarity(text_features, video_features)
         loss = self.align_head.loss(text_features, video_features)
         allowed = contracts.allowed_output_dtypes(text_features.eot, video_features.pooled)
         self._enforce("align", contracts.loss_problem(loss, allowed))
