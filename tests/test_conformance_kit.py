@@ -124,8 +124,9 @@ BROKEN = [
     ("dataset", "no-selection-split", {}, "selection-split", "", "selection_split is 'val'"),
     ("dataset", "missing-test-source", {}, "sources-present", "", "q9"),
 ]
-CORRECT = [("temporal", "zero-residual", {}), ("align", "scores-tokens", {}), ("temporal", "conv-pool", {"kernel": 1}),
-           ("temporal", "conv-pool", {"kernel": 3}), ("backbone", "small-backbone", {}), ("dataset", "video-folder", {})]
+CORRECT = [("temporal", "zero-residual", {}), ("align", "scores-tokens", {}),
+           ("temporal", "conv-pool", {"kernel": 1}), ("temporal", "conv-pool", {"kernel": 3}),
+           ("backbone", "small-backbone", {}), ("dataset", "video-folder", {})]
 
 
 @pytest.mark.parametrize(("kind", "name", "options", "rule", "subrule", "words"), BROKEN,
@@ -205,7 +206,8 @@ def test_an_unregistered_spec_with_a_broken_options_type_fails_builds():
         layers: int
 
     report = check_spec(TemporalSpec(name="x", summary="x", factory=lambda o, c: None, options_type=Broken))
-    assert report.outcome("builds").status == "failed" and "without a default: layers" in report.outcome("builds").detail
+    builds = report.outcome("builds")
+    assert builds.status == "failed" and "without a default: layers" in builds.detail
     assert all(o.status == "skipped" for o in report.outcomes if o.rule != "builds")
 
 
