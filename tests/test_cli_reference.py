@@ -38,8 +38,8 @@ def help_flags(args: list[str]) -> list[str]:
 
 def test_the_committed_cli_reference_is_current():
     committed = CLI_DOC.read_text(encoding="utf-8")
-    assert reference.updated_document(committed) == committed, "run: python -m c2vbench.cli.reference"
-    assert reference.main([str(CLI_DOC), "--check"]) == 0
+    assert reference.SECTION.updated(committed) == committed, "run: python -m c2vbench.cli.reference"
+    assert reference.SECTION.main([str(CLI_DOC), "--check"]) == 0
 
 
 def test_every_flag_that_help_prints_is_in_its_commands_section():
@@ -64,10 +64,10 @@ def test_the_page_follows_the_click_objects(monkeypatch, tmp_path):
     assert row == "| `--warp-speed INTEGER` | Engage \\| fast.  [default: 9] |"
     stale = tmp_path / "cli.md"
     stale.write_text(CLI_DOC.read_text(encoding="utf-8"), encoding="utf-8")
-    assert reference.main([str(stale), "--check"]) == 1
-    assert reference.main([str(stale)]) == 0
+    assert reference.SECTION.main([str(stale), "--check"]) == 1
+    assert reference.SECTION.main([str(stale)]) == 0
     assert "--warp-speed" in stale.read_text(encoding="utf-8")
-    assert reference.main([str(stale), "--check"]) == 0
+    assert reference.SECTION.main([str(stale), "--check"]) == 0
 
 
 def test_a_small_group_renders_usage_help_examples_and_sub_commands():

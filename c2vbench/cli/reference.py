@@ -110,19 +110,10 @@ def render_cli(root: click.Group | None = None, prog_name: str = PROG_NAME) -> s
     return "\n".join(parts)
 
 
+# SECTION.updated(text) re-renders a page's section; SECTION.main([PATH] [--check]) is the command
 SECTION = GeneratedSection(begin=BEGIN, render_body=render_cli, command="python -m c2vbench.cli.reference",
                            default_path=DEFAULT_PATH)
 
 
-def updated_document(text: str) -> str:
-    """``text`` with its generated section replaced by a fresh rendering (appended when it has none)."""
-    return SECTION.updated(text)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``[PATH] [--check]``: rewrite docs/cli.md's generated section, or exit 1 when it is not current."""
-    return SECTION.main(argv)
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(SECTION.main())
