@@ -270,3 +270,14 @@ def test_a_dataset_that_needs_downloaded_data_is_skipped_with_the_reason():
     with pytest.raises(pytest.skip.Exception, match="needs downloaded data"):
         assert_plugin_conforms("msrvtt", "dataset")
 
+
+
+def test_the_order_probes_read_a_declaration_made_per_option_set(broken_plugins):
+    from c2vbench.platform.registry import get_registry
+    from c2vbench.probes.order_probes import declared_order_sensitivity, frame_probe_refusal
+
+    registry = get_registry()
+    components = {"temporal": registry.get("temporal", "conv-pool"), "align": registry.get("align", "cosine")}
+    assert "declare themselves order-invariant" in frame_probe_refusal(components, {"temporal": {"kernel": 1}})
+    assert frame_probe_refusal(components, {"temporal": {"kernel": 3}}) is None
+    assert declared_order_sensitivity(components) == {"temporal": True, "align": False}  # the default kernel, 3
