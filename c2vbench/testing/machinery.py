@@ -418,23 +418,38 @@ def _perturbed(module, seed: int):
     return copied
 
 
-def _train_mode_changes(module, call, inputs: list, rows: list[int], replace, seed: int) -> list[int]:
+@contextlib.contextmanager
+def _train_mode(module) -> Iterator[Any]:
+    """``module`` in train mode, its buffers (BatchNorm's running statistics) restored and eval mode set on exit:
+    later rules see the module as built, and no copy of its weights is made (a full-size backbone is large)."""
+    import torch
+
+    saved = {name: buffer.detach().clone() for name, buffer in module.named_buffers()}
+    module.train()
+    try:
+        yield module
+    finally:
+        module.eval()
+        with torch.no_grad():
+            for name, buffer in module.named_buffers():
+                if name in saved:
+                    buffer.copy_(saved[name])
+
+
+def _train_mode_changes(module, call, inputs: Any, rows: list[int], replace, seed: int) -> list[int]:
     """Rows whose train-mode output changes when the *other* rows of the batch change.
 
     ``call(module, inputs) -> [B, ...]`` runs the module; ``replace(inputs, row) -> inputs`` gives the same inputs
-    with every row but ``row`` replaced. Both calls run under the same seed on a train-mode copy (dropout draws the
-    same masks for the same shapes), so only a dependence on the rest of the batch (batch statistics) moves the
-    output of ``row``.
+    with every row but ``row`` replaced. Both calls run in train mode under the same seed (dropout draws the same
+    masks for the same shapes), so only a dependence on the rest of the batch (batch statistics) moves the output
+    of ``row``.
     """
-    import copy
-
     import torch
 
-    trained = copy.deepcopy(module).train()
-    with torch.no_grad():
+    changed = []
+    with _train_mode(module) as trained, torch.no_grad():
         torch.manual_seed(seed)
         reference = call(trained, inputs)
-        changed = []
         for row in rows:
             torch.manual_seed(seed)
             other = call(trained, replace(inputs, row))
