@@ -242,7 +242,14 @@ def declared_order_sensitivity(spec: Any, options: Any = None) -> bool | None:
         return declared
     if options is None or isinstance(options, dict):
         options = build_options(spec, options)
-    value = declared(options)
+    try:
+        value = declared(options)
+    except Exception as error:  # the plug-in's own function
+        from c2vbench.platform.errors import PluginError
+
+        raise PluginError(f"the order_sensitive declaration of {spec.label} '{spec.name}' failed: "
+                          f"{type(error).__name__}: {error}",
+                          "this is a bug in the plug-in: order_sensitive(options) must return True, False or None")
     return None if value is None else bool(value)
 
 
