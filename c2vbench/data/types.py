@@ -20,10 +20,37 @@ class VideoRecord:
     Attributes:
         video_id: the dataset's id (``video7010``, ``-4wsuPCjDBc_5_15``).
         source: a video file, or a folder of extracted frames (``00000001.jpg``...).
+        start, end: a time window in seconds from the start of the source, ``start`` included and ``end``
+            excluded (None: from the start / to the end). Sampling then works on the part of the grid inside the
+            window, as if the clip had been cut out of the video (YouCook2's segments, DiDeMo's 30 annotated
+            seconds); see :func:`c2vbench.data.sampling.window_bounds`.
+        source_key: the name the source goes by under the dataset root: its frame folder's name, the id
+            ``c2vbench prepare`` extracts it under (default: ``video_id``). Records cut from one video share it.
     """
 
     video_id: str
     source: Path
+    start: float | None = None
+    end: float | None = None
+    source_key: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.start is not None and self.start < 0:
+            raise ValueError(f"video {self.video_id}: window start {self.start} is negative")
+        if self.start is not None and self.end is not None and not self.end > self.start:
+            raise ValueError(f"video {self.video_id}: window end {self.end} is not after its start {self.start}")
+
+    @property
+    def window(self) -> tuple[float, float | None] | None:
+        """``(start, end)`` in seconds when the record is cut from its source by time, else None."""
+        if self.start is None and self.end is None:
+            return None
+        return (self.start or 0.0, self.end)
+
+    @property
+    def key(self) -> str:
+        """:attr:`source_key`, or the video id."""
+        return self.source_key or self.video_id
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,6 +127,10 @@ class RetrievalDataset:
         selection_split: the split used for model selection (``val``; ``test`` is allowed but recorded).
         notes: what the user should know about how the splits were built (e.g. a validation split smaller than
             asked for); the pipeline prints each and records it in the result's ``notes``.
+        max_words: caption tokens (start and end included) the protocol calls for, or None for the backbone's
+            own default. Paragraph queries (ActivityNet, DiDeMo) are long: their protocol reads 64. A backbone with
+            a ``max_words`` option gets it unless the run sets that option itself (a different value is refused:
+            the dataset's option is what the protocol card records).
     """
 
     name: str
@@ -108,6 +139,7 @@ class RetrievalDataset:
     protocol: dict[str, Any] = dataclasses.field(default_factory=dict)
     selection_split: str = "val"
     notes: list[str] = dataclasses.field(default_factory=list)
+    max_words: int | None = None
 
     def split(self, name: str) -> RetrievalSplit:
         from c2vbench.platform.errors import DataError
