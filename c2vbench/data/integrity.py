@@ -175,13 +175,19 @@ def drop_videos(split: RetrievalSplit, video_ids: set[str]) -> RetrievalSplit:
     """The split without the given videos and their captions (indices renumbered, subsets kept consistent)."""
     keep = [i for i, video in enumerate(split.videos) if video.video_id not in video_ids]
     new_index = {old: new for new, old in enumerate(keep)}
-    captions, caption_map = [], {}
+    captions, caption_map, relevant = [], {}, []
     for old, caption in enumerate(split.captions):
-        if caption.video_index in new_index:
+        # a caption with several correct videos stays while one of them does (its own video: the first kept)
+        correct = split.relevant_videos[old] if split.relevant_videos is not None else (caption.video_index,)
+        kept = tuple(new_index[video] for video in correct if video in new_index)
+        if kept:
             caption_map[old] = len(captions)
-            captions.append(CaptionRecord(caption.text, new_index[caption.video_index]))
+            own = new_index.get(caption.video_index, kept[0])
+            captions.append(CaptionRecord(caption.text, own))
+            relevant.append(kept)
     subsets = {name: _remap_subset(subset, caption_map, new_index) for name, subset in split.subsets.items()}
-    return RetrievalSplit(split.name, [split.videos[i] for i in keep], captions, subsets)
+    return RetrievalSplit(split.name, [split.videos[i] for i in keep], captions, subsets,
+                          relevant if split.relevant_videos is not None else None)
 
 
 def _remap_subset(subset, caption_map: dict[int, int], video_map: dict[int, int]):

@@ -87,18 +87,37 @@ class QuerySubset:
 
 @dataclasses.dataclass
 class RetrievalSplit:
-    """Videos and captions of one split, in the split's canonical (query) order."""
+    """Videos and captions of one split, in the split's canonical (query) order.
+
+    ``relevant_videos`` (optional, aligned with ``captions``): every correct video of each caption, its own
+    ``video_index`` included, for protocols where a text has several (SSv2 template retrieval: every video of the
+    template). The split is then scored by :mod:`c2vbench.evaluation.multi_target` (R@K = a correct video in the
+    top K, and mAP); without it every caption has exactly one correct video.
+    """
 
     name: str
     videos: list[VideoRecord]
     captions: list[CaptionRecord]
     subsets: dict[str, QuerySubset] = dataclasses.field(default_factory=dict)
+    relevant_videos: list[tuple[int, ...]] | None = None
 
     def __post_init__(self) -> None:
         for caption in self.captions:
             if not 0 <= caption.video_index < len(self.videos):
                 raise ValueError(f"caption {caption.text!r} points at video {caption.video_index}, "
                                  f"but split '{self.name}' has {len(self.videos)} videos")
+        if self.relevant_videos is not None:
+            if len(self.relevant_videos) != len(self.captions):
+                raise ValueError(f"split '{self.name}': relevant_videos must give one tuple per caption")
+            for caption, relevant in zip(self.captions, self.relevant_videos, strict=True):
+                if caption.video_index not in relevant or not all(0 <= v < len(self.videos) for v in relevant):
+                    raise ValueError(f"caption {caption.text!r}: its correct videos {relevant} must hold its own "
+                                     f"video {caption.video_index} and lie inside the split")
+
+    @property
+    def is_multi_target(self) -> bool:
+        """Whether some caption has several correct videos (scored by the multi-target metrics)."""
+        return self.relevant_videos is not None
 
     @property
     def text_to_video(self) -> list[int]:

@@ -116,7 +116,12 @@ def selection_score(model, split: RetrievalSplit, sampling: FrameSampling, confi
     encoded = encode_split_sharded(model, split, sampling, config.eval_batch_size, device, reporter,
                                    config.num_workers, bank=bank, preprocess=config.preprocess,
                                    precision=config.precision)
-    if can_stream(config) and not current_world().distributed:
+    if split.relevant_videos is not None:  # several correct videos per text (a small split): the matrix
+        from c2vbench.evaluation.multi_target import evaluate_multi_target
+
+        sim = score_all_sharded(model, encoded, device, to_all=True)
+        metrics = evaluate_multi_target(sim, split.relevant_videos, tie=config.tie).metrics
+    elif can_stream(config) and not current_world().distributed:
         scores = streamed_scores(model, encoded.text, encoded.video, device)
         metrics = scores.evaluate(split.text_to_video, tie=config.tie)[0].metrics
     else:
