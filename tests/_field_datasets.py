@@ -143,3 +143,100 @@ def make_youcook2_tree(root: Path) -> Path:
             root / "videos" / subset / "113" / f"{video_id}.mp4"
         encode_video(path, n_frames=YOUCOOK2_SECONDS * YOUCOOK2_FPS, fps=YOUCOOK2_FPS, seed=number)
     return root
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# SSv2 template retrieval: several videos per text (files named .webm in the annotations, stored converted)
+
+SSV2_TRAIN = {f"{100 + i}": f"Pushing [something] {'left' if i % 2 else 'right'}" for i in range(10)}
+SSV2_VAL = {"201": "Putting [something] on [something]", "202": "Putting [something] on [something]",
+            "203": "Taking [something] out of [something]", "204": "Putting [something] on [something]",
+            "205": "Taking [something] out of [something]", "206": "Spinning [something]"}
+
+
+def make_ssv2_tree(root: Path) -> Path:
+    """``val_small`` lists one item per text with its videos (201, 202, 204 | 203, 205 | 206); ``train`` one item
+    per video. Label files hold the same videos with labels."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    def text(kind, value, video):
+        return value if kind == "template" else value.replace("[something]", f"object {video}")
+
+    for kind in ("template", "label"):
+        train = [{"image": f"{video}.webm", "caption": text(kind, value, video)} for video, value in SSV2_TRAIN.items()]
+        grouped: dict[str, list[str]] = {}
+        for video, value in SSV2_VAL.items():
+            grouped.setdefault(text(kind, value, video), []).append(video)
+        val = [{"image": [f"{video}.webm" for video in videos], "caption": caption}
+               for caption, videos in grouped.items()]
+        (root / f"ssv2_ret_{kind}_train.json").write_text(json.dumps(train))
+        (root / f"ssv2_ret_{kind}_val_small.json").write_text(json.dumps(val))
+    for number, video in enumerate([*SSV2_TRAIN, *SSV2_VAL]):
+        encode_video(root / "videos" / f"{video}.mp4", n_frames=16, fps=8, seed=number)
+    return root
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# RTime: clips with forward / reverse captions and temporal flags
+
+RTIME_TEST = {
+    "33176965": (True, True), "1105771335": (True, True),  # temporal, reversal annotated
+    "1055407676": (False, True),  # reads the same both ways
+    "1032094505": (True, False),  # reversal not annotated: no copy
+}
+RTIME_VALID = {"1068111035": (True, True), "1018637503": (False, True)}
+
+
+def rtime_entry(clip: str, temporal: bool, reverse: bool) -> dict:
+    return {"temporal": temporal, "reverse": reverse,
+            "forward_captions": [f"clip {clip} goes forward"],
+            "reverse_captions": [f"clip {clip} goes backward"] if reverse else [],
+            "forward_rewrites": [f"forward rewrite {k} of {clip}" for k in range(2)],
+            "reverse_rewrites": [f"backward rewrite {k} of {clip}" for k in range(2)] if reverse else [],
+            "url": f"https://www.shutterstock.com/video/clip-{clip}"}
+
+
+def make_rtime_tree(root: Path) -> Path:
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    for name, clips in (("test.json", RTIME_TEST), ("valid.json", RTIME_VALID)):
+        (root / name).write_text(json.dumps({clip: rtime_entry(clip, *flags) for clip, flags in clips.items()}))
+    for number, clip in enumerate([*RTIME_TEST, *RTIME_VALID]):
+        encode_video(root / "videos" / f"{clip}.mp4", n_frames=20, fps=10, seed=number)
+    return root
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# VITATECS: aspect files over MSR-VTT and VATEX roots
+
+VITATECS_MSRVTT = ["video9770", "video8317", "video9496"]
+VITATECS_VATEX = ["Ptf_2VRj-V0_000122_000132", "-Ab12_cdEF0_000005_000015"]
+VITATECS_ASPECTS = ("Direction", "Intensity", "Sequence", "Localization", "Compositionality", "Type")
+
+
+def vitatecs_lines(aspect: str) -> list[dict]:
+    """Two pairs per aspect: one MSR-VTT video, one VATEX video; Direction adds a second pair for video9770 with the
+    same caption (so captions are shared between pairs)."""
+    number = VITATECS_ASPECTS.index(aspect)
+    msrvtt, vatex = VITATECS_MSRVTT[number % 3], VITATECS_VATEX[number % 2]
+    lines = [{"src_dataset": "MSRVTT", "video_name": f"{msrvtt}.mp4", "caption": f"{msrvtt} {aspect} caption",
+              "counterfactual": f"{msrvtt} {aspect} counterfactual", "aspect": aspect},
+             {"src_dataset": "VATEX", "video_name": f"{vatex}.mp4", "caption": f"{vatex} {aspect} caption",
+              "counterfactual": f"{vatex} {aspect} counterfactual", "aspect": aspect}]
+    if aspect == "Direction":
+        lines.append({**lines[0], "counterfactual": f"{msrvtt} another counterfactual"})
+    return lines
+
+
+def make_vitatecs_tree(root: Path) -> Path:
+    """``root/data/<Aspect>.jsonl`` (as in the repository), ``root/msrvtt/videos`` and ``root/vatex/videos``."""
+    root = Path(root)
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    for aspect in VITATECS_ASPECTS:
+        (root / "data" / f"{aspect}.jsonl").write_text("\n".join(json.dumps(line) for line in vitatecs_lines(aspect))
+                                                       + "\n")
+    for number, video in enumerate(VITATECS_MSRVTT):
+        encode_video(root / "msrvtt" / "videos" / f"{video}.mp4", n_frames=16, fps=8, seed=number)
+    for number, video in enumerate(VITATECS_VATEX):
+        encode_video(root / "vatex" / "videos" / f"{video}.mp4", n_frames=16, fps=8, seed=10 + number)
+    return root

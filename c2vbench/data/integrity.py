@@ -186,8 +186,21 @@ def drop_videos(split: RetrievalSplit, video_ids: set[str]) -> RetrievalSplit:
             captions.append(CaptionRecord(caption.text, own))
             relevant.append(kept)
     subsets = {name: _remap_subset(subset, caption_map, new_index) for name, subset in split.subsets.items()}
+    contrasts = {name: _remap_contrast(contrast, caption_map, new_index)
+                 for name, contrast in split.contrasts.items()}
     return RetrievalSplit(split.name, [split.videos[i] for i in keep], captions, subsets,
-                          relevant if split.relevant_videos is not None else None)
+                          relevant if split.relevant_videos is not None else None, contrasts)
+
+
+def _remap_contrast(contrast, caption_map: dict[int, int], video_map: dict[int, int]):
+    """A contrast renumbered after videos were dropped; a pair whose video was dropped leaves it."""
+    groups = contrast.groups or ("",) * len(contrast.video_indices)
+    kept = [(video_map[v], caption_map[c], text, group) for v, c, text, group in
+            zip(contrast.video_indices, contrast.caption_indices, contrast.rival_texts, groups, strict=True)
+            if v in video_map and c in caption_map]
+    return dataclasses.replace(contrast, video_indices=tuple(k[0] for k in kept),
+                               caption_indices=tuple(k[1] for k in kept), rival_texts=tuple(k[2] for k in kept),
+                               groups=tuple(k[3] for k in kept) if contrast.groups else ())
 
 
 def _remap_subset(subset, caption_map: dict[int, int], video_map: dict[int, int]):

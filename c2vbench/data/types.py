@@ -85,9 +85,40 @@ class QuerySubset:
             raise ValueError("rival_videos must give one video per caption of the subset")
 
 
+@dataclasses.dataclass(frozen=True)
+class TextContrast:
+    """Pairs of texts scored against one video each: does the video score its caption above a contrasting text?
+
+    VITATECS asks it with a counterfactual caption that changes one temporal aspect (``groups`` names the aspect
+    of each pair); RTime-Binary with the caption of the reversed video. The result reports the accuracy (ties
+    count one half; 50% is chance) overall and per group, with intervals, and ``compare`` tests two results pair
+    by pair (:mod:`c2vbench.results.contrasts`).
+
+    Attributes:
+        video_indices: the video of each pair (index into ``RetrievalSplit.videos``).
+        caption_indices: its true caption (index into ``RetrievalSplit.captions``).
+        rival_texts: the contrasting text of each pair.
+        groups: a group name per pair (``Direction``, ``Sequence``...), or empty for one group.
+        description: what is contrasted, for the protocol card.
+    """
+
+    video_indices: tuple[int, ...]
+    caption_indices: tuple[int, ...]
+    rival_texts: tuple[str, ...]
+    groups: tuple[str, ...] = ()
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        sizes = {len(self.video_indices), len(self.caption_indices), len(self.rival_texts)}
+        if len(sizes) != 1 or (self.groups and len(self.groups) != len(self.video_indices)):
+            raise ValueError("a TextContrast needs one video, caption, rival text (and group) per pair")
+
+
 @dataclasses.dataclass
 class RetrievalSplit:
     """Videos and captions of one split, in the split's canonical (query) order.
+
+    ``contrasts`` (optional): named sets of :class:`TextContrast` pairs scored beside the retrieval metrics.
 
     ``relevant_videos`` (optional, aligned with ``captions``): every correct video of each caption, its own
     ``video_index`` included, for protocols where a text has several (SSv2 template retrieval: every video of the
@@ -100,12 +131,17 @@ class RetrievalSplit:
     captions: list[CaptionRecord]
     subsets: dict[str, QuerySubset] = dataclasses.field(default_factory=dict)
     relevant_videos: list[tuple[int, ...]] | None = None
+    contrasts: dict[str, TextContrast] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for caption in self.captions:
             if not 0 <= caption.video_index < len(self.videos):
                 raise ValueError(f"caption {caption.text!r} points at video {caption.video_index}, "
                                  f"but split '{self.name}' has {len(self.videos)} videos")
+        for name, contrast in self.contrasts.items():
+            if any(not 0 <= v < len(self.videos) for v in contrast.video_indices) or any(
+                    not 0 <= c < len(self.captions) for c in contrast.caption_indices):
+                raise ValueError(f"split '{self.name}': contrast {name!r} points outside the split")
         if self.relevant_videos is not None:
             if len(self.relevant_videos) != len(self.captions):
                 raise ValueError(f"split '{self.name}': relevant_videos must give one tuple per caption")

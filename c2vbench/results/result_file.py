@@ -190,6 +190,10 @@ def validate_result(result: Any) -> dict[str, Any]:
     for key in ("run_id", "config_key"):
         if key in result and not isinstance(result[key], str):
             raise ValueError(f"{key!r} must be a string")
+    if "contrasts" in result:
+        from c2vbench.results.contrasts import validate_contrasts_block
+
+        validate_contrasts_block(result["contrasts"])
     if "probes" in result:
         from c2vbench.results.probes_block import validate_probes_block
 
@@ -385,6 +389,10 @@ def build_result(config: RunConfig, assembly: Assembly, split, sim: np.ndarray, 
         card["legacy_mask_batching"] = legacy_batching
     if getattr(split, "relevant_videos", None) is not None:
         card["targets"] = plain["multi_target"]
+    if getattr(split, "contrasts", None):
+        card["contrasts"] = {name: {"description": contrast.description, "pairs": len(contrast.video_indices),
+                                    "groups": sorted(set(contrast.groups))}
+                             for name, contrast in split.contrasts.items()}
     model = assembly.model
     ran = execution(config, device)
     config_key = configuration_key(config, ran, assembly.options, checkpoint)
