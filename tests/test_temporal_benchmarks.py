@@ -213,3 +213,16 @@ def test_vitatecs_runs_compare_pair_by_pair_and_fill_the_leaderboard_block(trees
     assert "vitatecs: Direction acc. %" in board and "vitatecs: all acc. %" in board
     assert "temporal benchmarks" in board
     assert second["protocol"]["hash"] == first["protocol"]["hash"]
+
+
+def test_a_reported_file_without_checked_numbers_must_say_why(tmp_path):
+    from c2vbench.platform.errors import ResultFileError
+    from c2vbench.results.reported import load_reported, render_reported
+
+    path = tmp_path / "reported.json"
+    path.write_text(json.dumps({"dataset": "vitatecs", "entries": []}))
+    with pytest.raises(ResultFileError, match="non-empty 'entries' list"):
+        load_reported(path)
+    path.write_text(json.dumps({"dataset": "vitatecs", "entries": [], "note": "nothing checked yet"}))
+    lines = render_reported(load_reported(path), str)
+    assert "nothing checked yet" in lines and not any(line.startswith("| Method") for line in lines)
