@@ -8,10 +8,11 @@ A reported-numbers file (JSON) lists what others published for a protocol, with 
                   "post_processing": "none", "model_selection": "not stated (no training code released)",
                   "split": "..."}]}
 
-While no number has been checked against its source yet, ``entries`` may be empty with a ``note`` saying so (the
-page then prints the note instead of a table). ``c2vbench leaderboard ... --reported FILE`` renders it as a separate table, "reported in papers, not reproduced
+``c2vbench leaderboard ... --reported FILE`` renders it as a separate table, "reported in papers, not reproduced
 here": these numbers come from other code, other frame pipelines and often other model-selection rules, so they
-carry no interval and no significance mark and are never ranked with results measured by c2vbench.
+carry no interval and no significance mark and are never ranked with results measured by c2vbench. While no number
+has been checked against its source yet, ``entries`` may be empty with a ``note`` saying so (the page then prints
+the note instead of a table).
 """
 
 from __future__ import annotations
