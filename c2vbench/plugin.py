@@ -85,9 +85,12 @@ _LAZY = {
     "split_of_records": "c2vbench.data.building",
     "carve_validation": "c2vbench.data.building",
     "carving_description": "c2vbench.data.building",
+    "validation_or_test": "c2vbench.data.building",
     "check_selection": "c2vbench.data.building",
     "protocol_card": "c2vbench.data.building",
     "refuse_overlap": "c2vbench.data.building",
+    "refuse_overlaps": "c2vbench.data.building",
+    "frame_sampling": "c2vbench.data.building",
     "require_root": "c2vbench.data.building",
     "read_annotation_files": "c2vbench.data.building",
     "confined_name": "c2vbench.data.building",
@@ -96,6 +99,7 @@ _LAZY = {
     "read_csv_rows": "c2vbench.data.annotations",
     "read_csv_column": "c2vbench.data.annotations",
     "read_json": "c2vbench.data.annotations",
+    "read_text": "c2vbench.data.annotations",
     "load_plain_pickle": "c2vbench.data.annotations",
 }
 

@@ -22,6 +22,7 @@ from typing import Any
 from c2vbench.data.decoders import check_decoder_choice, decoder_version, resolve_video_decoder
 from c2vbench.data.decoding import VIDEO_SUFFIXES
 from c2vbench.data.extraction import sha256_file
+from c2vbench.data.sampling import FrameSampling
 from c2vbench.data.types import CaptionRecord, RetrievalSplit, VideoRecord
 from c2vbench.platform.errors import DataError
 
@@ -198,6 +199,16 @@ def carve_validation(dataset: str, train_ids: Sequence[str], size: int,
     return [v for v in train_ids if v not in val_set], [v for v in train_ids if v in val_set]
 
 
+def validation_or_test(dataset: str, selection: str, train_ids: Sequence[str], val_size: int, source: str,
+                       notes: list[str]) -> tuple[list[str], list[str], str]:
+    """``(train ids, val ids, description)`` for a protocol without a validation split: ``val_size`` training ids
+    carved (:func:`carve_validation`) when selecting on ``val``, none when selecting on the test split."""
+    if selection == "test":
+        return list(train_ids), [], "none: model selection on the test split"
+    train, val = carve_validation(dataset, train_ids, val_size, notes)
+    return train, val, carving_description(dataset, source, len(val))
+
+
 def carving_description(dataset: str, source: str, size: int) -> str:
     return (f"{size} video(s) carved from {source}: the ids with the smallest sha256('c2vbench-val:{dataset}:<id>'); "
             "removed from train")
@@ -229,6 +240,21 @@ def refuse_overlap(dataset: str, first: tuple[str, Sequence[str]], second: tuple
     if shared:
         raise DataError(f"{dataset}: {len(shared)} video(s) are in both {first[0]} and {second[0]}, "
                         f"e.g. {sorted(shared)[:3]}", "choose split files that do not overlap")
+
+
+def refuse_overlaps(dataset: str, ids: dict[str, Sequence[str]]) -> None:
+    """:func:`refuse_overlap` for every pair of the named splits (in the order given)."""
+    names = list(ids)
+    for position, first in enumerate(names):
+        for second in names[position + 1:]:
+            refuse_overlap(dataset, (first, ids[first]), (second, ids[second]))
+
+
+def frame_sampling(options: Any, decoder: str) -> FrameSampling:
+    """The :class:`FrameSampling` of a real dataset's shared options (:class:`RealDatasetOptions`): a 5 fps grid,
+    ``max_frames``, ``feature_framerate``, ``sampling``, ``train_jitter``, and the decoder its sources resolved."""
+    return FrameSampling(max_frames=options.max_frames, grid_fps=5.0, feature_framerate=options.feature_framerate,
+                         mode=options.sampling, train_jitter=options.train_jitter, decoder=decoder)
 
 
 def checksums(files: dict[str, Path]) -> dict[str, str]:

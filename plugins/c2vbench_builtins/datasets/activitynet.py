@@ -70,19 +70,18 @@ def c2vbench_register_datasets():
 def build_activitynet(options: ActivitynetOptions, data_root: Path | None) -> Any:
     from c2vbench.plugin import (
         DataError,
-        FrameSampling,
         RetrievalDataset,
         VideoRecord,
         VideoSources,
-        carve_validation,
-        carving_description,
         check_selection,
+        frame_sampling,
         protocol_card,
         read_annotation_files,
         read_json,
         refuse_overlap,
         require_root,
         split_of_records,
+        validation_or_test,
     )
 
     selection = check_selection("activitynet", options.selection)
@@ -99,13 +98,8 @@ def build_activitynet(options: ActivitynetOptions, data_root: Path | None) -> An
                             f"{CAPTIONS[split]}, e.g. {absent[:3]}", "use matching id and caption files")
     refuse_overlap("activitynet", ("train", ids["train"]), ("test", ids["test"]))
     notes: list[str] = []
-    train_ids = ids["train"]
-    if selection == "test":
-        val_ids: list[str] = []
-        validation = "none: model selection on the test split (val_1)"
-    else:
-        train_ids, val_ids = carve_validation("activitynet", train_ids, options.val_size, notes)
-        validation = carving_description("activitynet", IDS["train"], len(val_ids)) + "; one paragraph each"
+    train_ids, val_ids, validation = validation_or_test("activitynet", selection, ids["train"], options.val_size,
+                                                        IDS["train"], notes)
     sources = VideoSources("activitynet", root, options.video_source, options.frames_dir, options.videos_dir,
                            ".mp4", options.decoder)
 
@@ -121,9 +115,7 @@ def build_activitynet(options: ActivitynetOptions, data_root: Path | None) -> An
               "test": split_of_records("test", records(ids["test"]), queries, "activitynet")}
     splits["val"] = splits["test"] if selection == "test" else split_of_records("val", records(val_ids), queries,
                                                                                   "activitynet")
-    sampling = FrameSampling(max_frames=options.max_frames, grid_fps=5.0,
-                             feature_framerate=options.feature_framerate, mode=options.sampling,
-                             train_jitter=options.train_jitter, decoder=sources.decoder)
+    sampling = frame_sampling(options, sources.decoder)
     order = ("time order: by the start, then the end of their timestamps, then file order"
              if options.paragraph_order == "time" else "file order (the json's, as CLIP4Clip's loader)")
     query = f"one paragraph per video: its sentences stripped and joined with single spaces, {order}"

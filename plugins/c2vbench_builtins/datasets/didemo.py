@@ -73,16 +73,16 @@ def c2vbench_register_datasets():
 def build_didemo(options: DidemoOptions, data_root: Path | None) -> Any:
     from c2vbench.plugin import (
         VIDEO_SUFFIXES,
-        FrameSampling,
         RetrievalDataset,
         VideoRecord,
         VideoSources,
         check_selection,
+        frame_sampling,
         protocol_card,
         read_annotation_files,
         read_id_list,
         read_json,
-        refuse_overlap,
+        refuse_overlaps,
         require_root,
         split_of_records,
     )
@@ -92,9 +92,7 @@ def build_didemo(options: DidemoOptions, data_root: Path | None) -> Any:
     readers = {LISTS[split]: read_id_list for split in LISTS} | {DATA[split]: read_json for split in DATA}
     files, contents = read_annotation_files("didemo", root, readers, HOW_TO_GET)
     ids = {split: contents[LISTS[split]] for split in LISTS}
-    refuse_overlap("didemo", ("train", ids["train"]), ("test", ids["test"]))
-    refuse_overlap("didemo", ("train", ids["train"]), ("val", ids["val"]))
-    refuse_overlap("didemo", ("val", ids["val"]), ("test", ids["test"]))
+    refuse_overlaps("didemo", ids)
     sources = VideoSources("didemo", root, options.video_source, options.frames_dir, options.videos_dir, ".mp4",
                            options.decoder)
     end = options.span_seconds or None
@@ -110,9 +108,7 @@ def build_didemo(options: DidemoOptions, data_root: Path | None) -> Any:
                                          "didemo")
     if selection == "test":
         splits["val"] = splits["test"]
-    sampling = FrameSampling(max_frames=options.max_frames, grid_fps=5.0,
-                             feature_framerate=options.feature_framerate, mode=options.sampling,
-                             train_jitter=options.train_jitter, decoder=sources.decoder)
+    sampling = frame_sampling(options, sources.decoder)
     order = ("time order: by the annotators' mean start chunk, then mean end chunk, then file order"
              if options.paragraph_order == "time" else "file order (the json's, as CLIP4Clip's loader)")
     query = f"one paragraph per video: its descriptions joined with single spaces, {order}"

@@ -59,14 +59,14 @@ def c2vbench_register_datasets():
 def build_lsmdc(options: LsmdcOptions, data_root: Path | None) -> Any:
     from c2vbench.plugin import (
         DataError,
-        FrameSampling,
         RetrievalDataset,
         VideoSources,
         build_split,
         check_selection,
+        frame_sampling,
         protocol_card,
         read_annotation_files,
-        refuse_overlap,
+        refuse_overlaps,
         require_root,
     )
 
@@ -80,17 +80,13 @@ def build_lsmdc(options: LsmdcOptions, data_root: Path | None) -> Any:
         raise DataError(f"lsmdc: {FILES['test']} lists {len(repeated)} clip(s) more than once, e.g. {repeated[:3]}; "
                         "the public test has one sentence per clip", "use the file as distributed")
     ids = {split: grouped[split][0] for split in FILES}
-    refuse_overlap("lsmdc", ("train", ids["train"]), ("test", ids["test"]))
-    refuse_overlap("lsmdc", ("train", ids["train"]), ("val", ids["val"]))
-    refuse_overlap("lsmdc", ("val", ids["val"]), ("test", ids["test"]))
+    refuse_overlaps("lsmdc", ids)
     sources = VideoSources("lsmdc", root, options.video_source, options.frames_dir, options.videos_dir, ".avi",
                            options.decoder, tree=True)
     splits = {split: build_split(split, ids[split], grouped[split][1], sources, "lsmdc") for split in FILES}
     if selection == "test":
         splits["val"] = splits["test"]
-    sampling = FrameSampling(max_frames=options.max_frames, grid_fps=5.0,
-                             feature_framerate=options.feature_framerate, mode=options.sampling,
-                             train_jitter=options.train_jitter, decoder=sources.decoder)
+    sampling = frame_sampling(options, sources.decoder)
     every = "every sentence of every clip (rows grouped by clip id, clips in order of first appearance)"
     card = protocol_card(
         dataset="lsmdc", variant="public-test-1000", files=files, splits=splits, sources=sources,
@@ -106,12 +102,9 @@ def build_lsmdc(options: LsmdcOptions, data_root: Path | None) -> Any:
 
 def _read_rows(path: Path) -> list[tuple[str, str]]:
     """``(clip id, sentence)`` of every row of a tab-separated LSMDC file (blank lines ignored)."""
-    from c2vbench.plugin import DataError
+    from c2vbench.plugin import DataError, read_text
 
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise DataError(f"{path} is not UTF-8 text ({error})", "re-download the annotation file") from None
+    text = read_text(path)
     rows = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():

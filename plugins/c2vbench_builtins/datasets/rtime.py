@@ -71,9 +71,9 @@ def c2vbench_register_datasets():
 
 def build_rtime(options: RtimeOptions, data_root: Path | None) -> Any:
     from c2vbench.plugin import (
-        FrameSampling,
         RetrievalDataset,
         VideoSources,
+        frame_sampling,
         protocol_card,
         read_annotation_files,
         read_json,
@@ -87,9 +87,7 @@ def build_rtime(options: RtimeOptions, data_root: Path | None) -> Any:
     cache = Path(options.reversed_dir).expanduser() if options.reversed_dir else None
     splits = {split: _split(split, _clips(contents[name], files[name]), sources, options, cache)
               for split, name in FILES.items()}
-    sampling = FrameSampling(max_frames=options.max_frames, grid_fps=5.0,
-                             feature_framerate=options.feature_framerate, mode=options.sampling,
-                             train_jitter=options.train_jitter, decoder=sources.decoder)
+    sampling = frame_sampling(options, sources.decoder)
     captions = "forward_captions" + (" + forward_rewrites" if options.rewrites else "")
     copies = "reverse_captions" + (" + reverse_rewrites" if options.rewrites else "")
     expansion = {split: f"clips: {captions}" + (f"; reversed copies: {copies}" if options.setting == "hard" else "")

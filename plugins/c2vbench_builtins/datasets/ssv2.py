@@ -65,19 +65,18 @@ def c2vbench_register_datasets():
 def build_ssv2(options: Ssv2Options, data_root: Path | None) -> Any:
     from c2vbench.plugin import (
         CaptionRecord,
-        FrameSampling,
         RetrievalDataset,
         RetrievalSplit,
         VideoRecord,
         VideoSources,
-        carve_validation,
-        carving_description,
         check_selection,
+        frame_sampling,
         protocol_card,
         read_annotation_files,
         read_json,
         refuse_overlap,
         require_root,
+        validation_or_test,
     )
 
     selection = check_selection("ssv2", options.selection)
@@ -90,12 +89,10 @@ def build_ssv2(options: Ssv2Options, data_root: Path | None) -> Any:
     refuse_overlap("ssv2", ("train", train_ids), ("test", test_ids))
     text_of = {split: _one_text_per_video(items[split], files[names[split]]) for split in items}
     notes: list[str] = []
-    val_ids: list[str] = []
-    if selection == "val":
-        train_ids, val_ids = carve_validation("ssv2", train_ids, options.val_size, notes)
-        validation = carving_description("ssv2", names["train"], len(val_ids)) + "; grouped by text like the test"
-    else:
-        validation = "none: model selection on the test split"
+    train_ids, val_ids, validation = validation_or_test("ssv2", selection, train_ids, options.val_size,
+                                                        names["train"], notes)
+    if val_ids:
+        validation += "; grouped by text like the test"
     sources = VideoSources("ssv2", root, options.video_source, options.frames_dir, options.videos_dir, ".webm",
                            options.decoder)
 
@@ -112,9 +109,7 @@ def build_ssv2(options: Ssv2Options, data_root: Path | None) -> Any:
                            [CaptionRecord(text_of["train"][v], index) for index, v in enumerate(train_ids)])
     splits = {"train": train, "test": grouped("test", test_ids, text_of["test"])}
     splits["val"] = grouped("val", val_ids, text_of["train"]) if selection == "val" else splits["test"]
-    sampling = FrameSampling(max_frames=options.max_frames, grid_fps=5.0,
-                             feature_framerate=options.feature_framerate, mode=options.sampling,
-                             train_jitter=options.train_jitter, decoder=sources.decoder)
+    sampling = frame_sampling(options, sources.decoder)
     query = "one query per distinct text; every video with that text is correct (items with one caption merged)"
     card = protocol_card(
         dataset="ssv2", variant=options.caption_type, files=files, splits=splits, sources=sources,

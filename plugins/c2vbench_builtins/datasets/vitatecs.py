@@ -73,12 +73,12 @@ def build_vitatecs(options: VitatecsOptions, data_root: Path | None) -> Any:
     from c2vbench.plugin import (
         CaptionRecord,
         DataError,
-        FrameSampling,
         RetrievalDataset,
         RetrievalSplit,
         TextContrast,
         VideoRecord,
         VideoSources,
+        frame_sampling,
         protocol_card,
         read_annotation_files,
         require_root,
@@ -124,9 +124,7 @@ def build_vitatecs(options: VitatecsOptions, data_root: Path | None) -> Any:
         *(tuple(values) for values in contrast), description=described)})
     kinds = {source.kind for source in sources.values()}
     decoder = next((source.decoder for source in sources.values() if source.kind == "videos"), "frames")
-    sampling = FrameSampling(max_frames=options.max_frames, grid_fps=5.0,
-                             feature_framerate=options.feature_framerate, mode=options.sampling,
-                             train_jitter=options.train_jitter, decoder=decoder)
+    sampling = frame_sampling(options, decoder)
     first = next(iter(sources.values()))
     card = protocol_card(
         dataset="vitatecs", variant=",".join(aspects), files=files, splits={"test": test}, sources=first,
@@ -154,12 +152,9 @@ def _aspects(value: str) -> list[str]:
 
 
 def _read_lines(path: Path) -> list[Any]:
-    from c2vbench.plugin import DataError
+    from c2vbench.plugin import DataError, read_text
 
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise DataError(f"{path} is not UTF-8 text ({error})", "re-download the file") from None
+    text = read_text(path)
     records = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():

@@ -72,18 +72,17 @@ def c2vbench_register_datasets():
 
 def build_youcook2(options: Youcook2Options, data_root: Path | None) -> Any:
     from c2vbench.plugin import (
-        FrameSampling,
         RetrievalDataset,
         VideoRecord,
         VideoSources,
-        carve_validation,
-        carving_description,
         check_selection,
+        frame_sampling,
         protocol_card,
         read_annotation_files,
         read_json,
         require_root,
         split_of_records,
+        validation_or_test,
     )
 
     selection = check_selection("youcook2", options.selection)
@@ -92,13 +91,10 @@ def build_youcook2(options: Youcook2Options, data_root: Path | None) -> Any:
     clips = _clips(contents[ANNOTATIONS], files[ANNOTATIONS])
     videos = {split: list(dict.fromkeys(clip.video_id for clip in clips[subset])) for split, subset in SUBSETS.items()}
     notes: list[str] = []
-    train_videos, val_videos = videos["train"], []
-    if selection == "val":
-        train_videos, val_videos = carve_validation("youcook2", videos["train"], options.val_size, notes)
-        validation = (carving_description("youcook2", "the training videos", len(val_videos))
-                      + "; every clip of those videos")
-    else:
-        validation = "none: model selection on the test split"
+    train_videos, val_videos, validation = validation_or_test("youcook2", selection, videos["train"],
+                                                              options.val_size, "the training videos", notes)
+    if val_videos:
+        validation += "; every clip of those videos"
     sources = VideoSources("youcook2", root, options.video_source, options.frames_dir, options.videos_dir, ".mp4",
                            options.decoder, tree=True)
     sentences = {clip.clip_id: [clip.sentence] for subset in clips.values() for clip in subset}
@@ -112,9 +108,7 @@ def build_youcook2(options: Youcook2Options, data_root: Path | None) -> Any:
     splits = {"train": split_of("train", "training", train_videos),
               "test": split_of("test", "validation", videos["test"])}
     splits["val"] = split_of("val", "training", val_videos) if selection == "val" else splits["test"]
-    sampling = FrameSampling(max_frames=options.max_frames, grid_fps=5.0,
-                             feature_framerate=options.feature_framerate, mode=options.sampling,
-                             train_jitter=options.train_jitter, decoder=sources.decoder)
+    sampling = frame_sampling(options, sources.decoder)
     one = "one sentence per clip (each annotated segment is a clip)"
     card = protocol_card(
         dataset="youcook2", variant="clips-validation", files=files, splits=splits, sources=sources,
