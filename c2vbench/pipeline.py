@@ -249,11 +249,27 @@ def evaluate_and_build_result(config: RunConfig, assembly: Assembly, test, scree
                               "rule": "CLIP2Video evaluation (reference §6.1): captions in batches of N in split "
                                       "order; each video encoded and scored with the batch of its last caption",
                               "caption_batch": config.eval_batch_size})
+    if test.contrasts:
+        add_contrasts(result, model, test, encoded, config, device, reporter)
     result["env"].update(distributed_description(config, world))
     result["cost"]["embedding_cache"] = dict(feature_cache.log) if feature_cache is not None else "off"
     if config.probe == "order":
         add_order_probes(result, config, assembly, test, encoded, device, reporter, evaluation_seconds)
     return result
+
+
+def add_contrasts(result: dict[str, Any], model, test, encoded, config: RunConfig, device: torch.device,
+                  reporter: Reporter) -> None:
+    """Score the split's text contrasts (VITATECS, RTime-Binary) and add the ``contrasts`` block: per pair the
+    outcome, per group the accuracy with its interval (:mod:`c2vbench.results.contrasts`)."""
+    from c2vbench.evaluation.contrasts import score_contrasts
+    from c2vbench.results.contrasts import summarize_contrast
+
+    with reporter.status("scoring the text contrasts"):
+        blocks = score_contrasts(model, test, encoded, device, config.eval_batch_size, reporter, config.precision)
+    for block in blocks.values():
+        block["summary"] = summarize_contrast(block, seed=config.seed)
+    result["contrasts"] = blocks
 
 
 def check_probes_supported(config: RunConfig, world: World) -> None:
