@@ -249,7 +249,8 @@ def declared_order_sensitivity(spec: Any, options: Any = None) -> bool | None:
 
         raise PluginError(f"the order_sensitive declaration of {spec.label} '{spec.name}' failed: "
                           f"{type(error).__name__}: {error}",
-                          "this is a bug in the plug-in: order_sensitive(options) must return True, False or None")
+                          "this is a bug in the plug-in: order_sensitive(options) must return True, False or None",
+                          ) from None
     return None if value is None else bool(value)
 
 
