@@ -241,6 +241,34 @@ def pairwise_numbers(entry: Entry, subset: str, n_resamples: int, seed: int) -> 
     return float(mean[0]), (float(low[0]), float(high[0]))
 
 
+def shared_contrast_columns(entries: Sequence[Entry]) -> list[str]:
+    """``"<contrast>: <group>"`` columns every run of every entry carries (VITATECS' aspects, RTime-Binary), in the
+    order of the first run: each contrast's overall accuracy first, then its groups."""
+    from c2vbench.results.contrasts import ALL, _groups
+
+    columns: list[str] | None = None
+    for entry in entries:
+        for result in entry.results:
+            found = [f"{name}: {group}" for name, block in (result.get("contrasts") or {}).items()
+                     for group in _groups(block) if group == ALL or len(set(block["group"])) > 1]
+            columns = found if columns is None else [column for column in columns if column in found]
+    return columns or []
+
+
+def contrast_numbers(entry: Entry, column: str, n_resamples: int, seed: int) -> tuple[float, tuple[float, float]]:
+    """Accuracy (percent) of one contrast column, mean over seeds pair by pair, with its interval over seeds and
+    queries (videos as clusters)."""
+    from c2vbench.results.contrasts import ALL
+
+    name, group = column.split(": ", 1)
+    blocks = [result["contrasts"][name] for result in entry.results]
+    labels = np.asarray(blocks[0]["group"], dtype=object)
+    rows = np.arange(len(labels)) if group == ALL else np.flatnonzero(labels == group)
+    values = np.stack([100.0 * np.asarray(block["outcome"], dtype=np.float64)[rows] for block in blocks])
+    mean, (low, high) = _mean_and_interval(values[:, :, None], np.asarray(blocks[0]["video"])[rows])
+    return float(mean[0]), (float(low[0]), float(high[0]))
+
+
 def has_probes(entries: Sequence[Entry]) -> bool:
     """Whether any run of any entry carries a ``probes`` block (the order-sensitivity column is shown then)."""
     return any(isinstance(result.get("probes"), Mapping) for entry in entries for result in entry.results)
@@ -472,6 +500,7 @@ class RankedRow:
     p_value: float | None = None  # Holm-adjusted, against the baseline
     order_sensitivity: str | None = None  # T2V R@1 drop under frame shuffling (when the table has probes)
     cell: str | None = None  # the mark as printed, with the test's verdict (see baseline_marks / plain_marks)
+    contrasts: dict[str, tuple[float, tuple[float, float]]] = dataclasses.field(default_factory=dict)
     rank_interval: tuple[int, int] | None = None  # the ranks it could hold at 95% (None: not rankable together)
 
     @property
@@ -492,6 +521,7 @@ class LeaderboardTable:
     pairwise_subsets: list[str]
     baseline_note: str | None = None
     has_probes: bool = False
+    contrast_columns: list[str] = dataclasses.field(default_factory=list)  # "<contrast>: <group>" accuracies
 
 
 def rank_entries(
@@ -518,6 +548,7 @@ def rank_entries(
     subsets = shared_subsets(entries)
     pairwise = shared_pairwise_subsets(entries, subsets)
     probes = has_probes(entries)
+    contrast_columns = shared_contrast_columns(entries)
     intervals = table_rank_intervals(ordered, n_resamples, seed)
     rows = []
     for position, entry in enumerate(ordered, start=1):
@@ -528,6 +559,7 @@ def rank_entries(
             {name: subset_numbers(entry, name, n_resamples, seed) for name in subsets},
             {name: pairwise_numbers(entry, name, n_resamples, seed) for name in pairwise},
             mark, p_value, order_sensitivity_cell(entry, n_resamples, seed) if probes else None, cell,
+            {column: contrast_numbers(entry, column, n_resamples, seed) for column in contrast_columns},
             intervals[position - 1] if intervals is not None else None))
     return rows, subsets, pairwise
 
@@ -561,6 +593,7 @@ def _render_table(table: LeaderboardTable, show_significance: bool) -> list[str]
     header = ["#", "Entry", "T2V R@1", "T2V R@5", "T2V R@10", "T2V MnR", "V2T R@1"]
     header += [f"T2V R@1 ({escape_markdown(name)})" for name in table.subsets]
     header += [f"{escape_markdown(name)}: own > rival %" for name in table.pairwise_subsets]
+    header += [f"{escape_markdown(column)} acc. %" for column in table.contrast_columns]
     if table.has_probes:
         header.append("T2V R@1 drop under shuffle")
     header += ["Seeds", "Params", "Inference", "Provided by", "Rank (95%)"]
@@ -575,6 +608,7 @@ def _render_table(table: LeaderboardTable, show_significance: bool) -> list[str]
         cells.append(_v2t_cell(entry, entry_numbers_.means["V2T R@1"]))
         cells += [_with_interval(*row.subsets[name]) for name in table.subsets]
         cells += [_with_interval(*row.pairwise[name]) for name in table.pairwise_subsets]
+        cells += [_with_interval(*row.contrasts[column]) for column in table.contrast_columns]
         if table.has_probes:
             cells.append(row.order_sensitivity or "–")
         cells += [_seeds_cell(entry), _parameters_cell(entry), _inference_cell(entry), _providers_cell(entry),
@@ -627,7 +661,8 @@ def leaderboard_tables(
             rows, subsets, pairwise = rank_entries(tracks[track], baseline_entry, baseline is not None,
                                                    n_resamples, seed)
             ranked.append(LeaderboardTable(protocol_hash, protocol, track, rows, subsets, pairwise,
-                                           note if index == 0 else None, has_probes(tracks[track])))
+                                           note if index == 0 else None, has_probes(tracks[track]),
+                                           shared_contrast_columns(tracks[track])))
     return ranked
 
 
@@ -721,6 +756,15 @@ def render_leaderboard(
         "own > rival %: how often a subset query scores its own video above its rival (synthetic-motion: the "
         "clip's exact time reversal); 50 is chance, and all an order-blind model can reach.",
     ]
+    if any(table.contrast_columns for table in tables):
+        lines.append(
+            "- <contrast>: <group> acc. % (temporal benchmarks: VITATECS' aspects, RTime-Binary): how often a video "
+            "scores its caption above the contrasting text (a counterfactual that changes one temporal aspect, or "
+            "the caption of the reversed video); ties count one half, 50 is chance. Interval: bootstrap over "
+            "videos (pairs of one video move together); `c2vbench compare` tests two results pair by pair. Read "
+            "it beside the shuffle drop: the probe asks whether the model's scores depend on frame order at all, "
+            "these ask whether that dependence picks the right text."
+        )
     if any(table.has_probes for table in tables):
         lines.append(
             "- T2V R@1 drop under shuffle (`--probe order`): the unprobed T2V R@1 minus the T2V R@1 with every "
