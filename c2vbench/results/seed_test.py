@@ -30,9 +30,9 @@ cannot push up by luck:
   (``γ`` = :data:`DF_QUANTILE`), the factor that turns a ``ν``-df variance estimate into its one-sided upper
   ``1 - γ`` bound: a seed variance that came out small is not trusted to be small when the df are set. With equal
   seed counts and no query part the factor cancels (the plain Welch df);
-* **no more df than an equal-variance design**: the df are at most those the same formula gives with the two sides'
-  seed variances pooled, so that a 2-seed side whose spread happened to be small cannot borrow the 10-seed side's
-  df (with equal seed counts this bound never binds).
+* **no more df than an equal-variance design**: the df are at most the Satterthwaite df the same design has when
+  the two sides' seed variances are replaced by their pooled estimate, so that a 2-seed side whose spread happened
+  to be small cannot borrow the 10-seed side's df (with equal seed counts the bound is not applied).
 
 **One seed on a side** (a new method's single run against a baseline's seeds): the single run's seed variance cannot
 be estimated, so it is *borrowed* from the other side under the stated assumption that both configurations have the
@@ -196,10 +196,13 @@ def configuration_test(components: VarianceComponents, confidence: float = 0.95)
             [(factor_a * np.maximum(spread_a, noise_a) / k_a, noise_a / k_a, k_a - 1),
              (factor_b * np.maximum(spread_b, noise_b) / k_b, noise_b / k_b, k_b - 1)],
             query_variance, query_degrees)
+        if k_a == k_b:
+            return _test_from(components, variance, separate, confidence, None)
+        # unequal seed counts: at most the df the design has if both sides share one (the pooled) seed variance
         pooled_spread = ((k_a - 1) * spread_a + (k_b - 1) * spread_b) / (k_a + k_b - 2)
         pooled = _satterthwaite(
-            [(factor_a * np.maximum(pooled_spread, noise_a) / k_a, noise_a / k_a, k_a - 1),
-             (factor_b * np.maximum(pooled_spread, noise_b) / k_b, noise_b / k_b, k_b - 1)],
+            [(np.maximum(pooled_spread, noise_a) / k_a, noise_a / k_a, k_a - 1),
+             (np.maximum(pooled_spread, noise_b) / k_b, noise_b / k_b, k_b - 1)],
             query_variance, query_degrees)
         return _test_from(components, variance, np.minimum(separate, pooled), confidence, None)
     # one seed on one side: borrow the other side's seed-offset variance (equal seed variance assumed)
