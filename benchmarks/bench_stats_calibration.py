@@ -291,11 +291,18 @@ def main() -> None:
     parser.add_argument("--bootstrap-replicates", type=int, default=200,
                         help="replicates for the previous two-level bootstrap's coverage (499 resamples each)")
     parser.add_argument("--quick", action="store_true", help="two designs only")
+    parser.add_argument("--design", type=int, action="append", help="only these designs (index into DESIGNS)")
+    parser.add_argument("--large-replicates", type=int, default=None,
+                        help="replicates for designs of 5,000 queries or more (default: a third of --replicates)")
+    parser.add_argument("--sizes-only", action="store_true", help="skip the power and coverage studies")
     parser.add_argument("--seed", type=int, default=20261127)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     started = time.perf_counter()
     designs = DESIGNS[:2] if args.quick else DESIGNS
+    if args.design:
+        designs = tuple(DESIGNS[index] for index in args.design)
+    large = args.large_replicates or max(200, args.replicates // 3)
     print(f"{args.replicates} replicates per null cell (Monte-Carlo standard error "
           f"{np.sqrt(0.05 * 0.95 / args.replicates):.4f} at 0.05, {np.sqrt(0.01 * 0.99 / args.replicates):.4f} at "
           f"0.01); {args.power_replicates} for power, {args.coverage_replicates} for coverage; worst over both nulls, "
@@ -305,7 +312,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for design in designs:
         population = Population.draw(design, rng)
-        replicates = args.replicates if design.queries < 5000 else max(200, args.replicates // 3)
+        replicates = args.replicates if design.queries < 5000 else large
         for row_pair in _pairs(size_study(population, rng, replicates, SPLITS)):
             split = row_pair[0]["split"]
             new = np.maximum(*(row["new"] for row in row_pair)) if row_pair[0]["new"] is not None else None
@@ -318,6 +325,9 @@ def main() -> None:
             where = "–" if new is None else _worst(new, 1)[1]
             print(f"| {design.name} ({replicates} replicates) | {split} | {' | '.join(cells)} | {where} |",
                   flush=True)
+    if args.sizes_only:
+        print(f"\n{time.perf_counter() - started:.0f} s")
+        return
     print("\nPower at alpha 0.05, text→video, different recipes, B shifted by +0.25 logits (R@1 / R@5 / R@10 / MnR / "
           "MRR):\n")
     print("| design | seeds | previous | new | change (points) |")
