@@ -130,8 +130,21 @@ def check_components(config: RunConfig, roles: tuple[str, ...] | None = None) ->
     for role in roles or ROLES:
         spec = registry.get(ROLE_KIND[role], names[role]).spec
         build_options(spec, overrides[role])
+        refuse_code_in_option_files(role, overrides[role])
         if role == "dataset":
             check_data_root(spec, config.data_root)
+
+
+def refuse_code_in_option_files(role: str, options: dict[str, Any]) -> None:
+    """Every component option that names an existing file (``pretrained``, ``image_weights``, ...) is looked at
+    before anything is built: an archive that holds code is refused at once (the plug-in refuses it too)."""
+    from pathlib import Path
+
+    from c2vbench.runtime.tensor_files import refuse_code_archive
+
+    for key, value in options.items():
+        if isinstance(value, str) and value.strip() and Path(value).expanduser().is_file():
+            refuse_code_archive(Path(value).expanduser(), f"{role} option {key}:")
 
 
 def describe_run(result: dict[str, Any]) -> str:

@@ -29,6 +29,9 @@ def eval_command(ctx: click.Context, checkpoint: str, checkpoint_format: str | N
     """
     from pathlib import Path
 
+    from c2vbench.runtime.tensor_files import refuse_code_in_checkpoint
+
+    refuse_code_in_checkpoint(checkpoint)  # a file of code is refused before anything else is read
     if checkpoint_format is None:
         checkpoint_format = "c2vbench" if Path(checkpoint).is_dir() else "clip2video"
     config = resolve_config(ctx, params, protocol="zeroshot", save_checkpoint=False)

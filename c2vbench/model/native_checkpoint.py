@@ -69,12 +69,11 @@ def read_native_config(folder: str | Path) -> dict[str, Any]:
 
 def load_native_checkpoint(path: str | Path, legacy_mask: bool = False, registry=None, **_: Any):
     """Rebuild the model from ``config.json`` through the registry and load the weights (eval mode, CPU)."""
-    from safetensors.torch import load_file
-
     from c2vbench.model.assembly import build_model
     from c2vbench.model.retrieval_model import upgrade_state_dict_keys
     from c2vbench.platform.registry import get_registry
     from c2vbench.platform.specs import ROLE_KIND, build_options, options_as_dict
+    from c2vbench.runtime.tensor_files import CodeArchiveError, read_tensor_file
 
     description = read_native_config(path)
     folder = Path(path) if Path(path).is_dir() else Path(path).parent
@@ -89,15 +88,16 @@ def load_native_checkpoint(path: str | Path, legacy_mask: bool = False, registry
             if "legacy_mask" in fields:
                 overrides["legacy_mask"] = True
         options[role] = build_options(component.spec, overrides)
+    try:
+        weights = read_tensor_file(folder / WEIGHTS_FILE, "checkpoint weights")
+    except CodeArchiveError:
+        raise
+    except C2VBenchError as error:
+        raise C2VBenchError(error.problem, "the file is truncated or damaged; re-run the training that wrote it"
+                            ) from None
     run_config = description.get("run_config", {})
     max_frames = description.get("max_frames") or run_config.get("max_frames") or 12
     model = build_model(components, options, int(max_frames))
-    try:
-        weights = load_file(str(folder / WEIGHTS_FILE))
-    except Exception as error:  # safetensors raises its own SafetensorError (and OSError) on damaged files
-        detail = " ".join(str(error).split())[:160] or type(error).__name__
-        raise C2VBenchError(f"cannot read {folder / WEIGHTS_FILE}: {detail}",
-                            "the file is truncated or damaged; re-run the training that wrote it") from None
     state = upgrade_state_dict_keys(weights)
     missing, unexpected = model.load_state_dict(state, strict=False)
     # safetensors stores a tensor shared by two modules once; the other name is covered by the same storage.

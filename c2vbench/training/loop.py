@@ -427,7 +427,9 @@ def load_training_state(state_dir: Path | None) -> dict[str, Any] | None:
     """
     state = None
     if current_world().is_main and state_dir is not None and (state_dir / TRAINING_STATE_FILE).exists():
-        state = torch.load(state_dir / TRAINING_STATE_FILE, map_location="cpu", weights_only=True)
+        from c2vbench.runtime.tensor_files import read_tensor_file
+
+        state = read_tensor_file(state_dir / TRAINING_STATE_FILE, "training state")
     return broadcast_object(state)
 
 

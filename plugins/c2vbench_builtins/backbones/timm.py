@@ -206,6 +206,9 @@ def _weights_path(value: str, option_name: str) -> Path | None:
         raise C2VBenchError(f"{option_name} file {path} does not exist",
                             "give the path of a local weights file (nothing is downloaded), or leave it empty for "
                             "random weights")
+    from c2vbench.plugin import refuse_code_archive
+
+    refuse_code_archive(path, option_name)  # before any model is built: a file of code is never loaded
     return path
 
 
