@@ -23,6 +23,7 @@ from c2vbench.platform.errors import C2VBenchError, RunInterrupted
 from c2vbench.platform.registry import ComponentRegistry, get_registry
 from c2vbench.platform.specs import ROLE_KIND
 from c2vbench.results.result_file import build_result, write_result
+from c2vbench.runtime.atomic_files import check_writable_folder
 from c2vbench.runtime.distributed import World, current_world, distributed_session, main_process_first
 from c2vbench.runtime.distributed import select_device as select_device  # noqa: PLC0414 - kept importable from here
 from c2vbench.runtime.progress import Reporter
@@ -65,6 +66,8 @@ def reporter_for(world: World, reporter: Reporter) -> Reporter:
 
 def _run_benchmark(config: RunConfig, registry: ComponentRegistry, reporter: Reporter, world: World,
                    device: torch.device) -> RunOutcome:
+    if world.is_main:
+        check_writable_folder(config.out, "--out")
     seed_everything(config.seed)
     check_probes_supported(config, world)
     if world.distributed and config.protocol != "zeroshot":
@@ -79,9 +82,10 @@ def _run_benchmark(config: RunConfig, registry: ComponentRegistry, reporter: Rep
         dataset = assembly.dataset
         for note in dataset.notes:
             reporter.note(note)
+        selection_name = None if config.protocol == "zeroshot" else selection_split_name(config, dataset, reporter)
+        check_frame_memory(config, assembly)  # before any video is read
         screen = SplitScreener(dataset, assembly.sampling, config.allow_missing, reporter,
                                report_dir=config.out if world.is_main else None)
-        selection_name = None if config.protocol == "zeroshot" else selection_split_name(config, dataset, reporter)
         needed = ["test"] if config.protocol == "zeroshot" else ["train", selection_name, "test"]
         stage = "checking the videos"
         splits = screen.screen_all([name for name in needed if name])  # every split's problems, in one message
@@ -134,11 +138,27 @@ def selection_split_name(config: RunConfig, dataset, reporter: Reporter) -> str 
         return None
     wanted = dataset.selection_split if config.select_on == "auto" else config.select_on
     if wanted not in dataset.splits:
-        reporter.note(f"dataset '{dataset.name}' has no '{wanted}' split: the last epoch is kept")
-        return None
+        if config.select_on == "auto":
+            reporter.note(f"dataset '{dataset.name}' has no '{wanted}' split: the last epoch is kept")
+            return None
+        raise C2VBenchError(f"--select-on {wanted}: dataset '{dataset.name}' has no split '{wanted}' (its splits: "
+                            f"{', '.join(sorted(dataset.splits))})",
+                            "use --select-on auto, none, or one of those splits")
     if wanted == "test":
         reporter.note("model selection on the test split: the result is marked as selected on test")
     return wanted
+
+
+def check_frame_memory(config: RunConfig, assembly: Assembly) -> None:
+    """Refuse a frame count whose batch of frames cannot fit in memory, with the size it would need."""
+    from c2vbench.runtime.resources import check_frame_batch_fits
+
+    side = int(getattr(assembly.model.backbone, "image_size", 0) or 0)
+    if side <= 0:
+        return
+    videos = config.eval_batch_size if config.protocol != "finetune" else max(config.batch_size,
+                                                                               config.eval_batch_size)
+    check_frame_batch_fits(videos, int(assembly.sampling.max_frames), side)
 
 
 def training_state_dir(config: RunConfig) -> Path:
@@ -302,10 +322,13 @@ def evaluate_checkpoint(config: RunConfig, checkpoint: str | Path, checkpoint_fo
 def _evaluate_checkpoint(config: RunConfig, checkpoint: str | Path, checkpoint_format: str, legacy_mask: bool,
                          registry: ComponentRegistry, reporter: Reporter, device: torch.device,
                          checkpoint_options: dict[str, Any]) -> RunOutcome:
+    if current_world().is_main:
+        check_writable_folder(config.out, "--out")
     seed_everything(config.seed)
     check_probes_supported(config, current_world())
     assembly, screen = checkpoint_assembly(config, checkpoint, checkpoint_format, legacy_mask, registry, reporter,
                                            checkpoint_options)
+    check_frame_memory(config, assembly)
     assembly.model.to(device)
     ran = ran_config(config, assembly)
     feature_cache = BackboneFeatureCache.for_run(assembly.model, assembly.dataset, ran, device)

@@ -135,6 +135,13 @@ def check_components(config: RunConfig, roles: tuple[str, ...] | None = None) ->
             check_data_root(spec, config.data_root)
 
 
+def check_output(config: RunConfig) -> None:
+    """``--out`` must be a folder c2vbench can write, checked before the work (not after the evaluation)."""
+    from c2vbench.runtime.atomic_files import check_writable_folder
+
+    check_writable_folder(config.out, "--out")
+
+
 def refuse_code_in_option_files(role: str, options: dict[str, Any]) -> None:
     """Every component option that names an existing file (``pretrained``, ``image_weights``, ...) is looked at
     before anything is built: an archive that holds code is refused at once (the plug-in refuses it too)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from c2vbench.cli.common import check_components, resolve_config, run_options
+from c2vbench.cli.common import check_components, check_output, resolve_config, run_options
 from c2vbench.cli.run import print_outcome
 
 
@@ -36,6 +36,7 @@ def eval_command(ctx: click.Context, checkpoint: str, checkpoint_format: str | N
         checkpoint_format = "c2vbench" if Path(checkpoint).is_dir() else "clip2video"
     config = resolve_config(ctx, params, protocol="zeroshot", save_checkpoint=False)
     check_components(config, roles=("dataset",))  # the checkpoint names the model's plug-ins
+    check_output(config)
 
     from c2vbench.config import parse_option_pairs
     from c2vbench.pipeline import evaluate_checkpoint

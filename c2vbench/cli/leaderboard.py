@@ -67,6 +67,11 @@ def leaderboard_command(
                             "add --out FILE")
     if plot is not None and not plot.lower().endswith(".png"):
         raise C2VBenchError(f"--plot {plot}: the picture is written as PNG", "give a file name ending in .png")
+    from c2vbench.runtime.atomic_files import check_writable_folder, write_bytes_atomic
+
+    for flag, path in (("--out", None if check else out), ("--plot", plot)):
+        if path is not None:  # before any result is read: an unwritable target fails at once
+            check_writable_folder(Path(path).parent, f"the folder of {flag}")
     explicit = {Path(entry) for entry in inputs}
     results = []
     foreign: list[Path] = []
@@ -114,6 +119,5 @@ def leaderboard_command(
             raise ResultFileError(f"{out} {state}", f"regenerate it: {again}")
         click.echo(f"{out} is up to date ({len(results)} result files).", err=True)
         return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(text.encode("utf-8"))
+    write_bytes_atomic(target, text.encode("utf-8"))
     click.echo(f"wrote {out} ({len(results)} result files).", err=True)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import click
 
-from c2vbench.cli.common import check_components, config_default, describe_run, resolve_config, run_options
+from c2vbench.cli.common import (
+    check_components,
+    check_output,
+    config_default,
+    describe_run,
+    resolve_config,
+    run_options,
+)
 
 
 @click.command("run")
@@ -36,6 +43,7 @@ def run_command(ctx: click.Context, **params) -> None:
     wanted = True if params["ask_checkpoint"] else (False if params["no_checkpoint"] else None)
     config = resolve_config(ctx, params, **({} if wanted is None else {"save_checkpoint": wanted}))
     check_components(config)  # before the pipeline imports torch: a misspelt name is refused at once
+    check_output(config)
 
     from c2vbench.pipeline import run_benchmark
     from c2vbench.runtime.progress import Reporter

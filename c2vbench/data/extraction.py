@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import errno
 import hashlib
 import json
 import os
@@ -39,11 +40,17 @@ MANIFEST_DIR = ".manifests"
 PARTIAL_DIR = ".partial"
 JPEG_QUALITY = 95
 DECODE_CHUNK = 32  # frames decoded per decord call: bounds memory on long, high-resolution clips
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM)
+MAX_GRID_FPS = 120.0  # above any ordinary video's own rate: a higher grid only repeats frames
+# A floor on the size of one JPEG frame (bytes per pixel at quality 95 on smooth content): disk estimates use it,
+# so a refusal is never wrong (real frames are larger).
+JPEG_BYTES_PER_PIXEL_FLOOR = 0.05
 
 
 @dataclasses.dataclass
 class ExtractionOutcome:
-    """What happened to one video: ``extracted``, ``partial``, ``skipped`` (already done) or ``failed``."""
+    """What happened to one video: ``extracted``, ``partial``, ``skipped`` (already done), ``linked`` (its frame
+    folder is a symbolic link, left as it is) or ``failed``."""
 
     video_id: str
     status: str
@@ -71,6 +78,7 @@ class PrepareReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "counts": {status: self.count(status) for status in ("extracted", "partial", "skipped", "failed")}
+            | ({"linked": self.count("linked")} if self.count("linked") else {})
             | {"missing": len(self.missing)},
             "offenders": self.offenders(),
         }
@@ -117,6 +125,32 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def linked_outcome(out_dir: Path, video_id: str) -> ExtractionOutcome:
+    """A frame folder that is a symbolic link is never written through nor replaced: skipped, with a note."""
+    return ExtractionOutcome(video_id, "linked", f"{out_dir / video_id} is a symbolic link: left as it is (remove "
+                             "the link to extract this video here)")
+
+
+def check_grid_fps(fps: float) -> None:
+    """Refuse a grid rate outside (0, MAX_GRID_FPS], with the number of frames one minute of video would make."""
+    import math
+
+    from c2vbench.platform.errors import C2VBenchError
+
+    if not (math.isfinite(fps) and 0 < fps <= MAX_GRID_FPS):
+        per_minute = f"; at {fps:g} fps one minute of video is {fps * 60:,.0f} JPEG files" if fps > 0 else ""
+        raise C2VBenchError(f"--fps {fps:g} is outside (0, {MAX_GRID_FPS:g}]{per_minute}",
+                            "use the protocol's grid rate (5 for CLIP2Video and CLIP4Clip)")
+
+
+def disk_needed(probe, fps: float) -> tuple[int, int]:
+    """``(frames, bytes)`` that extracting a probed video at ``fps`` will write, at least."""
+    import math
+
+    frames = max(1, math.ceil((probe.duration or 0.0) * fps))
+    return frames, int(frames * (probe.width or 1) * (probe.height or 1) * JPEG_BYTES_PER_PIXEL_FLOOR)
+
+
 def extract_video(source: Path, out_dir: Path, fps: float = 5.0, decoder: str = "auto") -> ExtractionOutcome:
     """Extract one video's grid frames and write its manifest (see the module docstring).
 
@@ -129,6 +163,15 @@ def extract_video(source: Path, out_dir: Path, fps: float = 5.0, decoder: str = 
     probe = probe_source(source, decoder)
     if probe.problem:
         return ExtractionOutcome(video_id, "failed", probe.problem)
+    if (out_dir / video_id).is_symlink():
+        return linked_outcome(out_dir, video_id)
+    frames, needed = disk_needed(probe, fps)
+    free = shutil.disk_usage(out_dir).free
+    if needed > free:
+        from c2vbench.runtime.resources import human_bytes
+
+        return ExtractionOutcome(video_id, "failed", f"{frames:,} frames at {fps:g} fps need at least "
+                                 f"{human_bytes(needed)}, and the disk has {human_bytes(free)} free")
     staging = out_dir / PARTIAL_DIR / video_id
     if staging.exists():
         shutil.rmtree(staging)  # a previous, interrupted attempt
@@ -137,6 +180,10 @@ def extract_video(source: Path, out_dir: Path, fps: float = 5.0, decoder: str = 
         written = _write_grid_frames(source, staging, fps, probe.decoder)
     except Exception as error:  # any decoder failure on this one video: report it, keep going with the others
         shutil.rmtree(staging, ignore_errors=True)
+        if getattr(error, "errno", None) in WRITE_ERRNOS:  # a full disk or a read-only folder stops the whole run
+            from c2vbench.runtime.atomic_files import write_failure
+
+            raise write_failure(out_dir / video_id, error) from None
         return ExtractionOutcome(video_id, "failed", f"undecodable: {str(error).splitlines()[-1][:200]}")
     if written == 0:
         shutil.rmtree(staging, ignore_errors=True)
@@ -226,9 +273,12 @@ def prepare_videos(videos_dir: Path, out_dir: Path, fps: float = 5.0, workers: i
         on_done: called as ``on_done(outcome, done, total)`` after each video (progress display). An exception it
             raises (e.g. KeyboardInterrupt) stops the run; finished videos stay finished.
     """
+    from c2vbench.runtime.atomic_files import check_writable_folder
+
     videos_dir, out_dir = Path(videos_dir), Path(out_dir)
-    decoder = resolve_video_decoder(decoder)  # before any work: a missing decoder is one error line
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_grid_fps(fps)  # before any work: a nonsense rate, a missing decoder or an unwritable --out is one line
+    decoder = resolve_video_decoder(decoder)
+    check_writable_folder(out_dir, "--out")
     found = find_videos(videos_dir)
     missing: list[str] = []
     if expected_ids is not None:
@@ -239,7 +289,11 @@ def prepare_videos(videos_dir: Path, out_dir: Path, fps: float = 5.0, workers: i
     pending = []
     total = len(found)
     for video_id, source in found.items():
-        if is_done(out_dir, video_id, source):
+        if (out_dir / video_id).is_symlink():
+            outcomes.append(linked_outcome(out_dir, video_id))
+            if on_done is not None:
+                on_done(outcomes[-1], len(outcomes), total)
+        elif is_done(out_dir, video_id, source):
             outcomes.append(ExtractionOutcome(video_id, "skipped", "already extracted"))
             if on_done is not None:
                 on_done(outcomes[-1], len(outcomes), total)

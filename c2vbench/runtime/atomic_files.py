@@ -6,11 +6,62 @@ job, a full disk) at any point leaves nothing half-written that a later run woul
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from c2vbench.platform.errors import C2VBenchError
+
+# What an OS error on a write means for the user, by errno
+_WRITE_ADVICE = {errno.ENOSPC: "free some space (or choose another --out) and run the same command again",
+                 errno.EDQUOT: "free some space under your quota (or choose another --out) and run again",
+                 errno.EFBIG: "the file system (or a file-size limit) refuses a file this large; choose another --out",
+                 errno.EROFS: "the folder is on a read-only file system; choose another --out",
+                 errno.EACCES: "you cannot write there; choose another --out",
+                 errno.EPERM: "you cannot write there; choose another --out"}
+
+
+class WriteFailed(C2VBenchError, OSError):
+    """A file c2vbench writes could not be written (disk full, read-only, no permission): one line, no traceback.
+
+    It is an OSError too, so code that tolerates a failed optional write (the embedding cache) still catches it.
+    """
+
+
+def write_failure(path: str | Path, error: BaseException) -> WriteFailed:
+    """The one-line error for a failed write of ``path``: what the system said and what to do."""
+    if isinstance(error, WriteFailed):
+        return error
+    code = getattr(error, "errno", None)
+    reason = os.strerror(code) if isinstance(code, int) else (str(error).strip().splitlines() or ["write failed"])[0]
+    failure = WriteFailed(f"cannot write {path}: {reason}",
+                          _WRITE_ADVICE.get(code, "check the disk and the folder's permissions, then run again"))
+    failure.errno = code
+    return failure
+
+
+def check_writable_folder(folder: str | Path, flag: str = "--out") -> Path:
+    """Create ``folder`` if needed and prove that a file can be written in it, before any work is done."""
+    folder = Path(folder).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise C2VBenchError(f"{flag} {folder} is a file, not a folder", f"give {flag} a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(prefix=".c2vbench-write-check.", dir=folder)
+        try:
+            os.write(handle, b"c2vbench")
+            os.fsync(handle)
+        finally:
+            os.close(handle)
+            os.unlink(probe)
+    except OSError as error:
+        failure = write_failure(folder, error)
+        raise WriteFailed(f"{flag} {folder} is not writable ({os.strerror(error.errno) if error.errno else error})",
+                          failure.fix) from None
+    return folder
 
 
 def _ordinary_permissions(temp_name: str) -> None:
@@ -23,8 +74,11 @@ def _ordinary_permissions(temp_name: str) -> None:
 def write_bytes_atomic(path: str | Path, payload: bytes) -> Path:
     """Write ``payload`` to ``path`` through a temporary file in the same folder, fsync'd, then renamed."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as error:
+        raise write_failure(path, error) from None
     _ordinary_permissions(temp_name)
     try:
         with os.fdopen(handle, "wb") as stream:
@@ -32,6 +86,9 @@ def write_bytes_atomic(path: str | Path, payload: bytes) -> Path:
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temp_name, path)
+    except OSError as error:  # a full disk, a file-size limit: nothing torn stays, and the error is one line
+        Path(temp_name).unlink(missing_ok=True)
+        raise write_failure(path, error) from None
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
@@ -54,8 +111,11 @@ def publish_folder_atomic(folder: str | Path, files: dict[str, bytes]) -> bool:
     import shutil
 
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+    except OSError as error:
+        raise write_failure(folder, error) from None
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private; a published folder gets ordinary permissions
