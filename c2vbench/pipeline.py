@@ -90,7 +90,7 @@ def _run_benchmark(config: RunConfig, registry: ComponentRegistry, reporter: Rep
         stage = "checking the videos"
         splits = screen.screen_all([name for name in needed if name])  # every split's problems, in one message
         model = assembly.model.to(device)
-        feature_cache = BackboneFeatureCache.for_run(model, dataset, config, device)
+        feature_cache = BackboneFeatureCache.for_run(model, dataset, config, device, reporter)
 
         training = None
         run_id = None
@@ -331,7 +331,7 @@ def _evaluate_checkpoint(config: RunConfig, checkpoint: str | Path, checkpoint_f
     check_frame_memory(config, assembly)
     assembly.model.to(device)
     ran = ran_config(config, assembly)
-    feature_cache = BackboneFeatureCache.for_run(assembly.model, assembly.dataset, ran, device)
+    feature_cache = BackboneFeatureCache.for_run(assembly.model, assembly.dataset, ran, device, reporter)
     try:
         result = evaluate_and_build_result(ran, assembly, screen("test"), screen, None, device, reporter,
                                            feature_cache, checkpoint=assembly.checkpoint)

@@ -34,17 +34,26 @@ def load_side(path: Path) -> list[dict]:
 
 
 def refuse_shared_runs(first: list[dict], second: list[dict], path_a: Path, path_b: Path) -> None:
-    """A run compared with itself shows no difference by construction: say so instead of printing zeros."""
-    from c2vbench.platform.errors import ResultFileError
+    """A run compared with itself shows no difference by construction: say so instead of printing zeros.
 
-    shared = sorted({run["run_id"] for run in first} & {run["run_id"] for run in second})
-    if not shared:
-        return
-    if len(first) == len(second) == 1:
-        raise ResultFileError(f"{path_a} and {path_b} are the same run ({shared[0]}): every difference would be 0",
-                              "compare two different result files")
-    raise ResultFileError(f"{path_a} and {path_b} share {len(shared)} run(s) (e.g. {shared[0]}), so the two sides are "
-                          "not independent", "give each side its own runs")
+    Runs are the same when their content is (protocol, configuration, seed and every per-query rank), whatever
+    their run ids say: a copied file with a new id is still the same run, and two files that share an id but hold
+    different ranks are compared (with a note: one of them was edited, or two runs shared an id)."""
+    from c2vbench.platform.errors import ResultFileError
+    from c2vbench.results.integrity import same_content
+
+    shared = [(a, b) for a in first for b in second if same_content(a, b)]
+    if shared:
+        example = shared[0][0].get("run_id", "?")
+        if len(first) == len(second) == 1:
+            raise ResultFileError(f"{path_a} and {path_b} hold the same run (identical per-query ranks, run "
+                                  f"{example}): every difference would be 0", "compare two different runs")
+        raise ResultFileError(f"{path_a} and {path_b} share {len(shared)} run(s) (identical per-query ranks, e.g. "
+                              f"{example}), so the two sides are not independent", "give each side its own runs")
+    ids = sorted({run.get("run_id") for run in first} & {run.get("run_id") for run in second} - {None})
+    for run_id in ids:
+        click.echo(f"note: {path_a} and {path_b} both carry run id {run_id} but hold different per-query ranks "
+                   "(one was edited, or two runs shared an id); they are compared by their content", err=True)
 
 
 @click.command("compare")
@@ -66,9 +75,12 @@ def compare_command(result_a: Path, result_b: Path, n_resamples: int, seed: int,
     Example: c2vbench compare results/meanp.json results/tdb.json
     """
     from c2vbench.results.comparison import compare_results
+    from c2vbench.results.integrity import integrity_notes
 
     first = load_side(result_a)
     second = load_side(result_b)
+    for note in integrity_notes(first + second):
+        click.echo(f"note: {note}", err=True)
     refuse_shared_runs(first, second, result_a, result_b)
     comparison = compare_results(
         first if len(first) > 1 else first[0],

@@ -82,6 +82,10 @@ def leaderboard_command(
             click.echo(f"skipped {loaded}", err=True)
         else:
             results.append((path, loaded))
+    from c2vbench.results.integrity import integrity_notes
+
+    for note in integrity_notes(results):
+        click.echo(f"note: {note}", err=True)
     if foreign:
         click.echo(
             f"skipped {len(foreign)} JSON file(s) that are not result files (no schema_version), e.g. {foreign[0]}",

@@ -22,7 +22,6 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import errno
-import hashlib
 import json
 import os
 import shutil
@@ -35,6 +34,7 @@ import numpy as np
 from c2vbench.data.decoders import decoder_version, resolve_video_decoder
 from c2vbench.data.decoding import VIDEO_SUFFIXES, probe_source
 from c2vbench.data.sampling import constant_rate_timestamps, ffmpeg_cfr_frame_map
+from c2vbench.runtime.hashing import sha256_file  # also c2vbench.plugin.sha256_file
 
 MANIFEST_DIR = ".manifests"
 PARTIAL_DIR = ".partial"
@@ -115,14 +115,6 @@ def is_done(out_dir: Path, video_id: str, source: Path) -> bool:
         return False
     folder = Path(out_dir) / video_id
     return folder.is_dir() and sum(1 for _ in folder.glob("*.jpg")) == manifest.get("frames_written")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def linked_outcome(out_dir: Path, video_id: str) -> ExtractionOutcome:

@@ -39,16 +39,31 @@ class BackboneFeatureCache:
     device_type: str
     log: dict[str, str] = dataclasses.field(default_factory=dict)
     recorded_seconds: dict[str, float] = dataclasses.field(default_factory=dict)
+    reporter: Reporter | None = None
+
+    def _put(self, what: str, put, *args) -> None:
+        """Write an entry; the cache is optional, so a failed write (a full disk, a read-only cache) is a warning
+        and the run goes on."""
+        from c2vbench.platform.errors import C2VBenchError
+
+        try:
+            put(*args)
+        except (OSError, C2VBenchError) as error:
+            self.log[what] = "miss (not written)"
+            message = f"the embedding cache could not keep {what} ({getattr(error, 'problem', error)}); the run goes on"
+            if self.reporter is not None:
+                self.reporter.note(message)
 
     @classmethod
-    def for_run(cls, model, dataset, config, device: torch.device) -> BackboneFeatureCache | None:
+    def for_run(cls, model, dataset, config, device: torch.device,
+                reporter: Reporter | None = None) -> BackboneFeatureCache | None:
         """The run's cache, or None when the protocol trains the backbone or the cache is switched off."""
         if config.protocol not in ("zeroshot", "frozen") or not config.embedding_cache:
             return None
         from c2vbench.evaluation.embedding_cache import EmbeddingCache, weights_fingerprint
 
         return cls(EmbeddingCache(), weights_fingerprint(model.backbone), dict(dataset.protocol),
-                   config.preprocess, config.precision, device.type)
+                   config.preprocess, config.precision, device.type, reporter=reporter)
 
     def frames(self, model, split: RetrievalSplit, sampling: FrameSampling, compute) -> FrameBank:
         from c2vbench.evaluation.embedding_cache import frames_key
@@ -59,9 +74,9 @@ class BackboneFeatureCache:
         self.log[f"{split.name} frames"] = "miss" if bank is None else "hit"
         if bank is None:
             bank = compute()
-            self.cache.put_frames(key, bank, {"split": split.name, "videos": len(split.videos),
-                                              "dataset": self.dataset_protocol.get("dataset", ""),
-                                              "seconds": bank.seconds})
+            self._put(f"{split.name} frames", self.cache.put_frames, key, bank, {
+                "split": split.name, "videos": len(split.videos), "dataset": self.dataset_protocol.get("dataset", ""),
+                "seconds": bank.seconds})
         return bank
 
     def texts(self, model, split_name: str, captions: list[str], compute) -> TextFeatures:
@@ -76,8 +91,8 @@ class BackboneFeatureCache:
         else:
             start = time.perf_counter()
             text = compute()
-            self.cache.put_texts(key, text, {"split": split_name, "captions": len(captions),
-                                             "seconds": time.perf_counter() - start})
+            self._put(f"{split_name} texts", self.cache.put_texts, key, text, {
+                "split": split_name, "captions": len(captions), "seconds": time.perf_counter() - start})
         return text
 
 

@@ -22,13 +22,20 @@ FORMAT_VERSION = 1
 
 
 def save_native_checkpoint(model, config, folder: str | Path) -> Path:
-    """Write ``folder/model.safetensors`` and ``folder/config.json`` atomically (a temp folder, then a rename)."""
+    """Write ``folder/model.safetensors`` and ``folder/config.json`` atomically (a temp folder, then a rename).
+
+    ``config.json`` records the weights' SHA-256, checked whenever the checkpoint is loaded. A failed write (a full
+    disk) leaves no folder behind and is one line."""
     from safetensors.torch import save_model
 
+    from c2vbench.runtime.atomic_files import write_failure
+    from c2vbench.runtime.hashing import sha256_file
+
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    staging = None
     try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
         save_model(model, str(staging / WEIGHTS_FILE))
         description = {
             "format": "c2vbench", "format_version": FORMAT_VERSION,
@@ -36,16 +43,34 @@ def save_native_checkpoint(model, config, folder: str | Path) -> Path:
             "options": {"backbone": config.backbone_options, "temporal": config.temporal_options,
                         "align": config.align_options},
             "max_frames": int(model.max_frames),
+            "weights_sha256": sha256_file(staging / WEIGHTS_FILE),
             "run_config": config.to_dict(),
         }
         (staging / CONFIG_FILE).write_text(json.dumps(description, indent=1, default=str))
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(staging, folder)
+    except C2VBenchError:
+        raise
+    except Exception as error:  # OSError, or safetensors' own error on a full disk
+        raise write_failure(folder, error) from None
     finally:
-        if staging.exists():
+        if staging is not None and staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return folder
+
+
+def check_weights_hash(folder: Path, description: dict[str, Any]) -> None:
+    """Compare the weights' SHA-256 with the one ``config.json`` recorded (checkpoints older than the record pass)."""
+    from c2vbench.runtime.hashing import sha256_file
+
+    recorded = description.get("weights_sha256")
+    if recorded is None:
+        return
+    if sha256_file(folder / WEIGHTS_FILE) != recorded:
+        raise C2VBenchError(f"checkpoint weights {folder / WEIGHTS_FILE} are damaged: their SHA-256 differs from "
+                            f"the one {CONFIG_FILE} recorded when they were written",
+                            "restore the folder from a copy, or re-run the training that wrote it")
 
 
 def read_native_config(folder: str | Path) -> dict[str, Any]:
@@ -77,6 +102,7 @@ def load_native_checkpoint(path: str | Path, legacy_mask: bool = False, registry
 
     description = read_native_config(path)
     folder = Path(path) if Path(path).is_dir() else Path(path).parent
+    check_weights_hash(folder, description)
     registry = registry or get_registry()
     names = description["components"]
     components = {role: registry.get(ROLE_KIND[role], names[role]) for role in ("backbone", "temporal", "align")}

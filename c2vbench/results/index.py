@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from c2vbench.platform.errors import ResultFileError
+from c2vbench.results.integrity import integrity_notes
 from c2vbench.results.result_file import iter_result_files, load_result_file
 
 
@@ -30,6 +31,7 @@ class RunSummary:
     seed: Any
     postprocess: str
     metrics: dict[str, float]
+    notes: tuple[str, ...] = ()  # what reading the file found (an edit, metrics that disagree with the ranks)
 
     @classmethod
     def of(cls, path: Path, result: dict[str, Any]) -> RunSummary:
@@ -48,7 +50,7 @@ class RunSummary:
                    dataset=name("dataset"), protocol_hash=str(result["protocol"]["hash"]),
                    seed=result.get("config", {}).get("seed"),
                    postprocess=str(postprocess.get("name", "none")) if isinstance(postprocess, dict) else "none",
-                   metrics=headline)
+                   metrics=headline, notes=tuple(integrity_notes([result])))
 
     def matches(self, plugin: str | None, dataset: str | None, protocol: str | None) -> bool:
         """Filters: a plug-in name in any role, a dataset name, a protocol hash prefix (all case-insensitive)."""

@@ -3,7 +3,9 @@
 The pipeline builds a result (:func:`build_result`) and writes it atomically (:func:`write_result`); ``compare``,
 ``leaderboard`` and every other consumer read it back with :func:`load_result_file` / :func:`iter_result_files`,
 which accept only files that carry what the comparison tools rely on and report anything else as one
-:class:`ResultFileError` naming the file and the problem. Both sides check with the same :func:`validate_result`.
+:class:`ResultFileError` naming the file and the problem. Both sides check with the same :func:`validate_result`;
+a file is written with a content checksum and read back through :func:`c2vbench.results.integrity.check_result`
+(the checksum, and the metrics against the per-query ranks).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from c2vbench import __version__
 from c2vbench.evaluation.metrics import METRIC_NAMES, TIE_POLICIES, V2T_MODES
 from c2vbench.platform.errors import ResultFileError
 from c2vbench.platform.specs import ROLES
+from c2vbench.results.integrity import check_result, seal_result
 from c2vbench.runtime.atomic_files import write_json_atomic
 from c2vbench.runtime.hashing import canonical_hash
 
@@ -100,7 +103,7 @@ def write_result(result: dict[str, Any], out_dir: str | Path) -> Path:
     path = Path(out_dir) / result_file_name(result)
     if path.exists() and _run_id_in(path) not in (None, result["run_id"]):
         path = path.with_name(f"{path.stem}-{result['run_id']}.json")  # two runs sharing 8 hex digits
-    return write_json_atomic(path, result)
+    return write_json_atomic(path, seal_result(result))
 
 
 def _run_id_in(path: Path) -> str | None:
@@ -187,6 +190,8 @@ def validate_result(result: Any) -> dict[str, Any]:
     for key in ("plugins", "config", "postprocess", "cost", "env", "subsets", "plain"):
         if key in result and not isinstance(result[key], dict):
             raise ValueError(f"{key!r} must be an object")
+    if "checksum" in result and not isinstance(result["checksum"], dict):
+        raise ValueError("'checksum' must be an object")
     for key in ("run_id", "config_key"):
         if key in result and not isinstance(result[key], str):
             raise ValueError(f"{key!r} must be a string")
@@ -226,7 +231,7 @@ def load_result_file(path: str | Path) -> dict[str, Any]:
     except json.JSONDecodeError as error:
         raise ResultFileError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
     try:
-        return validate_result(data)
+        return check_result(validate_result(data), path)
     except _ForeignFile as error:
         raise ForeignFileError(f"{path}: {error}", "remove it from the inputs") from None
     except ValueError as error:

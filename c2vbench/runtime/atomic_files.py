@@ -6,6 +6,7 @@ job, a full disk) at any point leaves nothing half-written that a later run woul
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -101,12 +102,57 @@ def write_json_atomic(path: str | Path, payload: Any) -> Path:
     return write_bytes_atomic(path, text.encode("utf-8"))
 
 
+WRITER_MARKER = ".writer"
+UNMARKED_GRACE_SECONDS = 3600  # a staging folder without a marker (an older writer's) counts as live this long
+
+
+def _hold_writer_lock(staging: Path) -> int:
+    """Create ``staging/.writer`` (pid and host) and hold an exclusive lock on it until the descriptor is closed.
+
+    The operating system drops the lock when the writer exits, however it exits, so a held lock means a live writer
+    (:func:`staging_is_live`)."""
+    import fcntl
+    import socket
+
+    handle = os.open(staging / WRITER_MARKER, os.O_CREAT | os.O_RDWR, 0o644)
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    os.write(handle, f"{os.getpid()} {socket.gethostname()}\n".encode())
+    return handle
+
+
+def staging_is_live(staging: Path) -> bool:
+    """Whether a writer is still filling the hidden folder ``staging`` (it holds the lock of its marker)."""
+    import fcntl
+    import time
+
+    marker = Path(staging) / WRITER_MARKER
+    try:
+        handle = os.open(marker, os.O_RDONLY)
+    except FileNotFoundError:
+        try:
+            return time.time() - Path(staging).stat().st_mtime < UNMARKED_GRACE_SECONDS
+        except OSError:
+            return False
+    except OSError:
+        return True  # cannot look: never remove what might be in use
+    try:
+        fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return True
+    finally:
+        os.close(handle)
+    return False
+
+
 def publish_folder_atomic(folder: str | Path, files: dict[str, bytes]) -> bool:
     """Make ``folder`` appear holding exactly ``files``, whole or not at all.
 
     The files are written (fsync'd) into a hidden sibling folder, which is then renamed to ``folder``. A writer
-    interrupted at any point leaves only the hidden folder, which readers never look at. When ``folder`` already
-    exists (another writer published first), nothing is changed and False is returned.
+    interrupted at any point leaves only the hidden folder, which readers never look at. While it writes, the writer
+    holds a lock in the hidden folder (:func:`staging_is_live`), so a clean-up never removes a live writer's folder.
+    When ``folder`` already exists (another writer published first), nothing is changed and False is returned.
     """
     import shutil
 
@@ -116,20 +162,28 @@ def publish_folder_atomic(folder: str | Path, files: dict[str, bytes]) -> bool:
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
     except OSError as error:
         raise write_failure(folder, error) from None
+    lock = None
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private; a published folder gets ordinary permissions
     try:
+        lock = _hold_writer_lock(staging)
+        os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private; a published folder gets ordinary permissions
         for name, payload in files.items():
             write_bytes_atomic(staging / name, payload)
         try:
             os.rename(staging, folder)
-        except OSError:
+        except OSError as error:
             if folder.exists():  # a concurrent writer won the race: its complete folder stays
                 return False
-            raise
+            raise write_failure(folder, error) from None
         staging = None
+        with contextlib.suppress(OSError):
+            (folder / WRITER_MARKER).unlink()
         return True
+    except OSError as error:
+        raise write_failure(folder, error) from None
     finally:
+        if lock is not None:
+            os.close(lock)
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)

@@ -378,9 +378,9 @@ def train(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | 
                 best = (record["selection"]["rsum"], epoch,
                         {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()})
         history.append(record)
-        report_epoch(reporter, record, selection_split)
         if state_dir is not None and world.is_main:  # one writer; every rank resumes from it
             save_training_state(state_dir, model, optimizer, scheduler, history, epoch, best)
+        report_epoch(reporter, record, selection_split)  # after the save: a reported epoch is a kept epoch
 
     selected_epoch = None
     if best is not None:
@@ -423,26 +423,88 @@ def report_epoch(reporter: Reporter, record: dict[str, Any], selection_split: Re
 def load_training_state(state_dir: Path | None) -> dict[str, Any] | None:
     """The resumable state rank 0 finds in ``state_dir`` (None when there is none), on every rank.
 
-    Rank 0 reads the file and sends it to the others, so other nodes need not share rank 0's disk.
+    Rank 0 reads the file and sends it to the others, so other nodes need not share rank 0's disk. The file is read
+    as tensors only and its content hash is checked (:func:`unseal_training_state`): a damaged, truncated or foreign
+    file stops the run with one line that names it and the command that discards it.
     """
     state = None
     if current_world().is_main and state_dir is not None and (state_dir / TRAINING_STATE_FILE).exists():
-        from c2vbench.runtime.tensor_files import read_tensor_file
-
-        state = read_tensor_file(state_dir / TRAINING_STATE_FILE, "training state")
+        state = read_training_state(state_dir)
     return broadcast_object(state)
 
 
-def save_training_state(state_dir: Path, model, optimizer, scheduler, history, epoch: int, best) -> None:
-    """Everything needed to resume after ``epoch``, written atomically."""
-    import os
-    import tempfile
+def discard_command(state_dir: Path) -> str:
+    import shlex
 
-    state_dir.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=".state.", dir=state_dir)
-    os.close(handle)
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "history": copy.deepcopy(history), "epoch": epoch,
-                "best": best}, temp_name)
-    os.replace(temp_name, state_dir / TRAINING_STATE_FILE)
+    return f"rm -r {shlex.quote(str(state_dir))}"
+
+
+def read_training_state(state_dir: Path) -> dict[str, Any]:
+    """Read and verify ``state_dir``'s training state; any problem is one line naming the file and the way out."""
+    from c2vbench.runtime.tensor_files import CodeArchiveError, read_tensor_file
+
+    path = state_dir / TRAINING_STATE_FILE
+    fix = f"discard it and train from the start: {discard_command(state_dir)}, then run the same command again"
+    try:
+        state = unseal_training_state(read_tensor_file(path, "training state"), path)
+    except CodeArchiveError as error:
+        raise CodeArchiveError(error.problem, fix) from None
+    except C2VBenchError as error:
+        raise C2VBenchError(f"the kept training state cannot be resumed: {error.problem}", fix) from None
+    required = ("model", "optimizer", "scheduler", "history", "epoch", "best")
+    if not isinstance(state, dict) or any(key not in state for key in required):
+        raise C2VBenchError(f"the kept training state {path} is not a c2vbench training state (it lacks "
+                            f"{', '.join(key for key in required if not isinstance(state, dict) or key not in state)})",
+                            fix)
+    return state
+
+
+SEAL_FORMAT = "c2vbench-training-state"
+
+
+def seal_training_state(state: dict[str, Any]) -> bytes:
+    """The bytes of the training-state file: the state's ``torch.save`` bytes with their SHA-256, in one file.
+
+    One file keeps the hash and what it covers together, so no interrupt can leave them out of step."""
+    import hashlib
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    payload = buffer.getvalue()
+    sealed = io.BytesIO()
+    # the payload travels as a uint8 tensor: stored raw, and read back by torch.load(weights_only=True)
+    torch.save({"format": SEAL_FORMAT, "version": 1, "sha256": hashlib.sha256(payload).hexdigest(),
+                "payload": torch.frombuffer(bytearray(payload), dtype=torch.uint8)}, sealed)
+    return sealed.getvalue()
+
+
+def unseal_training_state(sealed: Any, path: Path) -> Any:
+    """The state inside a sealed file, after checking its hash; a state written before seals existed as it is."""
+    import hashlib
+    import io
+
+    from c2vbench.runtime.tensor_files import describe_load_error
+
+    if not (isinstance(sealed, dict) and sealed.get("format") == SEAL_FORMAT):
+        return sealed
+    tensor, recorded = sealed.get("payload"), sealed.get("sha256")
+    payload = tensor.numpy().tobytes() if isinstance(tensor, torch.Tensor) and tensor.dtype == torch.uint8 else None
+    if payload is None or hashlib.sha256(payload).hexdigest() != recorded:
+        raise C2VBenchError(f"{path} is damaged (its content does not match the SHA-256 recorded when it was "
+                            "written)")
+    try:
+        return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    except Exception as error:  # the hash matched: only a foreign writer could get here
+        raise C2VBenchError(f"{path} holds a state that cannot be read: {describe_load_error(error)}") from None
+
+
+def save_training_state(state_dir: Path, model, optimizer, scheduler, history, epoch: int, best) -> None:
+    """Everything needed to resume after ``epoch``, sealed with its hash and written atomically."""
+    from c2vbench.runtime.atomic_files import write_bytes_atomic
+
+    sealed = seal_training_state({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                  "scheduler": scheduler.state_dict(), "history": copy.deepcopy(history),
+                                  "epoch": epoch, "best": best})
+    write_bytes_atomic(state_dir / TRAINING_STATE_FILE, sealed)
     write_json_atomic(state_dir / "progress.json", {"completed_epochs": epoch + 1, "history": history})
