@@ -23,7 +23,7 @@ from c2vbench.platform.errors import C2VBenchError, RunInterrupted
 from c2vbench.platform.registry import ComponentRegistry, get_registry
 from c2vbench.platform.specs import ROLE_KIND
 from c2vbench.results.result_file import build_result, write_result
-from c2vbench.runtime.atomic_files import check_writable_folder
+from c2vbench.runtime.atomic_files import WriteFailed, check_writable_folder
 from c2vbench.runtime.distributed import World, current_world, distributed_session, main_process_first
 from c2vbench.runtime.distributed import select_device as select_device  # noqa: PLC0414 - kept importable from here
 from c2vbench.runtime.progress import Reporter
@@ -68,6 +68,27 @@ def _run_benchmark(config: RunConfig, registry: ComponentRegistry, reporter: Rep
                    device: torch.device) -> RunOutcome:
     if world.is_main:
         check_writable_folder(config.out, "--out")
+    with training_lock(config, world):  # two identical training runs never share one --out's state
+        return _run_locked(config, registry, reporter, world, device)
+
+
+def training_lock(config: RunConfig, world: World):
+    """The lock of this configuration and seed's training state in ``--out`` (rank 0 of a training run holds it):
+    a second identical run on the same ``--out`` is refused at once instead of sharing the state and run id."""
+    import contextlib
+
+    if config.protocol == "zeroshot" or not world.is_main:
+        return contextlib.nullcontext()
+    from c2vbench.runtime.locks import exclusive_lock
+
+    state_dir = training_state_dir(config)
+    return exclusive_lock(state_dir.with_name(state_dir.name + ".lock"),
+                          f"another run of this configuration and seed is using {config.out}",
+                          "wait for it to finish (its result will be there), or give this run another --out")
+
+
+def _run_locked(config: RunConfig, registry: ComponentRegistry, reporter: Reporter, world: World,
+                device: torch.device) -> RunOutcome:
     seed_everything(config.seed)
     check_probes_supported(config, world)
     if world.distributed and config.protocol != "zeroshot":
@@ -125,6 +146,8 @@ def _run_benchmark(config: RunConfig, registry: ComponentRegistry, reporter: Rep
         result_path = write_result(result, config.out)
     except KeyboardInterrupt:
         raise interrupted(stage, state_dir, config) from None
+    except WriteFailed as error:  # a full disk: say what stays, as an interrupt does
+        raise WriteFailed(f"{error.problem} (while {stage}); {kept_summary(state_dir, config)}", error.fix) from None
     if state_dir is not None:
         from c2vbench.training.loop import discard_training_state
 
@@ -180,6 +203,17 @@ def kept_run_id(state_dir: Path, config: RunConfig) -> str:
         run_id = new_run_id(config.config_key(), config.seed)
         write_json_atomic(record, {"run_id": run_id})
         return run_id
+
+
+def kept_summary(state_dir: Path | None, config: RunConfig) -> str:
+    """What of a stopped run stays on disk, in words (the same command resumes from it)."""
+    from c2vbench.training.loop import completed_epochs
+
+    done = completed_epochs(state_dir) if state_dir is not None else 0
+    if not done:
+        return "no epoch had finished, so nothing was kept"
+    kept = "epoch 1 is" if done == 1 else f"epochs 1-{done} are"
+    return f"{kept} kept in {state_dir}, and the same command resumes from there"
 
 
 def interrupted(stage: str, state_dir: Path | None, config: RunConfig) -> RunInterrupted:

@@ -109,7 +109,7 @@ def _print_summary(console, report, dataset: str, out_dir: str) -> None:
     console.print(table)
     for outcome in report.outcomes:
         if outcome.status == "linked":
-            console.print(f"note: {outcome.reason}", highlight=False)
+            console.print(f"note: {outcome.reason}", highlight=False, soft_wrap=True)
     offenders = report.offenders()
     if offenders:
         problems = Table(title="unreadable, empty, partial or missing videos", title_justify="left")

@@ -66,9 +66,14 @@ class VideoSources:
         self.decoder = "frames" if self.kind == "frames" else resolve_video_decoder(decoder)
         self._files: dict[str, Path] | None = None
         self.root = root
+        self.dataset = dataset
 
     def source(self, video_id: str) -> Path:
-        """The frame folder or video file of ``video_id``; a missing one still gets its expected path."""
+        """The frame folder or video file of ``video_id``; a missing one still gets its expected path.
+
+        An id names something inside the video folder: an absolute one, one with a ``..`` part or a NUL byte (a
+        damaged or crafted annotation file) is refused, so that annotations never make a run read outside it."""
+        check_plain_id(self.dataset, video_id, self.folder)
         if self.kind == "frames":
             return self.folder / video_id
         if self._files is None:
@@ -87,6 +92,20 @@ class VideoSources:
         names = sorted(entry.name for entry in self.folder.iterdir() if not entry.name.startswith("."))
         digest = hashlib.sha256("\n".join(names).encode("utf-8")).hexdigest()
         return {"kind": self.kind, "video_list_sha256": digest, "entries": len(names)}
+
+
+def check_plain_id(dataset: str, video_id: str, folder: Path) -> None:
+    """Refuse a video id that would reach outside ``folder``: absolute, with a ``..`` part, or with a NUL byte."""
+    from pathlib import PurePosixPath
+
+    name = str(video_id)
+    relative = PurePosixPath(name.replace("\\", "/"))
+    if not name.strip() or relative.is_absolute() or ".." in relative.parts or "\0" in name or \
+            str(relative) == ".":
+        raise DataError(f"{dataset}: the annotations name a video {name!r}, which is not a name inside {folder} "
+                        "(it would read files outside the dataset)",
+                        "use the annotation files as distributed; an id is a name under the video folder, never a "
+                        "path out of it")
 
 
 def _under(root: Path, folder: str) -> Path:

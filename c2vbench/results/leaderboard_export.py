@@ -70,7 +70,7 @@ def records_as_csv(records: Sequence[dict[str, Any]]) -> str:
     header += ["parameters", "selected_on_test", "T2V R@1 drop under shuffle", "vs_baseline", "p"]
     stream = io.StringIO()
     writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(header)
+    writer.writerow([spreadsheet_safe(cell) for cell in header])
     for record in records:
         row = [record[key] for key in ("protocol_hash", "dataset", "split", "track", "rank", "entry", "seeds")]
         for column in METRIC_COLUMNS:
@@ -86,8 +86,20 @@ def records_as_csv(records: Sequence[dict[str, Any]]) -> str:
         row += [record["parameters"] if record["parameters"] is not None else "", record["selected_on_test"],
                 record["t2v_r1_drop_under_shuffle"] or "", baseline.get("mark", ""),
                 "" if baseline.get("p") is None else round(baseline["p"], 4)]
-        writer.writerow(row)
+        writer.writerow([spreadsheet_safe(cell) for cell in row])
     return stream.getvalue()
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: Any) -> Any:
+    """A text cell that a spreadsheet would evaluate as a formula (it starts with = + - @, a tab or a carriage
+    return: entry names come from plug-ins and result files) gets a leading apostrophe, which spreadsheets show as
+    text; numbers pass unchanged."""
+    if isinstance(cell, str) and cell.startswith(FORMULA_STARTS):
+        return "'" + cell
+    return cell
 
 
 def plot_leaderboard(tables: Sequence[LeaderboardTable], path: str | Path, metric: str = "T2V R@1") -> Path:
@@ -98,6 +110,12 @@ def plot_leaderboard(tables: Sequence[LeaderboardTable], path: str | Path, metri
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    # entry labels come from plug-in names and result files: a '$' in one must be drawn, never parsed as mathtext
+    with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+        return _draw_leaderboard(plt, tables, Path(path), metric)
+
+
+def _draw_leaderboard(plt, tables: Sequence[LeaderboardTable], path: Path, metric: str) -> Path:
     key = _metric_key(metric)
     panels = [table for table in tables if table.rows]
     heights = [0.9 + 0.42 * len(table.rows) for table in panels]
@@ -132,8 +150,10 @@ def plot_leaderboard(tables: Sequence[LeaderboardTable], path: str | Path, metri
         axis.set_xlabel(f"{metric} (mean over seeds, 95% bootstrap interval)", fontsize=9)
         axis.margins(x=0.15)
     figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
+    from c2vbench.runtime.atomic_files import write_bytes_atomic
+
+    image = io.BytesIO()
+    figure.savefig(image, dpi=110, format="png")
     plt.close(figure)
+    write_bytes_atomic(path, image.getvalue())
     return path
