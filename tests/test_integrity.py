@@ -311,3 +311,44 @@ def test_a_result_write_on_a_full_disk_is_one_line_and_leaves_nothing_torn(resul
         write_result(result, out)
     assert list(out.iterdir()) == []  # no temp file left behind
     shutil.rmtree(out)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# drift: what a result records about the numerics, and re-runs whose ranks differ
+
+
+def test_a_result_records_what_can_make_cpu_runs_differ(result_path):
+    import torch
+
+    numerics = json.loads(result_path.read_text())["env"]["numerics"]
+    assert numerics["intra_op_threads"] == torch.get_num_threads() >= 1
+    assert numerics["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert numerics["deterministic_algorithms"] is True  # the run asked for deterministic kernels
+    assert any("BLAS_INFO=" in line for line in numerics["build"]) and numerics["cpu"]
+
+
+def test_a_rerun_whose_ranks_differ_is_reported_with_the_size_of_the_difference(result_path, tmp_path, capsys):
+    from c2vbench.results.integrity import metrics_from_per_query, seal_result
+
+    first = json.loads(result_path.read_text())
+    rerun = json.loads(result_path.read_text())
+    ranks = rerun["per_query"]["t2v_rank"]
+    moved = next(index for index, rank in enumerate(ranks) if rank != 1.0)
+    ranks[moved], rerun["per_query"]["t2v_ties"][moved] = 1.0, 0  # one query ranked otherwise on another machine
+    rerun["metrics"] = metrics_from_per_query(rerun)
+    change = rerun["metrics"]["t2v"]["R@1"] - first["metrics"]["t2v"]["R@1"]
+    assert change > 0
+    rerun.update(run_id=first["run_id"][:-8] + "00000000", created="2999-01-01T00:00:00+00:00")
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    shutil.copy(result_path, runs / "first.json")
+    (runs / "rerun.json").write_text(json.dumps(seal_result(rerun)))
+    drop = f"{change:+.2f}"
+    wanted = f"its ranks differ on 1 of {len(ranks)} text→video and 0 of"
+    for args in (["results", "ls", str(runs)], ["leaderboard", str(runs), "--n-resamples", "200"],
+                 ["compare", str(runs / "first.json"), str(runs / "rerun.json"), "--n-resamples", "200"]):
+        code, out, err = run_cli(args, capsys)
+        assert code == 0, err
+        assert wanted in err and drop in err and "rerun.json re-runs" in err, args
+    code, out, _ = run_cli(["leaderboard", str(runs), "--n-resamples", "200"], capsys)
+    assert "## Set aside" in out and wanted in out  # and on the board itself

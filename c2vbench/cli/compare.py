@@ -56,6 +56,20 @@ def refuse_shared_runs(first: list[dict], second: list[dict], path_a: Path, path
                    "(one was edited, or two runs shared an id); they are compared by their content", err=True)
 
 
+def note_reruns(first: list[dict], second: list[dict], path_a: Path, path_b: Path) -> None:
+    """Two runs of one configuration and seed whose ranks differ are a re-run that drifted: say by how much."""
+    from c2vbench.results.comparison import configuration_of, postprocess_of, rank_drift, seed_of
+
+    def identity(result: dict, path: Path) -> tuple:
+        return (result["protocol"]["hash"], postprocess_of(result)[1], configuration_of(result, path), seed_of(result))
+
+    for a in first:
+        for b in second:
+            if identity(a, path_a) == identity(b, path_b) and (drift := rank_drift(a, b)):
+                click.echo(f"note: {path_b} re-runs {path_a} (same configuration and seed {seed_of(a)}), but {drift}",
+                           err=True)
+
+
 @click.command("compare")
 @click.argument("result_a", type=click.Path(exists=True, path_type=Path))
 @click.argument("result_b", type=click.Path(exists=True, path_type=Path))
@@ -82,6 +96,7 @@ def compare_command(result_a: Path, result_b: Path, n_resamples: int, seed: int,
     for note in integrity_notes(first + second):
         click.echo(f"note: {note}", err=True)
     refuse_shared_runs(first, second, result_a, result_b)
+    note_reruns(first, second, result_a, result_b)
     comparison = compare_results(
         first if len(first) > 1 else first[0],
         second if len(second) > 1 else second[0],

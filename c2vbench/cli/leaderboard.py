@@ -86,6 +86,10 @@ def leaderboard_command(
 
     for note in integrity_notes(results):
         click.echo(f"note: {note}", err=True)
+    from c2vbench.results.index import rerun_drifts
+
+    for note in rerun_drifts(results).values():  # also under "Set aside" in the board
+        click.echo(f"note: {note}", err=True)
     if foreign:
         click.echo(
             f"skipped {len(foreign)} JSON file(s) that are not result files (no schema_version), e.g. {foreign[0]}",

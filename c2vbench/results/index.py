@@ -76,13 +76,29 @@ def scan_runs(folders: Iterable[str | Path]) -> tuple[list[RunSummary], list[Res
         if not Path(folder).is_dir():
             raise ResultFileError(f"{folder} is not a folder", "give the folder holding result files (--out of "
                                   "`c2vbench run`, results/ by default)")
+    loaded_runs = []
     for path, loaded in iter_result_files(folders):
         if isinstance(loaded, ResultFileError):
             problems.append(loaded)
         else:
-            runs.append(RunSummary.of(path, loaded))
+            loaded_runs.append((path, loaded))
+    drifts = rerun_drifts(loaded_runs)
+    for path, loaded in loaded_runs:
+        summary = RunSummary.of(path, loaded)
+        if path in drifts:
+            summary = dataclasses.replace(summary, notes=(*summary.notes, drifts[path]))
+        runs.append(summary)
     runs.sort(key=lambda run: (run.created, run.run_id))
     return runs, problems
+
+
+def rerun_drifts(runs: list[tuple[Path, dict[str, Any]]]) -> dict[Path, str]:
+    """``{path: note}`` for every re-run of a configuration and seed whose per-query ranks differ from the first
+    run's (see :func:`c2vbench.results.comparison.rank_drift`)."""
+    from c2vbench.results.comparison import group_runs
+
+    return {item.path: f"{item.path} re-runs {item.kept} (same configuration and seed {item.seed}), but {item.drift}"
+            for item in group_runs(runs)[1] if item.drift}
 
 
 def find_run(reference: str, folders: Iterable[str | Path]) -> tuple[Path, dict[str, Any]]:

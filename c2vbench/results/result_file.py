@@ -50,11 +50,14 @@ def protocol_card(card: dict[str, Any]) -> dict[str, Any]:
     return {**body, "hash": canonical_hash(body)}
 
 
-def environment(device: str) -> dict[str, str]:
+def environment(device: str) -> dict[str, Any]:
     import torch
 
+    from c2vbench.runtime.numerics import numeric_environment
+
     return {"python": platform.python_version(), "torch": torch.__version__, "c2vbench": __version__,
-            "device": device, "platform": platform.platform()}
+            "device": device, "platform": platform.platform(),
+            "numerics": numeric_environment()}  # what can make two CPUs give other numbers for one seed
 
 
 def new_run_id(config_key: str, seed: int) -> str:
