@@ -127,7 +127,7 @@ def test_prepare_refuses_a_video_whose_frames_cannot_fit_on_the_disk(tmp_path):
 
 
 def test_the_post_processor_vocabulary_is_the_registered_one():
-    from c2vbench.config import POSTPROCESSOR_NAMES
     from c2vbench.evaluation.postprocess import POSTPROCESSORS
+    from c2vbench.platform.choices import POSTPROCESSOR_NAMES
 
     assert tuple(POSTPROCESSORS) == POSTPROCESSOR_NAMES

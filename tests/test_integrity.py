@@ -101,8 +101,8 @@ def test_a_flipped_byte_in_a_native_checkpoint_is_refused(tmp_path, capsys):
 
     config = RunConfig(protocol="zeroshot", backbone_options=dict(v.split("=") for v in TINY_BACKBONE),
                        dataset_options=dict(value.split("=") for value in TINY_DATASET), out=str(tmp_path))
-    model = assemble(config, get_registry()).model
-    folder = save_native_checkpoint(model, config, tmp_path / "checkpoint")
+    model = assemble(config.assembly_plan(), get_registry()).model
+    folder = save_native_checkpoint(model, config.to_dict(), tmp_path / "checkpoint")
     assert json.loads((folder / "config.json").read_text())["weights_sha256"]
     c2vbench.load_checkpoint(folder, format="c2vbench")  # intact: loads
     data = bytearray((folder / WEIGHTS_FILE).read_bytes())

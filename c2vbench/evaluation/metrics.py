@@ -29,7 +29,7 @@ Video-to-text with several captions per video:
 Memory: the similarity matrix is compared in its own dtype, in chunks of rows, so no float64 copy of a large
 matrix is ever made; temporaries are ``chunk x n_candidates`` booleans.
 
-This module imports numpy only (and the settings' vocabularies from :mod:`c2vbench.config`).
+This module imports numpy only (and the settings' vocabularies from :mod:`c2vbench.platform.choices`).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from c2vbench.config import TIE_POLICIES, V2T_MODES  # the vocabularies live with the settings
+from c2vbench.platform.choices import TIE_POLICIES, V2T_MODES  # shared with the configuration's checks
 from c2vbench.platform.errors import DataError
 
 RECALL_LEVELS = (1, 5, 10)
