@@ -11,9 +11,7 @@ from pathlib import Path
 import pytest
 from _cli_runner import run_cli
 from _hostile_fs import read_only_folder, small_filesystem
-
-TINY_DATASET = ["train_videos=4", "val_videos=2", "test_twin_pairs=1", "test_singles=1", "frames_per_video=5",
-                "max_frames=3"]
+from _small_runs import TINY_DATASET
 
 # (arguments, words the one error line must hold): each is refused before torch is imported
 REFUSED_BEFORE_TORCH = [

@@ -8,30 +8,18 @@ import shlex
 import shutil
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
+from _cache_writers import start_stalled_writer
 from _cli_runner import run_cli
 from _hostile_fs import read_only_folder
+from _small_runs import TINY_BACKBONE, TINY_DATASET, tiny_args
 
 from c2vbench.platform.errors import C2VBenchError
 
-TINY_DATASET = ["train_videos=4", "val_videos=2", "test_twin_pairs=1", "test_singles=1", "frames_per_video=5",
-                "max_frames=3"]
-TINY_BACKBONE = ["vision_layers=1", "text_layers=1"]
 COMMITTED = Path(__file__).parent.parent / "leaderboards" / "results"
-
-
-def tiny_args(command: str, out: Path, *extra: str) -> list[str]:
-    args = [command, "--out", str(out), "--quiet", *extra]
-    for value in TINY_DATASET:
-        args += ["--dataset-option", value]
-    for value in TINY_BACKBONE:
-        args += ["--backbone-option", value]
-    return args
 
 
 def flip_byte_inside(path: Path, needle: bytes) -> None:
@@ -154,33 +142,12 @@ def test_a_damaged_entry_is_shown_quarantined_and_rewritten(tmp_path, capsys):
     assert [entry.state for entry in cache.entries(verify=True)] == ["damaged"]
 
 
-STALLED_WRITER = """
-import pathlib, sys, time, torch
-import c2vbench.runtime.atomic_files as atomic_files
-from c2vbench.evaluation.embedding_cache import EmbeddingCache
-from c2vbench.evaluation.features import FrameBank
-real = atomic_files.write_bytes_atomic
-def one_shard_then_stall(path, payload):
-    real(path, payload)
-    pathlib.Path(sys.argv[2]).write_text("written")
-    time.sleep(120)
-atomic_files.write_bytes_atomic = one_shard_then_stall
-bank = FrameBank(torch.randn(6, 4, 8), torch.ones(6, 4, dtype=torch.long), 1.0)
-EmbeddingCache(sys.argv[1]).put_frames("cd" * 32, bank)
-"""
-
-
 def test_cache_rm_stale_never_touches_a_live_writers_staging(tmp_path, capsys):
     from c2vbench.evaluation.embedding_cache import EmbeddingCache
 
-    marker = tmp_path / "marker"
     root = tmp_path / "cache"
-    child = subprocess.Popen([sys.executable, "-c", STALLED_WRITER, str(root), str(marker)])
+    child = start_stalled_writer(root, tmp_path / "marker")
     try:
-        deadline = time.monotonic() + 60
-        while not marker.exists() and time.monotonic() < deadline and child.poll() is None:
-            time.sleep(0.05)
-        assert marker.exists(), "the writer never reached its first shard"
         cache = EmbeddingCache(root)
         assert [entry.state for entry in cache.hidden_folders()] == ["staging"]
         code, out, _ = run_cli(["cache", "ls", "--dir", str(root)], capsys)

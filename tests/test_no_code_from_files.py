@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 from _cli_runner import run_cli
+from _small_runs import TINY_DATASET
 
-TINY_DATASET = ["train_videos=4", "val_videos=2", "test_twin_pairs=1", "test_singles=1", "frames_per_video=5",
-                "max_frames=3"]
 TINY_TIMM = ["model=vit_tiny_patch16_224", "model_kwargs=img_size=32,patch_size=8,embed_dim=48,depth=1,num_heads=2",
              "text_kwargs=width=32,layers=1,heads=2,context_length=16", "embed_dim=24"]
 

@@ -17,21 +17,10 @@ import numpy as np
 import pytest
 from _cli_runner import run_cli
 from _hostile_fs import file_size_limit, small_filesystem
+from _small_runs import TINY_BACKBONE, TINY_DATASET, tiny_args
 
-TINY_DATASET = ["train_videos=4", "val_videos=2", "test_twin_pairs=1", "test_singles=1", "frames_per_video=5",
-                "max_frames=3"]
-TINY_BACKBONE = ["vision_layers=1", "text_layers=1"]
 SLOW_EVAL_SITE = Path(__file__).parent / "plugin_fixtures" / "slow_eval"
 EXITING_SITE = Path(__file__).parent / "plugin_fixtures" / "exiting"
-
-
-def tiny_args(command: str, out: Path, *extra: str) -> list[str]:
-    args = [command, "--out", str(out), "--quiet", *extra]
-    for value in TINY_DATASET:
-        args += ["--dataset-option", value]
-    for value in TINY_BACKBONE:
-        args += ["--backbone-option", value]
-    return args
 
 
 def one_line(err: str) -> str:
