@@ -4,8 +4,9 @@ The Python API (imported on first use, so that ``import c2vbench`` stays light):
 
 * :func:`c2vbench.run` and :func:`c2vbench.evaluate`: ``c2vbench run`` / ``c2vbench eval`` with their options as
   keyword arguments (:mod:`c2vbench.api`);
-* :func:`c2vbench.results.load`: result files as a pandas DataFrame, with ``per_query``, ``compare`` and
-  ``leaderboard`` beside it (:mod:`c2vbench.results`);
+* :func:`c2vbench.results.load`: result files as a pandas DataFrame (``c2vbench.results.per_query`` gives their
+  per-query ranks), and :func:`c2vbench.compare` / :func:`c2vbench.leaderboard` on them
+  (:mod:`c2vbench.results.dataframe`);
 * :func:`c2vbench.load_checkpoint`: a model from a checkpoint file.
 """
 
@@ -20,13 +21,16 @@ if TYPE_CHECKING:
     from c2vbench import results as results
     from c2vbench.api import evaluate as evaluate
     from c2vbench.api import run as run
+    from c2vbench.results.dataframe import compare as compare
+    from c2vbench.results.dataframe import leaderboard as leaderboard
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "evaluate", "hookimpl", "load_checkpoint", "results", "run"]
+__all__ = ["__version__", "compare", "evaluate", "hookimpl", "leaderboard", "load_checkpoint", "results", "run"]
 
 _LAZY = {"run": ("c2vbench.api", "run"), "evaluate": ("c2vbench.api", "evaluate"),
-         "results": ("c2vbench.results", None)}
+         "compare": ("c2vbench.results.dataframe", "compare"),
+         "leaderboard": ("c2vbench.results.dataframe", "leaderboard"), "results": ("c2vbench.results", None)}
 
 
 def __getattr__(name: str) -> Any:

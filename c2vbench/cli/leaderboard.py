@@ -2,33 +2,11 @@
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
 import click
 
 DEFAULT_RESAMPLES = 2000  # keep in step with c2vbench.results.leaderboard.DEFAULT_RESAMPLES (not imported: fast --help)
-
-
-def leaderboard_command_line(
-    inputs: tuple[str, ...], baseline: str | None, out: str | None, n_resamples: int, seed: int,
-    reported: str | None = None, output_format: str = "md"
-) -> str:
-    """The command that regenerates a leaderboard, as written into its header (never includes ``--check``)."""
-    arguments = ["c2vbench", "leaderboard", *inputs]
-    if baseline is not None:
-        arguments += ["--baseline", baseline]
-    if reported is not None:
-        arguments += ["--reported", reported]
-    if output_format != "md":
-        arguments += ["--format", output_format]
-    if n_resamples != DEFAULT_RESAMPLES:
-        arguments += ["--n-resamples", str(n_resamples)]
-    if seed != 0:
-        arguments += ["--seed", str(seed)]
-    if out is not None:
-        arguments += ["--out", out]
-    return shlex.join(arguments)
 
 
 @click.command("leaderboard")
@@ -65,7 +43,8 @@ def leaderboard_command(
     Example: c2vbench leaderboard results/ --format html --out site/
     """
     from c2vbench.platform.errors import C2VBenchError, ResultFileError
-    from c2vbench.results.inputs import collect_results
+    from c2vbench.results.inputs import collect_results, leaderboard_command_line
+    from c2vbench.results.leaderboard_export import render_board
 
     if check and out is None:
         raise C2VBenchError("--check compares a written file with a fresh rendering, and no --out was given",
@@ -105,31 +84,3 @@ def leaderboard_command(
 def page_path(out: str) -> Path:
     """Where ``--format html --out OUT`` writes: OUT itself when it ends in .html, else OUT/index.html."""
     return Path(out) if out.lower().endswith((".html", ".htm")) else Path(out) / "index.html"
-
-
-def render_board(results, output_format: str, command: str, baseline: str | None, n_resamples: int, seed: int,
-                 reported_numbers, plot: str | None, page_folder: Path) -> str:
-    """The leaderboard text in ``output_format`` (and the --plot picture, when asked)."""
-    import json
-
-    from c2vbench.results.leaderboard import leaderboard_tables, render_leaderboard
-
-    tables = leaderboard_tables(results, baseline, n_resamples, seed) if results or reported_numbers is None else []
-    if plot is not None:
-        from c2vbench.results.leaderboard_export import plot_leaderboard
-
-        plot_leaderboard(tables, plot)
-    if output_format == "md":
-        return render_leaderboard(results, command=command, baseline=baseline, n_resamples=n_resamples, seed=seed,
-                                  tables=tables, reported=reported_numbers)
-    if output_format == "html":
-        from c2vbench.results.comparison import group_runs
-        from c2vbench.results.leaderboard_html import render_leaderboard_html
-
-        set_aside = group_runs(results)[1] if results else []
-        return render_leaderboard_html(tables, command, page_folder, baseline, n_resamples, seed, reported_numbers,
-                                       set_aside)
-    from c2vbench.results.leaderboard_export import records_as_csv, table_records
-
-    records = table_records(tables)
-    return records_as_csv(records) if output_format == "csv" else json.dumps(records, indent=1) + "\n"

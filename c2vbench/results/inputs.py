@@ -62,6 +62,30 @@ def collect_results(inputs: Iterable[str | Path]) -> CollectedResults:
     return collected
 
 
+def leaderboard_command_line(
+    inputs: Sequence[str], baseline: str | None, out: str | None, n_resamples: int, seed: int,
+    reported: str | None = None, output_format: str = "md"
+) -> str:
+    """The command that regenerates a leaderboard, as written into its header (never includes ``--check``); options
+    at their defaults are left out."""
+    from c2vbench.results.leaderboard import DEFAULT_RESAMPLES
+
+    arguments = ["c2vbench", "leaderboard", *inputs]
+    if baseline is not None:
+        arguments += ["--baseline", baseline]
+    if reported is not None:
+        arguments += ["--reported", reported]
+    if output_format != "md":
+        arguments += ["--format", output_format]
+    if n_resamples != DEFAULT_RESAMPLES:
+        arguments += ["--n-resamples", str(n_resamples)]
+    if seed != 0:
+        arguments += ["--seed", str(seed)]
+    if out is not None:
+        arguments += ["--out", out]
+    return shlex.join(arguments)
+
+
 def board_command(board: str | Path) -> list[str]:
     """The ``c2vbench leaderboard ...`` arguments written into a generated board's header (markdown or HTML)."""
     board = Path(board)
