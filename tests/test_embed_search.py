@@ -257,3 +257,37 @@ def test_files_of_another_model_or_no_embeddings_are_refused(tmp_path, capsys, d
         from c2vbench.search.embed import list_videos
 
         list_videos([tmp_path / "nowhere"])
+
+
+def test_a_runs_model_and_frame_protocol_embed_and_search_and_a_moved_checkpoint_is_found_again(
+        tmp_path, capsys, dataset_videos):
+    import c2vbench
+
+    videos, captions = dataset_videos
+    folder = tmp_path / "clips"
+    copy_videos(videos[:4], folder)
+    result = c2vbench.run(protocol="zeroshot", save_checkpoint=True, no_cache=True, quiet=True, seed=2,
+                          backbone_option={"vision_layers": 1, "text_layers": 1}, dataset_option=SMALL_DATASET,
+                          out=tmp_path / "results")
+    out = tmp_path / "clips.safetensors"
+    report = embed(capsys, str(folder), "--checkpoint", str(result.path), "--quiet", "--out", str(out))
+    assert report["embedded"] == 4
+
+    from c2vbench.search.index_file import read_embeddings
+
+    identity = read_embeddings(out).identity
+    recorded = result["protocol"]["sampling"]  # the run's frame protocol, not a default
+    assert {key: identity["frames"][key] for key in recorded} == recorded
+    assert identity["model"]["run_id"] == result["run_id"] and identity["model"]["format"] == "c2vbench"
+
+    search = ["search", captions[0], "--index", str(out), "--top", "2", "--json"]
+    code, printed, err = run_cli(search, capsys)
+    assert code == 0, err
+    first = json.loads(printed)[0]["hits"]
+    moved = tmp_path / "moved-checkpoint"
+    shutil.move(str(result.checkpoint), moved)
+    code, _, err = run_cli(search, capsys)
+    assert code == 2 and "is gone" in err and "--checkpoint PATH" in err
+    code, printed, err = run_cli([*search, "--checkpoint", str(moved)], capsys)
+    assert code == 0, err
+    assert json.loads(printed)[0]["hits"] == first
