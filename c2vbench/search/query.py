@@ -4,8 +4,10 @@ The text is encoded by the model the videos were embedded with (rebuilt from the
 against its weights' SHA-256), then:
 
 * **dot-product heads** (the file holds ``factors``; ``cosine`` and ``tab`` are such heads): every video's score is
-  ``text_factors(text) · factors[v]``, computed tile by tile and merged into the top k as the tiles go by
-  (:func:`~c2vbench.evaluation.streamed_topk.top_k_streamed`): exact over every video, never holding all scores;
+  ``text_factors(text) · factors[v]`` (in float64, each video's score reduced on its own), found tile by tile and
+  merged into the top k as the tiles go by (:func:`~c2vbench.evaluation.streamed_topk.top_k_dot`: a float32 product
+  per tile, and the exact score for the few videos within its error bound of the k-th): exact over every video,
+  never holding all scores;
 * **other heads**: the ``candidates`` videos whose pooled embedding is closest to the text's (exact top by cosine,
   streamed the same way) are re-scored by the head itself, and the top k of those returned; with ``candidates``
   at least the number of videos, the head scores every video and the answer is exact.
@@ -87,7 +89,7 @@ def search_embeddings(index: str | Path | VideoEmbeddings, texts: list[str], top
         model: the model itself, when the caller has it (it must be the one the file names).
     """
     from c2vbench.evaluation.streamed_ranking import HeadScores
-    from c2vbench.evaluation.streamed_topk import RowwiseDotScores, rowwise_video_block, top_k_streamed
+    from c2vbench.evaluation.streamed_topk import top_k_dot, top_k_streamed
     from c2vbench.runtime.distributed import select_device
     from c2vbench.search.model_source import rebuild
 
@@ -106,10 +108,8 @@ def search_embeddings(index: str | Path | VideoEmbeddings, texts: list[str], top
     n_video = len(embeddings)
     results = []
     if embeddings.scores == "dot":
-        factors = model.align_head.text_factors(text).double().cpu()
-        width = factors.shape[1]
-        found = top_k_streamed(RowwiseDotScores(factors, embeddings.tensors["factors"]), top, device_,
-                               video_block=rowwise_video_block(len(texts), width))
+        factors = model.align_head.text_factors(text).float().cpu()
+        found = top_k_dot(factors, embeddings.tensors["factors"], top, device_)
         for row, query in enumerate(texts):
             hits = [SearchHit(rank + 1, embeddings.ids[index], float(score))
                     for rank, (index, score) in enumerate(zip(found.indices[row], found.scores[row], strict=True))]
@@ -120,8 +120,7 @@ def search_embeddings(index: str | Path | VideoEmbeddings, texts: list[str], top
     video = stored_video_features(embeddings)
     pooled = torch.nn.functional.normalize(video.pooled.double(), dim=1)
     eot = torch.nn.functional.normalize(text.eot.double().cpu(), dim=1)
-    shortlist = top_k_streamed(RowwiseDotScores(eot, pooled), candidates, device_,
-                               video_block=rowwise_video_block(len(texts), pooled.shape[1]))
+    shortlist = top_k_dot(eot, pooled, candidates, device_)
     for row, query in enumerate(texts):
         chosen = torch.as_tensor(sorted(shortlist.indices[row].tolist()), dtype=torch.long)  # id order: ties by id
         scores = HeadScores(model, text.index(slice(row, row + 1)), video.index(chosen))
