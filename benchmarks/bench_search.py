@@ -12,7 +12,7 @@ The gallery is random ``[n, F]`` float32 factors (default one million videos, F 
 Reported: seconds of each and their ratio (exact / plain), and whether the two agree on the top-k ids (they may
 differ only where float32 rounding reorders near-ties). Run it on a quiet machine:
 
-    .venv/bin/python benchmarks/bench_search.py [--n 1000000] [--dim 512] [--top 10] [--queries 1 16]
+    .venv/bin/python benchmarks/bench_search.py [--n 1000000] [--dim 512] [--top 10] [--queries 1 16] [--threads 1]
 """
 
 from __future__ import annotations
@@ -33,7 +33,11 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=10)
     parser.add_argument("--queries", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads for both methods (0: torch's default; 1 is steadier on a shared machine)")
     arguments = parser.parse_args()
+    if arguments.threads:
+        torch.set_num_threads(arguments.threads)
     generator = torch.Generator().manual_seed(0)
     video = torch.nn.functional.normalize(torch.randn(arguments.n, arguments.dim, generator=generator), dim=1)
     rows = []
@@ -49,6 +53,7 @@ def main() -> None:
             plain_times.append(time.perf_counter() - start)
         same = sum(set(exact.indices[row].tolist()) == set(plain[row].tolist()) for row in range(queries))
         rows.append({"videos": arguments.n, "dim": arguments.dim, "queries": queries, "top": arguments.top,
+                     "threads": torch.get_num_threads(),
                      "exact_seconds": round(min(exact_times), 3), "plain_seconds": round(min(plain_times), 3),
                      "exact_over_plain": round(min(exact_times) / min(plain_times), 2),
                      "queries_with_same_top": f"{same}/{queries}"})
