@@ -249,11 +249,27 @@ def evaluate_and_build_result(config: RunConfig, assembly: Assembly, test, scree
                               "rule": "CLIP2Video evaluation (reference §6.1): captions in batches of N in split "
                                       "order; each video encoded and scored with the batch of its last caption",
                               "caption_batch": config.eval_batch_size})
+    if test.contrasts:
+        add_contrasts(result, model, test, encoded, config, device, reporter)
     result["env"].update(distributed_description(config, world))
     result["cost"]["embedding_cache"] = dict(feature_cache.log) if feature_cache is not None else "off"
     if config.probe == "order":
         add_order_probes(result, config, assembly, test, encoded, device, reporter, evaluation_seconds)
     return result
+
+
+def add_contrasts(result: dict[str, Any], model, test, encoded, config: RunConfig, device: torch.device,
+                  reporter: Reporter) -> None:
+    """Score the split's text contrasts (VITATECS, RTime-Binary) and add the ``contrasts`` block: per pair the
+    outcome, per group the accuracy with its interval (:mod:`c2vbench.results.contrasts`)."""
+    from c2vbench.evaluation.contrasts import score_contrasts
+    from c2vbench.results.contrasts import summarize_contrast
+
+    with reporter.status("scoring the text contrasts"):
+        blocks = score_contrasts(model, test, encoded, device, config.eval_batch_size, reporter, config.precision)
+    for block in blocks.values():
+        block["summary"] = summarize_contrast(block, seed=config.seed)
+    result["contrasts"] = blocks
 
 
 def check_probes_supported(config: RunConfig, world: World) -> None:
@@ -272,7 +288,7 @@ def add_order_probes(result: dict[str, Any], config: RunConfig, assembly: Assemb
     with reporter.status("order probes"):
         block = run_order_probes(assembly.model, assembly.dataset, test, encoded, result["per_query"],
                                  assembly.components, config.evaluation_plan(), device, reporter,
-                                 shuffles=config.probe_shuffles)
+                                 shuffles=config.probe_shuffles, options=assembly.options)
     block["cost"]["evaluation_seconds"] = round(evaluation_seconds, 3)
     # the per-frame embeddings the probes rearranged: from the embedding cache on a hit, else this evaluation's
     cache_log = result["cost"].get("embedding_cache")

@@ -10,7 +10,7 @@
 #
 # Every board is written twice: markdown (.md) and a self-contained web page (.html).
 #
-# msrvtt-1k-a, msvd, vatex: rendered from leaderboards/results/<dataset>/ (empty until someone adds real results)
+# msrvtt-1k-a, msvd, vatex, didemo, activitynet, lsmdc, youcook2, ssv2, rtime, vitatecs: rendered from leaderboards/results/<dataset>/ (empty until someone adds real results)
 # beside the numbers reported in papers (leaderboards/reported/<dataset>.json), which are never ranked with them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,7 +43,7 @@ $c2v leaderboard "$out" --baseline "tiny-clip · meanp · cosine" --out leaderbo
 # the same board as a self-contained web page (sortable, filterable, each entry's card one click away)
 $c2v leaderboard "$out" --baseline "tiny-clip · meanp · cosine" --format html --out leaderboards/synthetic-motion.html
 
-for dataset in msrvtt-1k-a msvd vatex; do
+for dataset in msrvtt-1k-a msvd vatex didemo activitynet lsmdc youcook2 ssv2 rtime vitatecs; do
   mkdir -p "leaderboards/results/$dataset"
   $c2v leaderboard "leaderboards/results/$dataset" --reported "leaderboards/reported/$dataset.json" \
     --out "leaderboards/$dataset.md"

@@ -157,6 +157,23 @@ def positive_int(value: Any) -> int | None:
     return number if number >= 1 else None
 
 
+def backbone_options_for(dataset: RetrievalDataset, spec: Any, options: Any, overrides: dict[str, Any]) -> Any:
+    """The backbone's options with the caption length the dataset's protocol calls for (``dataset.max_words``), for
+    a backbone with a ``max_words`` option that the run did not set; a run that sets another value is refused."""
+    wanted = getattr(dataset, "max_words", None)
+    if wanted is None or not dataclasses.is_dataclass(options) or \
+            "max_words" not in {field.name for field in dataclasses.fields(options)}:
+        return options
+    if "max_words" in overrides:
+        if int(overrides["max_words"]) != int(wanted):
+            raise C2VBenchError(f"--backbone-option max_words={overrides['max_words']} contradicts the {dataset.name} "
+                                f"protocol's {wanted} caption tokens",
+                                f"set --dataset-option max_words={overrides['max_words']} instead (the protocol card "
+                                "records it)")
+        return options
+    return build_options(spec, {**overrides, "max_words": wanted})
+
+
 def assemble(plan: AssemblyPlan, registry: ComponentRegistry) -> Assembly:
     """Resolve, load the dataset and build the model (torch's generator must already be seeded)."""
     components, options = resolve_components(plan, registry)
@@ -164,6 +181,8 @@ def assemble(plan: AssemblyPlan, registry: ComponentRegistry) -> Assembly:
     sampling = sampling_with_decoder(plan.decoder, components["dataset"].spec, dataset.sampling)
     if plan.max_frames is not None:
         sampling = dataclasses.replace(sampling, max_frames=plan.max_frames)
+    options["backbone"] = backbone_options_for(dataset, components["backbone"].spec, options["backbone"],
+                                               plan.options.get("backbone", {}))
     model = build_model(components, options, sampling.max_frames)
     return Assembly(model, dataset, sampling, components,
                     {role: options_as_dict(value) for role, value in options.items()})

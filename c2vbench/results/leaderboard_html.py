@@ -248,11 +248,14 @@ def render_leaderboard_html(
 def _reported_html(data: Mapping[str, Any]) -> str:
     from c2vbench.results.reported import REPORTED_HEADER, REPORTED_NOTE, reported_rows
 
+    protocol = (f"<p>Protocol as the papers describe it: {escape(data['protocol'])}</p>"
+                if data.get("protocol") else "")
+    if not data["entries"]:  # none checked against its source yet: the file's note says so
+        return (f'<section class="reported"><h2>Reported in papers, not reproduced here</h2>{protocol}'
+                f'<p>{escape(data["note"])}</p></section>')
     head = "".join(f'<th scope="col">{escape(title)}</th>' for title in REPORTED_HEADER)
     rows = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>"
                    for row in reported_rows(dict(data)))
-    protocol = (f"<p>Protocol as the papers describe it: {escape(data['protocol'])}</p>"
-                if data.get("protocol") else "")
     return (f'<section class="reported"><h2>Reported in papers, not reproduced here</h2>{protocol}'
             f'<p>{escape(REPORTED_NOTE)}</p><table class="reported"><thead><tr>{head}</tr></thead>'
             f"<tbody>{rows}</tbody></table></section>")

@@ -190,6 +190,10 @@ def validate_result(result: Any) -> dict[str, Any]:
     for key in ("run_id", "config_key"):
         if key in result and not isinstance(result[key], str):
             raise ValueError(f"{key!r} must be a string")
+    if "contrasts" in result:
+        from c2vbench.results.contrasts import validate_contrasts_block
+
+        validate_contrasts_block(result["contrasts"])
     if "probes" in result:
         from c2vbench.results.probes_block import validate_probes_block
 
@@ -273,6 +277,8 @@ def evaluation_block(sim, split, plan: EvaluationPlan) -> dict[str, Any]:
     from c2vbench.evaluation.metrics import evaluate_similarity, pairwise_accuracy, pairwise_accuracy_from_scores
 
     subsets = {name: (subset.caption_indices, subset.video_indices) for name, subset in split.subsets.items()}
+    if getattr(split, "relevant_videos", None) is not None:
+        return multi_target_block(sim, split, plan, subsets)
     if hasattr(sim, "evaluate"):
         pairs = {name: [(i, split.captions[i].video_index) for i in subset.caption_indices]
                  + list(zip(subset.caption_indices, subset.rival_videos, strict=True))
@@ -294,6 +300,23 @@ def evaluation_block(sim, split, plan: EvaluationPlan) -> dict[str, Any]:
             evaluated["subsets"][name]["pairwise"] = pairwise_accuracy(
                 sim, subset.caption_indices, [split.captions[i].video_index for i in subset.caption_indices],
                 subset.rival_videos)
+    return evaluated
+
+
+def multi_target_block(sim, split, plan: EvaluationPlan, subsets: dict[str, Any]) -> dict[str, Any]:
+    """:func:`evaluation_block` of a split whose captions may have several correct videos (SSv2 templates, RTime's
+    copies): R@K = a correct video in the top K, and mAP (:mod:`c2vbench.evaluation.multi_target`). These splits
+    are small: streamed scores are assembled into the matrix."""
+    from c2vbench.evaluation.multi_target import evaluate_multi_target
+    from c2vbench.platform.errors import C2VBenchError
+
+    if plan.v2t_mode != "all-captions":
+        raise C2VBenchError(f"--v2t-mode {plan.v2t_mode} is not defined when a text has several correct videos",
+                            "use the default all-captions mode")
+    matrix = sim.matrix() if hasattr(sim, "matrix") else sim
+    evaluated = evaluate_multi_target(matrix, split.relevant_videos, tie=plan.tie, subsets=subsets).to_dict()
+    evaluated["multi_target"] = ("R@K: a correct video in the top K; MdR/MnR: rank of the best correct video; "
+                                 "mAP: mean average precision (percent), ties averaged exactly")
     return evaluated
 
 
@@ -368,6 +391,12 @@ def build_result(settings: Mapping[str, Any], plan: EvaluationPlan, assembly: As
     }
     if legacy_batching is not None:
         card["legacy_mask_batching"] = legacy_batching
+    if getattr(split, "relevant_videos", None) is not None:
+        card["targets"] = plain["multi_target"]
+    if getattr(split, "contrasts", None):
+        card["contrasts"] = {name: {"description": contrast.description, "pairs": len(contrast.video_indices),
+                                    "groups": sorted(set(contrast.groups))}
+                             for name, contrast in split.contrasts.items()}
     model = assembly.model
     ran = execution(plan.precision, device)
     config_key = configuration_key(settings, ran, assembly.options, checkpoint)

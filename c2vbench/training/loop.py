@@ -111,7 +111,12 @@ def selection_score(model, split: RetrievalSplit, sampling: FrameSampling, plan:
     encoded = encode_split_sharded(model, split, sampling, plan.batch_size, device, reporter,
                                    plan.num_workers, bank=bank, preprocess=plan.preprocess,
                                    precision=plan.precision)
-    if plan.streams and not current_world().distributed:
+    if split.relevant_videos is not None:  # several correct videos per text (a small split): the matrix
+        from c2vbench.evaluation.multi_target import evaluate_multi_target
+
+        sim = score_all_sharded(model, encoded, device, to_all=True)
+        metrics = evaluate_multi_target(sim, split.relevant_videos, tie=plan.tie).metrics
+    elif plan.streams and not current_world().distributed:
         scores = streamed_scores(model, encoded.text, encoded.video, device)
         metrics = scores.evaluate(split.text_to_video, tie=plan.tie)[0].metrics
     else:
