@@ -342,7 +342,7 @@ def add_order_probes(result: dict[str, Any], config: RunConfig, assembly: Assemb
     with reporter.status("order probes"):
         block = run_order_probes(assembly.model, assembly.dataset, test, encoded, result["per_query"],
                                  assembly.components, config.evaluation_plan(), device, reporter,
-                                 shuffles=config.probe_shuffles)
+                                 shuffles=config.probe_shuffles, options=assembly.options)
     block["cost"]["evaluation_seconds"] = round(evaluation_seconds, 3)
     # the per-frame embeddings the probes rearranged: from the embedding cache on a hit, else this evaluation's
     cache_log = result["cost"].get("embedding_cache")

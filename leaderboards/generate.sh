@@ -8,6 +8,8 @@
 # The result files are committed next to the markdown so that anyone can re-render it (`c2vbench leaderboard ...
 # --check` runs in .ci/run) or compare against these runs.
 #
+# Every board is written twice: markdown (.md) and a self-contained web page (.html).
+#
 # msrvtt-1k-a, msvd, vatex, didemo, activitynet, lsmdc, youcook2, ssv2, rtime, vitatecs: rendered from leaderboards/results/<dataset>/ (empty until someone adds real results)
 # beside the numbers reported in papers (leaderboards/reported/<dataset>.json), which are never ranked with them.
 set -euo pipefail
@@ -38,9 +40,13 @@ for post in dsl qbnorm; do
 done
 $c2v leaderboard "$out" --baseline "tiny-clip · meanp · cosine" --out leaderboards/synthetic-motion.md \
   --plot leaderboards/synthetic-motion.png
+# the same board as a self-contained web page (sortable, filterable, each entry's card one click away)
+$c2v leaderboard "$out" --baseline "tiny-clip · meanp · cosine" --format html --out leaderboards/synthetic-motion.html
 
 for dataset in msrvtt-1k-a msvd vatex didemo activitynet lsmdc youcook2 ssv2 rtime vitatecs; do
   mkdir -p "leaderboards/results/$dataset"
   $c2v leaderboard "leaderboards/results/$dataset" --reported "leaderboards/reported/$dataset.json" \
     --out "leaderboards/$dataset.md"
+  $c2v leaderboard "leaderboards/results/$dataset" --reported "leaderboards/reported/$dataset.json" \
+    --format html --out "leaderboards/$dataset.html"
 done

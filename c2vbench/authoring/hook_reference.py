@@ -100,21 +100,26 @@ def render_spec_types() -> str:
 
 
 def render_rules() -> str:
-    from c2vbench.model.contracts import RULES
-    from c2vbench.testing import KIND_RULES
+    from c2vbench.model.contracts import RULES, SUBRULES
+    from c2vbench.testing import KIND_RULES, KIND_SUBRULES
 
     kinds = [kind for kind in KIND_RULES if kind != "checkpoint_format"]
     parts = ["### Conformance rules", "",
              "Checked by `c2vbench check-plugin NAME` and `c2vbench.testing.assert_plugin_conforms` (✓: checked for "
-             "that kind); the type, shape, width and finiteness rules are also checked on every output during a "
-             "run.", "",
+             "that kind). A rule's finer checks are its sub-rules (↳): a failure names its rule and, in brackets, "
+             "the sub-rule it broke (`output-type: [output-width] ...`; `rule` and `subrule` in `--json`). "
+             "`output-type` with its sub-rules `dtype`, `autocast-dtype`, `output-shape` and `output-width`, "
+             "`finite` and `loss` are also checked during a run (finiteness in training on the first batches), so "
+             "that a broken plug-in stops on its first batch with the rule's name.", "",
              "| rule | what it requires | " + " | ".join(kinds) + " |",
              "|---|---|" + "---|" * len(kinds)]
     for rule, meaning in RULES.items():
-        marks = ["✓" if rule in KIND_RULES[kind] or (rule in {"dtype", "output-shape", "output-width"}
-                                                    and "output-type" in KIND_RULES[kind]) else ""
-                 for kind in kinds]
+        marks = ["✓" if rule in KIND_RULES[kind] else "" for kind in kinds]
         parts.append(f"| `{rule}` | {meaning} | " + " | ".join(marks) + " |")
+        for subrule, (parent, sub_meaning) in SUBRULES.items():
+            if parent == rule:
+                marks = ["✓" if subrule in KIND_SUBRULES[kind] else "" for kind in kinds]
+                parts.append(f"| ↳ `{subrule}` | {sub_meaning} | " + " | ".join(marks) + " |")
     return "\n".join(parts) + "\n"
 
 

@@ -15,59 +15,12 @@ def load_side(path: Path) -> list[dict]:
     """A result file, or a folder holding the seeds of one configuration (grouped as ``leaderboard`` groups them:
     every run must share protocol, post-processing and config_key; a re-run of a seed is set aside, named on
     stderr, and counts once)."""
-    from c2vbench.platform.errors import ResultFileError
-    from c2vbench.results.comparison import group_runs
-    from c2vbench.results.result_file import iter_result_files, load_result_file
+    from c2vbench.results.inputs import comparison_side
 
-    if not path.is_dir():
-        return [load_result_file(path)]
-    runs = [(file, item) for file, item in iter_result_files([path]) if isinstance(item, dict)]
-    if not runs:
-        raise ResultFileError(f"{path} holds no result file", "run `c2vbench run --out` into it first")
-    groups, set_aside = group_runs(runs)
-    if len(groups) != 1:
-        raise ResultFileError(f"{path} mixes {len(groups)} configurations",
-                              "a folder given to compare must hold the seeds of a single configuration")
+    results, set_aside = comparison_side(path)
     for item in set_aside:
         click.echo(f"set aside {item.describe()}", err=True)
-    return groups[0].results
-
-
-def refuse_shared_runs(first: list[dict], second: list[dict], path_a: Path, path_b: Path) -> None:
-    """A run compared with itself shows no difference by construction: say so instead of printing zeros.
-
-    Runs are the same when their content is (protocol, configuration, seed and every per-query rank), whatever
-    their run ids say: a copied file with a new id is still the same run, and two files that share an id but hold
-    different ranks are compared (with a note: one of them was edited, or two runs shared an id)."""
-    from c2vbench.platform.errors import ResultFileError
-    from c2vbench.results.integrity import same_content
-
-    shared = [(a, b) for a in first for b in second if same_content(a, b)]
-    if shared:
-        example = shared[0][0].get("run_id", "?")
-        if len(first) == len(second) == 1:
-            raise ResultFileError(f"{path_a} and {path_b} hold the same run (identical per-query ranks, run "
-                                  f"{example}): every difference would be 0", "compare two different runs")
-        raise ResultFileError(f"{path_a} and {path_b} share {len(shared)} run(s) (identical per-query ranks, e.g. "
-                              f"{example}), so the two sides are not independent", "give each side its own runs")
-    ids = sorted({run.get("run_id") for run in first} & {run.get("run_id") for run in second} - {None})
-    for run_id in ids:
-        click.echo(f"note: {path_a} and {path_b} both carry run id {run_id} but hold different per-query ranks "
-                   "(one was edited, or two runs shared an id); they are compared by their content", err=True)
-
-
-def note_reruns(first: list[dict], second: list[dict], path_a: Path, path_b: Path) -> None:
-    """Two runs of one configuration and seed whose ranks differ are a re-run that drifted: say by how much."""
-    from c2vbench.results.comparison import configuration_of, postprocess_of, rank_drift, seed_of
-
-    def identity(result: dict, path: Path) -> tuple:
-        return (result["protocol"]["hash"], postprocess_of(result)[1], configuration_of(result, path), seed_of(result))
-
-    for a in first:
-        for b in second:
-            if identity(a, path_a) == identity(b, path_b) and (drift := rank_drift(a, b)):
-                click.echo(f"note: {path_b} re-runs {path_a} (same configuration and seed {seed_of(a)}), but {drift}",
-                           err=True)
+    return results
 
 
 @click.command("compare")
@@ -89,14 +42,15 @@ def compare_command(result_a: Path, result_b: Path, n_resamples: int, seed: int,
     Example: c2vbench compare results/meanp.json results/tdb.json
     """
     from c2vbench.results.comparison import compare_results
+    from c2vbench.results.inputs import refuse_shared_runs
     from c2vbench.results.integrity import integrity_notes
 
     first = load_side(result_a)
     second = load_side(result_b)
     for note in integrity_notes(first + second):
         click.echo(f"note: {note}", err=True)
-    refuse_shared_runs(first, second, result_a, result_b)
-    note_reruns(first, second, result_a, result_b)
+    for note in refuse_shared_runs(first, second, str(result_a), str(result_b)):
+        click.echo(f"note: {note}", err=True)
     comparison = compare_results(
         first if len(first) > 1 else first[0],
         second if len(second) > 1 else second[0],

@@ -27,6 +27,14 @@ def eval_command(ctx: click.Context, checkpoint: str, checkpoint_format: str | N
 
     Example: c2vbench eval --checkpoint pytorch_model.bin.2 --dataset msrvtt --data-root ~/data/msrvtt
     """
+    outcome = execute_eval(ctx, checkpoint, checkpoint_format, legacy_mask, checkpoint_option, params)
+    print_outcome(outcome.result, outcome.result_path, params["as_json"])
+
+
+def execute_eval(ctx: click.Context, checkpoint: str, checkpoint_format: str | None, legacy_mask: bool,
+                 checkpoint_option: tuple[str, ...], params: dict):
+    """What ``eval`` does once its options are parsed (shared with :func:`c2vbench.evaluate`); returns the
+    :class:`~c2vbench.pipeline.RunOutcome`."""
     from pathlib import Path
 
     from c2vbench.runtime.tensor_files import refuse_code_in_checkpoint
@@ -43,7 +51,6 @@ def eval_command(ctx: click.Context, checkpoint: str, checkpoint_format: str | N
     from c2vbench.runtime.progress import Reporter
 
     options = parse_option_pairs(checkpoint_option, "--checkpoint-option")
-    outcome = evaluate_checkpoint(config, checkpoint, checkpoint_format, legacy_mask,
-                                  reporter=Reporter(quiet=params["quiet"] or params["as_json"]),
-                                  checkpoint_options=options)
-    print_outcome(outcome.result, outcome.result_path, params["as_json"])
+    return evaluate_checkpoint(config, checkpoint, checkpoint_format, legacy_mask,
+                               reporter=Reporter(quiet=params["quiet"] or params["as_json"]),
+                               checkpoint_options=options)

@@ -32,6 +32,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "new-plugin": ("c2vbench.cli.new_plugin", "new_plugin_command", "Scaffold a new plug-in distribution."),
     "cache": ("c2vbench.cli.cache", "cache_command", "List or remove cached backbone embeddings."),
     "results": ("c2vbench.cli.results", "results_group", "Browse past result files: results ls, results show."),
+    "embed": ("c2vbench.cli.embed", "embed_command", "Embed your own videos into one file (new videos only)."),
+    "search": ("c2vbench.cli.search", "search_command", "The best videos of an embeddings file for a text."),
 }
 
 

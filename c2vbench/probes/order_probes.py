@@ -81,18 +81,22 @@ DESCRIPTIONS = {
 }
 
 
-def declared_order_sensitivity(components: Mapping[str, Any]) -> dict[str, bool | None]:
-    """``{"temporal": ..., "align": ...}``: each component's ``order_sensitive`` declaration (None: undeclared)."""
+def declared_order_sensitivity(components: Mapping[str, Any],
+                               options: Mapping[str, Any] | None = None) -> dict[str, bool | None]:
+    """``{"temporal": ..., "align": ...}``: each component's ``order_sensitive`` declaration (None: undeclared) for
+    its resolved ``options`` (role → options; a declaration may depend on them)."""
+    from c2vbench.platform.specs import declared_order_sensitivity as declared_for
+
     declared = {}
     for role in ("temporal", "align"):
         spec = getattr(components.get(role), "spec", None)
-        declared[role] = getattr(spec, "order_sensitive", None)
+        declared[role] = None if spec is None else declared_for(spec, (options or {}).get(role))
     return declared
 
 
-def frame_probe_refusal(components: Mapping[str, Any]) -> str | None:
+def frame_probe_refusal(components: Mapping[str, Any], options: Mapping[str, Any] | None = None) -> str | None:
     """Why the reordering probes (reverse, shuffle) are refused for these components, or None when they run."""
-    declared = declared_order_sensitivity(components)
+    declared = declared_order_sensitivity(components, options)
     if declared["temporal"] is False and declared["align"] is False:
         names = {role: getattr(getattr(components.get(role), "spec", None), "name", "?") for role in declared}
         return (f"temporal module '{names['temporal']}' and align head '{names['align']}' declare themselves "
@@ -265,7 +269,7 @@ def run_order_probes(model, dataset: RetrievalDataset, split: RetrievalSplit, en
                      unprobed: Mapping[str, Any], components: Mapping[str, Any], plan: EvaluationPlan,
                      device: torch.device, reporter: Reporter, shuffles: int = DEFAULT_SHUFFLES,
                      n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
-                     honour_declarations: bool = True) -> dict[str, Any]:
+                     honour_declarations: bool = True, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The result's ``probes`` block for one evaluated test split.
 
     Args:
@@ -275,6 +279,7 @@ def run_order_probes(model, dataset: RetrievalDataset, split: RetrievalSplit, en
         shuffles: number of fixed shuffle permutations (seeds ``0 .. shuffles-1``).
         honour_declarations: False runs the frame probes even for declared order-invariant components (used to
             check a declaration, as the conformance kit does).
+        options: the components' resolved options by role (a declaration may depend on them); None: defaults.
     """
     if shuffles < 1:
         raise C2VBenchError(f"--probe-shuffles must be at least 1 (got {shuffles})")
@@ -283,7 +288,7 @@ def run_order_probes(model, dataset: RetrievalDataset, split: RetrievalSplit, en
                             "evaluate through c2vbench's pipeline (encode_split keeps them)")
     start = time.perf_counter()
     tie = plan.tie
-    refusal = frame_probe_refusal(components) if honour_declarations else None
+    refusal = frame_probe_refusal(components, options) if honour_declarations else None
     shuffle_seeds = list(range(int(shuffles)))
     rescorer = Rescorer(model, dataset, split, plan, device, reporter)
     bank = encoded.frames
@@ -317,7 +322,7 @@ def run_order_probes(model, dataset: RetrievalDataset, split: RetrievalSplit, en
     return {
         "set": "order",
         "protocol": probe_card(plan, shuffle_seeds, word_seed, n_resamples, seed, refusal),
-        "declared_order_sensitive": declared_order_sensitivity(components),
+        "declared_order_sensitive": declared_order_sensitivity(components, options),
         "refused": {name: refusal for name in PERMUTATION_PROBES} if refusal else {},
         "unaffected": {
             "videos": {"total": len(video_ids), "count": len(unaffected_videos), "ids": unaffected_videos,
