@@ -79,6 +79,7 @@ class InterruptSignals:
         self.received: list[int] = []
         self.previous: dict[int, object] = {}
         self.reported = False  # the first interrupt's line is out: a second one ends the process silently
+        self.owner = os.getpid()  # forked children (data-loader workers) inherit the handlers: they get the old ones
 
     def __enter__(self) -> InterruptSignals:
         import threading
@@ -97,6 +98,10 @@ class InterruptSignals:
         return bool(self.received) and self.received[0] == signal.SIGTERM
 
     def handle(self, signum: int, frame) -> None:
+        if os.getpid() != self.owner:  # a forked worker: what it would have done without us (torch handles it)
+            signal.signal(signum, self.previous.get(signum, signal.SIG_DFL))
+            os.kill(os.getpid(), signum)
+            return
         self.received.append(signum)
         if len(self.received) > 1:
             if not self.reported:
