@@ -245,6 +245,7 @@ def evaluate_and_build_result(config: RunConfig, assembly: Assembly, test, scree
                                       "order; each video encoded and scored with the batch of its last caption",
                               "caption_batch": config.eval_batch_size})
     result["env"].update(distributed_description(config, world))
+    result["config"]["data_parallel"] = data_parallel_layout(config, world)
     result["cost"]["embedding_cache"] = dict(feature_cache.log) if feature_cache is not None else "off"
     if config.probe == "order":
         add_order_probes(result, config, assembly, test, encoded, device, reporter, evaluation_seconds)
@@ -284,6 +285,21 @@ def distributed_description(config: RunConfig, world: World) -> dict[str, Any]:
     """
     return {"world_size": world.size, "distributed_backend": world.backend,
             "per_process_batch_size": config.batch_size // world.size}
+
+
+def data_parallel_layout(config: RunConfig, world: World) -> dict[str, Any]:
+    """How training was spread (for ``config``): processes, nodes, the global batch and each device's share of it
+    (batches are None for a run that trained nothing).
+
+    The global batch is ``--batch-size`` and enters the configuration key; the others do not change a number (the
+    features of the whole global batch are gathered before the loss), so they are recorded beside it, never hashed.
+    """
+    from c2vbench.runtime.distributed import launched_nodes
+
+    trained = config.protocol != "zeroshot"
+    return {"world_size": world.size, "nodes": launched_nodes(world),
+            "global_batch": config.batch_size if trained else None,
+            "per_device_batch": config.batch_size // world.size if trained else None}
 
 
 def evaluate_checkpoint(config: RunConfig, checkpoint: str | Path, checkpoint_format: str, legacy_mask: bool,
