@@ -62,8 +62,8 @@ def run_options(function):
                      help="none, dsl or qbnorm."),
         click.option("--allow-missing", is_flag=True, help="Skip missing/unreadable videos (recorded in the result)."),
         click.option("--decoder", default=config_default("decoder"), show_default=True,
-                     help="auto (decord where installed, else PyAV), decord, pyav, or frames (extracted frame "
-                          "folders). Recorded with its version in the protocol."),
+                     help="auto (the first of torchcodec, decord and pyav installed), torchcodec, decord, pyav, or "
+                          "frames (extracted frame folders). Recorded with its version in the protocol."),
         click.option("--num-workers", type=int, default=config_default("num_workers"), show_default=True,
                      help="Decoding worker processes (0: decode in the main process; -1: one per CPU core)."),
         click.option("--probe", default=config_default("probe"), show_default=True, metavar="none|order",

@@ -63,7 +63,7 @@ def dataset_overrides(config: RunConfig, spec: Any) -> dict[str, Any]:
         overrides["decoder"] = config.decoder
     elif config.decoder == "frames":
         raise C2VBenchError(f"dataset '{spec.name}' offers no extracted frame folders to read with --decoder frames",
-                            "use --decoder auto, decord or pyav")
+                            "use --decoder auto, decord, pyav or torchcodec")
     return overrides
 
 

@@ -360,7 +360,7 @@ def build_result(config: RunConfig, assembly: Assembly, split, sim: np.ndarray, 
         "v2t_mode": config.v2t_mode,
         "preprocess": describe_preprocessing(config.preprocess, device,
                                              any(Path(video.source).is_dir() for video in split.videos[:1]),
-                                             config.num_workers),
+                                             config.num_workers, assembly.sampling.decoder),
     }
     if legacy_batching is not None:
         card["legacy_mask_batching"] = legacy_batching
