@@ -19,9 +19,11 @@ PROBE_SETS = ("none", "order")  # --probe: see c2vbench.probes.order_probes
 # configuration key that groups seeds. The device and precision that actually ran enter the key through
 # c2vbench.results.identity.
 NON_NUMERIC_SETTINGS = frozenset({"out", "seed", "num_workers", "save_checkpoint", "device", "data_root", "probe",
-                                  "probe_shuffles", "embedding_cache"})
+                                  "probe_shuffles", "embedding_cache", "compile", "checkpoint_activations",
+                                  "prefetch_batches"})
 # ``probe`` and ``probe_shuffles`` add a ``probes`` block and never change the unprobed numbers
-# (c2vbench.probes.order_probes).
+# (c2vbench.probes.order_probes). ``checkpoint_activations`` and ``prefetch_batches`` change how, not what, training
+# computes (bit for bit); ``compile`` to float32 rounding, as the number of processes does (c2vbench.training.compile).
 PRECISIONS = ("fp32", "fp16", "bf16")
 PREPROCESS_PATHS = ("tensor", "pil")
 
@@ -66,6 +68,9 @@ class RunConfig:
     decoder: str = "auto"
     num_workers: int = 0
     precision: str = "fp32"
+    compile: bool = False
+    checkpoint_activations: bool = False
+    prefetch_batches: int = 2  # training batches prepared ahead (0: each when its step asks)
     preprocess: str = "tensor"
     embedding_cache: bool = True
     save_checkpoint: bool | None = None  # None: save trained models only (zeroshot runs save nothing)
@@ -90,6 +95,8 @@ class RunConfig:
                 raise C2VBenchError(f"--{name.replace('_', '-')} must be positive (got {value})")
         if self.probe not in PROBE_SETS:
             raise C2VBenchError(f"unknown probe set '{self.probe}'", "use --probe order (or none)")
+        if self.prefetch_batches < 0:
+            raise C2VBenchError(f"prefetch_batches must be 0 or more (got {self.prefetch_batches})")
         if self.probe_shuffles < 1:
             raise C2VBenchError(f"--probe-shuffles must be at least 1 (got {self.probe_shuffles})")
         from c2vbench.data.decoders import check_decoder_choice

@@ -26,6 +26,7 @@ from c2vbench.results.result_file import build_result, write_result
 from c2vbench.runtime.distributed import World, current_world, distributed_session, main_process_first
 from c2vbench.runtime.distributed import select_device as select_device  # noqa: PLC0414 - kept importable from here
 from c2vbench.runtime.progress import Reporter
+from c2vbench.training.compile import apply_execution_options
 
 
 @dataclasses.dataclass
@@ -86,6 +87,7 @@ def _run_benchmark(config: RunConfig, registry: ComponentRegistry, reporter: Rep
         stage = "checking the videos"
         splits = screen.screen_all([name for name in needed if name])  # every split's problems, in one message
         model = assembly.model.to(device)
+        apply_execution_options(model, config.compile, config.checkpoint_activations)
         feature_cache = BackboneFeatureCache.for_run(model, dataset, config, device)
 
         training = None
@@ -323,6 +325,7 @@ def _evaluate_checkpoint(config: RunConfig, checkpoint: str | Path, checkpoint_f
     assembly, screen = checkpoint_assembly(config, checkpoint, checkpoint_format, legacy_mask, registry, reporter,
                                            checkpoint_options)
     assembly.model.to(device)
+    apply_execution_options(assembly.model, config.compile, config.checkpoint_activations)
     ran = ran_config(config, assembly)
     feature_cache = BackboneFeatureCache.for_run(assembly.model, assembly.dataset, ran, device)
     try:

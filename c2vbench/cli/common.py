@@ -73,6 +73,10 @@ def run_options(function):
                      help="Fixed shuffle permutations of --probe order (seeds 0..N-1)."),
         click.option("--precision", default=config_default("precision"), show_default=True,
                      help="fp32, fp16 or bf16: autocast of the model where the device supports it (recorded)."),
+        click.option("--compile", "compile", is_flag=True, default=config_default("compile"),
+                     help="torch.compile the backbone's encoders and the temporal module (slow first steps)."),
+        click.option("--checkpoint-activations", is_flag=True, default=config_default("checkpoint_activations"),
+                     help="Recompute the frame encoder's blocks in the backward pass: less memory, same numbers."),
         click.option("--preprocess", default=config_default("preprocess"), show_default=True,
                      help="tensor (batched resize/crop/normalise on the model's device, antialiased bicubic) or "
                           "pil (the official per-frame PIL path, for exact reproduction)."),

@@ -1,0 +1,133 @@
+"""The fine-tuning switches against the plain training loop: the same numbers where the switch is exact (batches
+prepared ahead, activation checkpointing), within a stated bound where it is not (fp16 / bf16 autocast, with a grad
+scaler for fp16), and ``--compile`` (to float32 rounding; opt-in here: compiling takes minutes on a CPU).
+
+Each run fine-tunes the same tiny model (TDB + TAB) from the same initialisation for one epoch of two steps, and is
+compared through the epoch's loss and parameter for parameter at the end. The precision bound is stated for one step
+(:data:`c2vbench.runtime.precision.TRAINING_PRECISION_BOUND`): over a run, fp16's grad scaler skips the first steps
+while it finds its scale, so whole runs differ by more than rounding.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+from _small_runs import small_config
+from test_distributed import TEST_DATASET
+
+from c2vbench.runtime.precision import TRAINING_PRECISION_BOUND
+
+CPU = torch.device("cpu")
+
+
+def fine_tune(out, **overrides) -> tuple[list[float], dict[str, torch.Tensor], object]:
+    """The epochs' losses and the final parameters of a short fine-tuning run with ``overrides``."""
+    from c2vbench.model.assembly import assemble
+    from c2vbench.pipeline import seed_everything
+    from c2vbench.platform.registry import get_registry
+    from c2vbench.runtime.progress import Reporter
+    from c2vbench.training.compile import apply_execution_options
+    from c2vbench.training.loop import train
+
+    config = small_config(out, temporal="tdb", align="tab", epochs=1, batch_size=4, select_on="none",
+                          dataset_options=dict(TEST_DATASET), device="cpu", **overrides)
+    seed_everything(config.seed)
+    assembly = assemble(config, get_registry())
+    model = assembly.model
+    apply_execution_options(model, config.compile, config.checkpoint_activations)
+    summary = train(model, assembly.dataset.split("train"), None, assembly.sampling, config, CPU,
+                    Reporter(quiet=True))
+    parameters = {name: value.detach().clone() for name, value in model.state_dict().items()}
+    return [epoch["loss"] for epoch in summary.history], parameters, model
+
+
+@pytest.fixture(scope="module")
+def plain_run(tmp_path_factory, c2vbench_cache):
+    """Batches prepared when each step asks, no checkpointing, float32: the reference."""
+    saved = os.environ.get("C2VBENCH_CACHE")
+    os.environ["C2VBENCH_CACHE"] = str(c2vbench_cache)
+    try:
+        return fine_tune(tmp_path_factory.mktemp("plain"), prefetch_batches=0)
+    finally:
+        if saved is None:
+            os.environ.pop("C2VBENCH_CACHE", None)
+        else:
+            os.environ["C2VBENCH_CACHE"] = saved
+
+
+def assert_identical(run, reference) -> None:
+    losses, parameters, _ = run
+    expected_losses, expected_parameters, _ = reference
+    assert losses == expected_losses
+    assert parameters.keys() == expected_parameters.keys()
+    for name, value in parameters.items():
+        assert torch.equal(value, expected_parameters[name]), name
+
+
+def test_batches_prepared_ahead_give_the_same_training(plain_run, tmp_path):
+    assert_identical(fine_tune(tmp_path, prefetch_batches=2), plain_run)
+
+
+def test_activation_checkpointing_gives_the_same_training(plain_run, tmp_path):
+    run = fine_tune(tmp_path, checkpoint_activations=True)
+    visual = run[2].backbone.clip.visual
+    assert visual.transformer.grad_checkpointing  # the blocks really were recomputed
+    assert_identical(run, plain_run)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_one_mixed_precision_step_stays_within_its_bound(precision, tmp_path):
+    """The loss and the gradient of one step under autocast against float32, on the same model and batch."""
+    from _distributed_worker import build_model, global_batch, small_settings
+
+    from c2vbench.runtime.precision import autocast, effective_precision
+
+    if effective_precision(precision, CPU) != precision:
+        pytest.skip(f"this torch has no {precision} autocast on the CPU")
+
+    def step(which: str) -> tuple[float, torch.Tensor]:
+        model = build_model(small_settings("tdb", "tab", TEST_DATASET, str(tmp_path)))  # seeded: same weights
+        model.train()
+        frames, frame_mask, input_ids, attention_mask = global_batch(model)
+        torch.manual_seed(1)  # the same dropout
+        with autocast(which, CPU):
+            loss = model.loss(model.encode_text(input_ids, attention_mask), model.encode_video(frames, frame_mask))
+        loss.backward()
+        return float(loss.detach()), torch.cat([p.grad.flatten() for _, p in sorted(model.named_parameters())
+                                                if p.grad is not None])
+
+    reference_loss, reference_gradient = step("fp32")
+    loss, gradient = step(precision)
+    bound = TRAINING_PRECISION_BOUND[precision]
+    loss_error = abs(loss - reference_loss) / abs(reference_loss)
+    gradient_error = float((gradient - reference_gradient).norm() / reference_gradient.norm())
+    assert 0 < gradient_error <= bound["gradient_relative"]  # autocast really ran (not float32), and stayed close
+    assert loss_error <= bound["loss_relative"]
+
+
+def test_fp16_training_scales_its_loss_and_stays_finite(plain_run, tmp_path):
+    """The whole loop under fp16: the grad scaler (on the CPU too) keeps every step finite."""
+    from c2vbench.runtime.precision import effective_precision
+
+    if effective_precision("fp16", CPU) != "fp16":
+        pytest.skip("this torch has no fp16 autocast on the CPU")
+    losses, parameters, _ = fine_tune(tmp_path, precision="fp16")
+    assert all(torch.isfinite(torch.tensor(losses)))
+    expected_parameters = plain_run[1]
+    drift = max(float((parameters[name] - value).abs().max()) for name, value in expected_parameters.items()
+                if value.is_floating_point())
+    assert all(torch.isfinite(value).all() for value in parameters.values() if value.is_floating_point())
+    assert 0 < drift <= TRAINING_PRECISION_BOUND["fp16"]["parameter_absolute_run"]
+
+
+@pytest.mark.skipif(os.environ.get("C2VBENCH_TEST_COMPILE") != "1",
+                    reason="compiling takes minutes on a CPU: set C2VBENCH_TEST_COMPILE=1 (the GPU script does)")
+def test_compiled_training_agrees_to_float_rounding(plain_run, tmp_path):
+    losses, parameters, model = fine_tune(tmp_path, prefetch_batches=0, compile=True)
+    assert "encode_frames" in vars(model.backbone)  # the compiled encoder shadows the method
+    expected_losses, expected_parameters, _ = plain_run
+    assert losses == pytest.approx(expected_losses, rel=1e-5)
+    for name, value in expected_parameters.items():
+        torch.testing.assert_close(parameters[name], value, rtol=1e-4, atol=1e-5, msg=name)
