@@ -131,3 +131,24 @@ def test_compiled_training_agrees_to_float_rounding(plain_run, tmp_path):
     assert losses == pytest.approx(expected_losses, rel=1e-5)
     for name, value in expected_parameters.items():
         torch.testing.assert_close(parameters[name], value, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_the_switches_are_recorded_but_keep_the_configuration(tmp_path):
+    """How training executes is not what it computes: runs with and without a switch share a ``config_key`` (they
+    are seeds of one configuration) and each result's ``config`` says which ran."""
+    plain = small_config(tmp_path)
+    switched = small_config(tmp_path, compile=True, checkpoint_activations=True, prefetch_batches=0)
+    assert switched.config_key() == plain.config_key()
+    assert switched.to_dict()["compile"] and switched.to_dict()["checkpoint_activations"]
+    assert small_config(tmp_path, precision="bf16").config_key() != plain.config_key()  # precision is numeric
+
+
+def test_checkpointing_a_backbone_that_cannot_is_one_clear_error():
+    from types import SimpleNamespace
+
+    from c2vbench.platform.errors import C2VBenchError
+    from c2vbench.training.compile import apply_execution_options
+
+    model = SimpleNamespace(backbone=torch.nn.Linear(2, 2))
+    with pytest.raises(C2VBenchError, match="offers no activation checkpointing"):
+        apply_execution_options(model, compile_model=False, checkpoint_activations=True)
