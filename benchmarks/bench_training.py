@@ -134,7 +134,7 @@ def build(config):
     from c2vbench.training.compile import apply_execution_options
 
     seed_everything(config.seed)
-    components, options = resolve_components(config, get_registry())
+    components, options = resolve_components(config.assembly_plan(), get_registry())
     model = build_model(components, options, config.max_frames)
     apply_execution_options(model, config.compile, config.checkpoint_activations)
     return model
@@ -194,7 +194,7 @@ def loop_steps_per_second(model, split, config, device) -> tuple[float, list[dic
     from c2vbench.training.loop import train
 
     times = StepTimes()
-    summary = train(model, split, None, sampling_for(config), config, device, times)
+    summary = train(model, split, None, sampling_for(config), config.training_plan(), device, times)
     last = times.epochs[-1]
     return (len(last) - 2) / (last[-1] - last[1]), summary.history
 
@@ -215,7 +215,7 @@ def feed_alone_steps_per_second(model, split, config, device) -> float:
     sampling = sampling_for(config)
     dataset = video_dataset_for(model, split, sampling, device, config.preprocess, train=True,
                                 num_workers=config.num_workers)
-    loader = training_loader(dataset, config, device)
+    loader = training_loader(dataset, config.training_plan(), device)
     feed = frame_feed(model, sampling, device)
     order = np.arange(len(split.videos))
     batches = [order[start:start + config.batch_size] for start in range(0, len(order), config.batch_size)]

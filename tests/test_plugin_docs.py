@@ -1,5 +1,5 @@
 """docs/plugins.md: its reference section is rendered from the hook and spec docstrings and the conformance rules,
-and the committed file is current; ``c2vbench plugins --options NAME`` and its rendering in the README."""
+and the committed file is current; ``c2vbench plugins --options NAME`` and its rendering in the guide."""
 
 from __future__ import annotations
 
@@ -67,11 +67,31 @@ def test_plugins_options_lists_types_defaults_and_allowed_values(capsys):
     assert code == 2 and "no plug-in registers a component called 'tbd'" in err
 
 
-def test_the_readme_shows_the_current_options_of_tdb(capsys):
-    readme = (ROOT / "README.md").read_text()
-    block = re.search(r"\$ c2vbench plugins --options tdb\n(.*?)\n\n", readme, re.S)
-    assert block, "README lacks the output of `c2vbench plugins --options tdb`"
+def test_the_guide_shows_the_current_options_of_tdb(capsys):
+    block = re.search(r"\$ c2vbench plugins --options tdb\n(.*?)\n\n", PLUGINS_DOC.read_text(), re.S)
+    assert block, "docs/plugins.md lacks the output of `c2vbench plugins --options tdb`"
     _, out, _ = run_cli(["plugins", "--options", "tdb", "--json"], capsys)
     for row in json.loads(out):
         line = next((line for line in block.group(1).splitlines() if f" {row['name']} " in line), "")
         assert str(row["default"]) in line and row["allowed"].split(",")[0] in line, row
+
+
+def test_the_five_minute_install_lines_work_as_typed(tmp_path):
+    """The guide's first two commands, run by bash as typed (HOME in a temporary folder): new-plugin writes the
+    distribution, and the pip line names that folder with its test extra (pip itself is stood in for by a shell
+    function that checks what it was given, so nothing is installed)."""
+    import subprocess
+    import sys
+
+    block = re.search(r"## In five minutes\n\n```shell\n(.*?)```", PLUGINS_DOC.read_text(), re.S).group(1)
+    new_plugin, install = [line.split("  #")[0].strip() for line in block.splitlines()[:2]]
+    assert new_plugin.startswith("c2vbench new-plugin ") and install.startswith("pip install -e ")
+    script = "\n".join([
+        f'c2vbench() {{ "{sys.executable}" -m c2vbench "$@"; }}',
+        'pip() { shift 2; target="${1%\\[*}"; extra="${1#"$target"}";'
+        ' test -f "$target/pyproject.toml" && test "$extra" = "[test]" && echo "would install $target$extra"; }',
+        "set -e", new_plugin, install])
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
+                          env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "C2VBENCH_LOAD_PLUGINS": "c2vbench"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"would install {tmp_path}/src/c2vbench-lstm-pool[test]" in done.stdout

@@ -56,6 +56,29 @@ def test_nan_at_evaluation_is_one_line_naming_the_rule(broken_plugins, tmp_path,
     assert f"temporal module 'nan' {PROVIDER} broke the plug-in rule 'finite'" in one_error_line(err)
 
 
+@pytest.mark.parametrize(("role", "name", "rule", "words"), [
+    ("--temporal", "float64-pooled", "dtype", "VideoFeatures.pooled has dtype float64, expected float32"),
+    ("--align", "float64-logits", "dtype", "the align head's logits has dtype float64"),
+    ("--temporal", "nan", "finite", "VideoFeatures.pooled holds"),
+])
+def test_a_broken_plugin_stops_a_training_run_with_the_rule(broken_plugins, tmp_path, capsys, role, name, rule,
+                                                            words):
+    """The rules the kit checks on tiny inputs stop a real training run with the plug-in's rule: not a traceback
+    from the next component (float64 features into the cosine head), not "training diverged" (NaN features)."""
+    code, _, err = run_cli(small_run_args(tmp_path, role, name), capsys)
+    line = one_error_line(err)
+    assert code == 2 and f"'{name}' {PROVIDER} broke the plug-in rule '{rule}'" in line and words in line, line
+    assert not list(tmp_path.glob("*.json"))
+
+
+def test_the_result_records_a_declared_read_of_padded_slots():
+    from c2vbench.platform.registry import get_registry
+
+    registry = get_registry()
+    assert registry.get("temporal", "tdb").provenance()["reads_padded_slots"] == 1
+    assert "reads_padded_slots" not in registry.get("temporal", "meanp").provenance()
+
+
 def test_an_exception_in_a_factory_is_one_line_naming_the_plugin(broken_plugins, tmp_path, capsys):
     code, _, err = run_cli(small_run_args(tmp_path, "--temporal", "explodes", "--protocol", "zeroshot"), capsys)
     line = one_error_line(err)
@@ -114,6 +137,16 @@ def test_wrong_logits_and_a_float_loss_are_caught(broken_plugins):
     model = build_model_with(align="float-loss").train()
     with pytest.raises(PluginContractError, match=r"align head 'float-loss' .* rule 'loss'"):
         model.loss(model.encode_text(ids, attention), model.encode_video_from_frame_features(frames[:2], mask[:2]))
+
+
+def test_the_first_training_loss_also_checks_the_logits(broken_plugins):
+    """A head whose loss never calls its forward (float64-logits) is still caught on the first training batch."""
+    from c2vbench.platform.errors import PluginContractError
+
+    model = build_model_with(align="float64-logits").train()
+    frames, mask, ids, attention = features(model, videos=2)
+    with pytest.raises(PluginContractError, match=r"align head 'float64-logits' .* rule 'dtype'"):
+        model.loss(model.encode_text(ids, attention), model.encode_video_from_frame_features(frames, mask))
 
 
 def test_conforming_components_pass_the_run_time_checks():

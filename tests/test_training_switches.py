@@ -34,10 +34,10 @@ def fine_tune(out, **overrides) -> tuple[list[float], dict[str, torch.Tensor], o
     config = small_config(out, temporal="tdb", align="tab", epochs=1, batch_size=4, select_on="none",
                           dataset_options=dict(TEST_DATASET), device="cpu", **overrides)
     seed_everything(config.seed)
-    assembly = assemble(config, get_registry())
+    assembly = assemble(config.assembly_plan(), get_registry())
     model = assembly.model
     apply_execution_options(model, config.compile, config.checkpoint_activations)
-    summary = train(model, assembly.dataset.split("train"), None, assembly.sampling, config, CPU,
+    summary = train(model, assembly.dataset.split("train"), None, assembly.sampling, config.training_plan(), CPU,
                     Reporter(quiet=True))
     parameters = {name: value.detach().clone() for name, value in model.state_dict().items()}
     return [epoch["loss"] for epoch in summary.history], parameters, model

@@ -3,8 +3,12 @@
 ``scaffold(name, kind, folder)`` writes ``folder/c2vbench-NAME/``:
 
 * ``pyproject.toml``: the distribution ``c2vbench-NAME`` (hatchling), one entry point in the ``c2vbench`` group;
-* ``src/c2vbench_NAME/__init__.py``: a working component of the kind, importing only :mod:`c2vbench.plugin`;
-* ``tests/test_plugin.py``: the conformance kit in one line, and a check that ``c2vbench plugins --json`` lists it;
+* ``src/c2vbench_NAME/__init__.py``: a working example component of the kind (its summary says it is the scaffold's
+  example and what it computes), importing only :mod:`c2vbench.plugin`;
+* ``tests/test_plugin.py``: the conformance kit in one line, a check that ``c2vbench plugins --json`` lists it, and
+  a tiny real training and evaluation with it (:func:`c2vbench.testing.run_tiny_benchmark`); it imports only
+  :mod:`c2vbench.testing`;
+* ``.github/workflows/test.yml``: GitHub Actions for the plug-in's own repository: install, the kit, the tests;
 * ``README.md``: how to install, test and publish it.
 
 Nothing is overwritten: a folder that already exists is refused.
@@ -28,7 +32,7 @@ build-backend = "hatchling.build"
 [project]
 name = "c2vbench-$name"
 version = "0.1.0"
-description = "c2vbench plug-in: the $label '$name'."
+description = "c2vbench plug-in: the $label '$name', $what."
 readme = "README.md"
 requires-python = ">=3.10"
 dependencies = ["c2vbench>=$c2vbench_version"]
@@ -48,42 +52,75 @@ packages = ["src/$module"]
 README = """\
 # c2vbench-$name
 
-A c2vbench plug-in providing the $label `$name`.
+A c2vbench plug-in providing the $label `$name`:
+$what.
+
+It starts as the example that `c2vbench new-plugin` writes: replace its body with your method (and its summary with
+what it does), and keep the tests green.
 
     pip install -e '.[test]'          # install it (c2vbench finds it through its entry point)
     c2vbench plugins                  # lists: $kind  $name  c2vbench-$name  0.1.0
     c2vbench check-plugin $name       # the conformance kit: every rule of its kind
-    pytest -q tests                   # the same kit, plus a check that it is listed
+    pytest -q tests                   # the same kit, a check that it is listed, a tiny training and evaluation
     $usage
+
+`.github/workflows/test.yml` runs the same three steps on every push and pull request (GitHub Actions).
 
 Publish: set the version in `pyproject.toml`, then `python -m build` and `twine upload dist/*`. See c2vbench's
 docs/plugins.md for the rules each kind follows and the hook reference.
 """
 
 TESTS = """\
-\"\"\"The plug-in is installed, listed with its distribution, and passes c2vbench's conformance kit.\"\"\"
+\"\"\"The plug-in is installed, listed with its distribution, passes c2vbench's conformance kit, and trains and
+evaluates in a tiny real run.\"\"\"
 
 from __future__ import annotations
 
-import json
-
-from c2vbench.testing import assert_plugin_conforms
+from c2vbench.testing import assert_plugin_conforms, listed_components, run_tiny_benchmark
 
 
 def test_it_conforms($fixture_args):
     assert_plugin_conforms("$name", "$kind"$conform_args)
 
 
-def test_it_is_listed_by_c2vbench_plugins(capsys):
-    from c2vbench.cli.main import main
+def test_it_is_listed_by_c2vbench_plugins():
+    row = next(row for row in listed_components() if row["name"] == "$name" and row["kind"] == "$kind")
+    assert (row["distribution"], row["version"]) == ("c2vbench-$name", "0.1.0")
 
-    try:
-        main(["plugins", "--json"])
-    except SystemExit as exit_:
-        assert exit_.code in (0, None)
-    rows = json.loads(capsys.readouterr().out)
-    assert {"kind": "$kind", "name": "$name", "distribution": "c2vbench-$name", "version": "0.1.0"}.items() <= next(
-        row for row in rows if row["name"] == "$name" and row["kind"] == "$kind").items()
+
+def test_it_trains_and_evaluates(tmp_path$tiny_fixture_args):
+    run = run_tiny_benchmark(tmp_path / "results", $role="$name"$tiny_args)
+    assert run.result["plugins"]["$role"]["distribution"] == "c2vbench-$name"
+    assert run.ranks_are_complete() and run.result["training"]["history"]
+"""
+
+WORKFLOW = """\
+# GitHub Actions for c2vbench-$name: install, run c2vbench's conformance kit on the $label, run the tests.
+name: test
+
+on:
+  push:
+  pull_request:
+
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        python-version: ["3.11", "3.12"]
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-python@v5
+        with:
+          python-version: $${{ matrix.python-version }}
+      - name: install
+        run: |
+          python -m pip install --upgrade pip
+          python -m pip install --extra-index-url https://download.pytorch.org/whl/cpu -e '.[test]'
+      - name: conformance kit
+        run: c2vbench check-plugin $name --kind $kind$check_args
+      - name: tests
+        run: pytest -q tests
 """
 
 DATASET_FIXTURE = """\
@@ -120,6 +157,8 @@ def data_root(tmp_path):
 
 TEMPORAL = """\
 \"\"\"Temporal module ``$name``: attention pooling — a learned query weighs the valid frames.
+
+The example ``c2vbench new-plugin`` wrote: replace its body with your method (and its summary with what it does).
 
 Order-insensitive (no positions), so it declares ``order_sensitive=False``; padded slots get weight 0.
 \"\"\"
@@ -162,12 +201,15 @@ def build_$function(options: ${class_name}Options, context):
 
 @hookimpl
 def c2vbench_register_temporal_modules():
-    yield TemporalSpec(name="$name", summary="Attention pooling of the valid frames (a learned query)",
+    yield TemporalSpec(name="$name", summary="$summary",
                        factory=build_$function, options_type=${class_name}Options, order_sensitive=False)
 """
 
 ALIGN = """\
-\"\"\"Align head ``$name``: a learned bilinear score between sentence and video embeddings, symmetric InfoNCE.\"\"\"
+\"\"\"Align head ``$name``: a learned bilinear score between sentence and video embeddings, symmetric InfoNCE.
+
+The example ``c2vbench new-plugin`` wrote: replace its body with your method (and its summary with what it does).
+\"\"\"
 
 from __future__ import annotations
 
@@ -210,12 +252,15 @@ def build_$function(options: ${class_name}Options, context):
 
 @hookimpl
 def c2vbench_register_align_heads():
-    yield AlignSpec(name="$name", summary="Learned bilinear score of sentence and video embeddings",
+    yield AlignSpec(name="$name", summary="$summary",
                     factory=build_$function, options_type=${class_name}Options)
 """
 
 BACKBONE = """\
-\"\"\"Backbone ``$name``: a small convolutional frame encoder and a bag-of-words text encoder, from scratch.\"\"\"
+\"\"\"Backbone ``$name``: a small convolutional frame encoder and a bag-of-words text encoder, from scratch.
+
+The example ``c2vbench new-plugin`` wrote: replace its body with your method (and its summary with what it does).
+\"\"\"
 
 from __future__ import annotations
 
@@ -284,12 +329,14 @@ def build_$function(options: ${class_name}Options):
 
 @hookimpl
 def c2vbench_register_backbones():
-    yield BackboneSpec(name="$name", summary="Small convolutional frame encoder and bag-of-words text encoder",
+    yield BackboneSpec(name="$name", summary="$summary",
                        factory=build_$function, options_type=${class_name}Options)
 """
 
 DATASET = """\
 \"\"\"Dataset ``$name``: a folder of videos and a captions file.
+
+The example ``c2vbench new-plugin`` wrote: replace its body with your method (and its summary with what it does).
 
 Layout of ``--data-root``::
 
@@ -348,11 +395,18 @@ def build_$function(options: ${class_name}Options, data_root):
 
 @hookimpl
 def c2vbench_register_datasets():
-    yield DatasetSpec(name="$name", summary="A folder of videos with a captions.csv", factory=build_$function,
+    yield DatasetSpec(name="$name", summary="$summary", factory=build_$function,
                       options_type=${class_name}Options)
 """
 
 SOURCES = {"temporal": TEMPORAL, "align": ALIGN, "backbone": BACKBONE, "dataset": DATASET}
+WHAT = {
+    "temporal": "attention pooling of the valid frames with a learned query",
+    "align": "a learned bilinear score of sentence and video embeddings with symmetric InfoNCE",
+    "backbone": "a small convolutional frame encoder and a bag-of-words text encoder",
+    "dataset": "a folder of videos with a captions.csv",
+}
+"""What each kind's example computes: its spec's summary, the distribution's description and its README say it."""
 USAGE = {
     "temporal": "c2vbench run --temporal $name --dataset synthetic-motion",
     "align": "c2vbench run --align $name --dataset synthetic-motion",
@@ -389,18 +443,23 @@ def scaffold(name: str, kind: str, folder: str | Path = ".") -> Path:
         "c2vbench_version": __version__,
     }
     values["usage"] = string.Template(USAGE[kind]).substitute(values)
+    values.update(what=WHAT[kind], summary=f"{WHAT[kind][0].upper()}{WHAT[kind][1:]} (new-plugin example)",
+                  role=SPEC_TYPES[kind].role, check_args="")
     if kind == "dataset":
-        values.update(fixture_args="data_root", conform_args=", data_root=data_root")
+        values.update(fixture_args="data_root", conform_args=", data_root=data_root",
+                      tiny_fixture_args=", data_root", tiny_args=", data_root=data_root")
     else:
-        values.update(fixture_args="", conform_args="")
+        values.update(fixture_args="", conform_args="", tiny_fixture_args="", tiny_args="")
     tests = string.Template(TESTS).substitute(values)
     if kind == "dataset":
-        tests = tests.replace("import json\n", "import json\n\nimport pytest\n", 1) + DATASET_FIXTURE
+        tests = tests.replace("from __future__ import annotations\n",
+                              "from __future__ import annotations\n\nimport pytest\n", 1) + DATASET_FIXTURE
     files = {
         "pyproject.toml": string.Template(PYPROJECT).substitute(values),
         "README.md": string.Template(README).substitute(values),
         f"src/{module}/__init__.py": string.Template(SOURCES[kind]).substitute(values),
         "tests/test_plugin.py": tests,
+        ".github/workflows/test.yml": string.Template(WORKFLOW).substitute(values),
     }
     for relative, text in files.items():
         path = target / relative

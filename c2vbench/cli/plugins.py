@@ -25,8 +25,7 @@ def plugins_command(as_json: bool, options_of: str | None, kind: str | None) -> 
     if options_of is not None:
         show_options(registry, options_of, kind, as_json)
         return
-    rows = [{"kind": c.kind, "name": c.name, "distribution": c.provider.distribution,
-             "version": c.provider.version, "description": c.spec.summary} for c in registry.all()]
+    rows = registry.listing()
     columns = ("kind", "name", "distribution", "version", "description")
 
     def render(console) -> None:
@@ -56,7 +55,7 @@ def show_options(registry, name: str, kind: str | None, as_json: bool) -> None:
     from c2vbench.testing import find_component
 
     component = find_component(name, kind, registry)
-    rows = [row.to_dict() for row in describe_options(component.spec.options_type)]
+    rows = [row.to_dict() for row in describe_options(component.spec.options_type, component.describe())]
     columns = ("name", "type", "default", "allowed", "help")
 
     def render(console) -> None:

@@ -72,11 +72,49 @@ class OptionDescription:
         return dataclasses.asdict(self)
 
 
-def describe_options(options_type: type) -> list[OptionDescription]:
+def options_type_problem(options_type: Any) -> str | None:
+    """Why ``options_type`` cannot be a component's options type, in words, or None when it can.
+
+    A dataclass must give every field a default (the core builds it with no arguments); anything else must be a
+    class. Checked without building it, when the plug-in registers.
+    """
+    if dataclasses.is_dataclass(options_type) and isinstance(options_type, type):
+        missing = [field.name for field in dataclasses.fields(options_type) if field.init
+                   and field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING]
+        if missing:
+            return (f"{options_type.__name__} has field(s) without a default: {', '.join(missing)} (give each "
+                    "one, e.g. option(DEFAULT, help=...))")
+        return None
+    if not isinstance(options_type, type):
+        return f"{options_type!r} is not a class (use a frozen dataclass, or NoOptions)"
+    return None
+
+
+def default_options(options_type: type, owner: str) -> Any:
+    """``options_type()``: the defaults, or one error line naming the component and what is wrong with its type.
+
+    ``owner`` names the component in messages (``temporal module 'tdb'``).
+    """
+    from c2vbench.platform.errors import PluginError
+
+    problem = options_type_problem(options_type)
+    if problem is None:
+        try:
+            return options_type()
+        except Exception as error:  # a plug-in's options class: its own code, any failure
+            detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            problem = (f"{getattr(options_type, '__name__', options_type)} cannot be built with no arguments: "
+                       f"{type(error).__name__}" + (f": {detail}" if detail else ""))
+    raise PluginError(f"the options type of {owner} is broken: {problem}",
+                      "this is a bug in the plug-in: its options type must be a dataclass whose fields all have "
+                      "defaults")
+
+
+def describe_options(options_type: type, owner: str = "the component") -> list[OptionDescription]:
     """Every option of a component: name, type, default, allowed values, help (in declaration order)."""
     if not dataclasses.is_dataclass(options_type):
         return []
-    defaults = options_type()
+    defaults = default_options(options_type, owner)
     rows = []
     for field in dataclasses.fields(options_type):
         info = option_info(field)
@@ -102,14 +140,14 @@ def resolve_options(options_type: type, overrides: dict[str, Any], label: str, n
         if overrides:
             raise C2VBenchError(f"{owner} takes no options (got {', '.join(sorted(overrides))})",
                                 "remove the option flags for it")
-        return options_type()
+        return default_options(options_type, owner)
     fields = {field.name: field for field in dataclasses.fields(options_type)}
     unknown = sorted(set(overrides) - set(fields))
     if unknown:
         raise C2VBenchError(f"{owner} has no option {', '.join(unknown)}",
                             f"its options are: {', '.join(fields) or '(none)'} "
                             f"(see `c2vbench plugins --options {name}`)")
-    defaults = options_type()
+    defaults = default_options(options_type, owner)
     converted = {}
     for key, value in overrides.items():
         converted[key] = _convert(value, getattr(defaults, key), key, owner)

@@ -22,7 +22,16 @@ import pluggy
 
 from c2vbench.platform import hookspecs
 from c2vbench.platform.errors import C2VBenchError, DuplicateComponentError, PluginFailedError, UnknownComponentError
-from c2vbench.platform.specs import KIND_FOR_HOOK, KINDS, NAME_PATTERN, SPEC_TYPES, ComponentSpec, canonical_kind
+from c2vbench.platform.specs import (
+    KIND_FOR_HOOK,
+    KINDS,
+    NAME_PATTERN,
+    SPEC_TYPES,
+    ComponentSpec,
+    canonical_kind,
+    declarations,
+    kind_label,
+)
 
 ENTRY_POINT_GROUP = "c2vbench"
 LOAD_PLUGINS_ENV = "C2VBENCH_LOAD_PLUGINS"
@@ -64,9 +73,11 @@ class RegisteredComponent:
     def name(self) -> str:
         return self.spec.name
 
-    def provenance(self) -> dict[str, str]:
-        """``{name, distribution, version}`` as the result file records it."""
-        return {"name": self.name, "distribution": self.provider.distribution, "version": self.provider.version}
+    def provenance(self) -> dict[str, Any]:
+        """``{name, distribution, version}`` as the result file records it, plus what the spec declares about
+        reading padding (``reads_padded_slots``, only when it reads any)."""
+        return {"name": self.name, "distribution": self.provider.distribution, "version": self.provider.version,
+                **declarations(self.spec)}
 
     def describe(self) -> str:
         """How messages name it: ``temporal module 'maxpool' (c2vbench-maxpool 0.1.0)``."""
@@ -95,13 +106,27 @@ class RegisteredComponent:
 
 @dataclasses.dataclass(frozen=True)
 class PluginFailure:
-    """A plug-in (or one of its specs) that could not be used, and why."""
+    """A plug-in (or one of its specs) that could not be used, and why.
+
+    ``component``: the name of the component that was refused, when the failure is about one spec (a spec with an
+    invalid name or options type), so that asking for that name explains the failure.
+    """
 
     provider: Provider
     error: str
+    component: str = ""
 
     def describe(self) -> str:
+        """The one line ``c2vbench plugins`` prints for it (and every command that cannot find a component)."""
         return f"{self.provider.describe()}: {self.error}"
+
+    def concerns(self, name: str) -> bool:
+        """Whether this failure may be why a component called ``name`` is missing: it names the component, or
+        the entry point (or the distribution ``c2vbench-NAME``) that would have provided it."""
+        candidates = (self.component, self.provider.entry_point,
+                      _normalise_distribution(self.provider.distribution).removeprefix("c2vbench-"))
+        wanted = _normalise_distribution(name)
+        return bool(wanted) and wanted in {_normalise_distribution(c) for c in candidates if c}
 
 
 @dataclasses.dataclass
@@ -120,6 +145,12 @@ class ComponentRegistry:
         order = {kind: index for index, kind in enumerate(KINDS)}
         return sorted(self.components.values(), key=lambda c: (order[c.kind], c.name))
 
+    def listing(self) -> list[dict[str, str]]:
+        """One row per component, as ``c2vbench plugins --json`` prints it: kind, name, distribution, version,
+        description."""
+        return [{"kind": c.kind, "name": c.name, "distribution": c.provider.distribution,
+                 "version": c.provider.version, "description": c.spec.summary} for c in self.all()]
+
     def get(self, kind: str, name: str) -> RegisteredComponent:
         """The component of this kind and name, or an error listing what exists (and any broken plug-ins)."""
         kind = canonical_kind(kind)
@@ -132,15 +163,30 @@ class ComponentRegistry:
             )
         if key in self.components:
             return self.components[key]
-        known = self.names(kind)
-        message = f"unknown {KIND_LABEL[kind]} '{name}'"
+        raise self.missing(name, kind)
+
+    def missing(self, name: str, kind: str | None = None) -> UnknownComponentError:
+        """The error for a component name nobody registers, naming the cause when a plug-in failed to load.
+
+        One function for every command (``run``, ``check-plugin``, ``plugins --options``): a load failure that
+        concerns the name (see :meth:`PluginFailure.concerns`) is the message itself, described exactly as
+        ``c2vbench plugins`` lists it; otherwise the known names and every load failure are listed.
+        """
+        label = KIND_LABEL[canonical_kind(kind)] if kind else "component"
+        related = [failure for failure in self.failures if failure.concerns(name)]
+        if related:
+            return UnknownComponentError(
+                f"{label} '{name}' is not available: " + "; ".join(f.describe() for f in related),
+                "fix or reinstall that plug-in (`c2vbench plugins` lists every load failure)")
+        known = self.names(kind) if kind else sorted({c.name for c in self.components.values()})
+        message = (f"unknown {label} '{name}'" if kind else f"no plug-in registers a component called '{name}'")
         close = difflib.get_close_matches(name.lower(), known, n=1)
         if close:
             message += f" (did you mean '{close[0]}'?)"
         fix = f"known: {', '.join(known) or '(none)'}"
         if self.failures:
             fix += "; plug-ins that failed to load: " + "; ".join(f.describe() for f in self.failures)
-        raise UnknownComponentError(message, fix)
+        return UnknownComponentError(message, fix)
 
 
 def create_plugin_manager() -> pluggy.PluginManager:
@@ -176,7 +222,9 @@ def register_plugin(manager: pluggy.PluginManager, plugin: Any, provider: Provid
     ]
     if unknown_hooks:
         manager.unregister(plugin)
-        return PluginFailure(provider, f"implements unknown hook(s) {', '.join(unknown_hooks)} (misspelt?)")
+        guesses = [f"{hook} (did you mean {close[0]}?)" if close else hook for hook in unknown_hooks
+                   for close in [difflib.get_close_matches(hook, list(KIND_FOR_HOOK), n=1)]]
+        return PluginFailure(provider, f"implements unknown hook(s) {', '.join(guesses)}")
     return None
 
 
@@ -243,7 +291,9 @@ def collect_components(
             for spec in specs:
                 problem = _spec_problem(spec, kind)
                 if problem:
-                    registry.failures.append(PluginFailure(provider, f"{hook_name}() yielded {problem}"))
+                    name = getattr(spec, "name", "")
+                    registry.failures.append(PluginFailure(provider, f"{hook_name}() yielded {problem}",
+                                                           name if isinstance(name, str) else ""))
                     continue
                 found.setdefault((kind, spec.name), []).append(RegisteredComponent(spec, provider))
     for key, entries in found.items():
@@ -262,6 +312,11 @@ def _spec_problem(spec: Any, kind: str) -> str | None:
         return f"the invalid name {spec.name!r} (names are lower-case letters, digits, '-' and '_')"
     if not callable(spec.factory):
         return f"'{spec.name}' with a factory that is not callable"
+    from c2vbench.platform.options import options_type_problem
+
+    problem = options_type_problem(spec.options_type)
+    if problem:
+        return f"{kind_label(kind)} '{spec.name}' whose options type {problem}"
     return None
 
 

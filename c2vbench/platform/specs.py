@@ -68,7 +68,9 @@ class ComponentSpec:
     check_options: dict[str, Any] = dataclasses.field(default_factory=dict, hash=False)
 
     def default_options(self) -> Any:
-        return self.options_type()
+        from c2vbench.platform.options import default_options
+
+        return default_options(self.options_type, f"{self.label} '{self.name}'")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,21 +83,29 @@ class BackboneSpec(ComponentSpec):
     role: ClassVar[str | None] = "backbone"
 
 
+MAX_READS_PADDED_SLOTS = 1
+"""The most padded slots a temporal module may declare that it reads (``TemporalSpec.reads_padded_slots``)."""
+
 @dataclasses.dataclass(frozen=True)
 class TemporalSpec(ComponentSpec):
     """Frame embeddings and a frame mask to a video embedding; see :class:`c2vbench.platform.interfaces.TemporalModule`.
 
     Attributes:
         order_sensitive: True when the module's output depends on the order of the valid frames (``tdb``,
-            ``seqtransf``), False when it declares itself invariant to it (``meanp``), None when undeclared. The
-            conformance kit checks the declaration; the reordering probes (``--probe order``: reverse, shuffle) are
-            refused when the module and the align head both declare False.
+            ``seqtransf``), False when it declares itself invariant to it (``meanp``), None when undeclared; or a
+            function of the resolved options giving one of these, when an option decides it (a temporal
+            convolution with ``kernel=1`` is order-insensitive: ``order_sensitive=lambda options: options.kernel >
+            1``). The conformance kit checks the declaration for the options it builds with, at initialisation and
+            on perturbed weights (a zero-initialised residual branch hides order at first); the reordering probes
+            (``--probe order``: reverse, shuffle) are refused when the module and the align head both declare
+            False.
         reads_padded_slots: how many padded frame slots right after a video's valid frames its output may depend
-            on (0, the rule: padded slots are ignored). ``tdb`` declares 1, as the official CLIP2Video code
-            behaves: its last difference token compares the last valid frame with the first padded slot (the blank
-            image's embedding). With a declaration the conformance kit checks that every later padded slot is
-            ignored by videos of two or more valid frames (tdb's difference attention in a one-frame video has no
-            valid key and reads every slot, also as the official code does).
+            on (0, the rule: padded slots are ignored; at most 1). ``tdb`` declares 1, as the official CLIP2Video
+            code behaves: its last difference token compares the last valid frame with the first padded slot (the
+            blank image's embedding). With a declaration the conformance kit checks that every later padded slot
+            is ignored by videos of two or more valid frames (tdb's difference attention in a one-frame video has
+            no valid key and reads every slot, also as the official code does). A declaration is recorded in
+            every result file, beside the component's name and version.
     """
 
     kind: ClassVar[str] = "temporal"
@@ -103,7 +113,7 @@ class TemporalSpec(ComponentSpec):
     label: ClassVar[str] = "temporal module"
     role: ClassVar[str | None] = "temporal"
 
-    order_sensitive: bool | None = None
+    order_sensitive: bool | None | Callable[[Any], bool | None] = None
     reads_padded_slots: int = 0
 
 
@@ -117,8 +127,8 @@ class AlignSpec(ComponentSpec):
     Attributes:
         order_sensitive: False when the head's scores cannot depend on the order of the valid frames (``cosine``
             reads only the pooled video vector), True when they may (``tab`` aligns frame tokens with positions),
-            None when undeclared. Frame-order probes are refused only when the temporal module and the head both
-            declare False.
+            None when undeclared, or a function of the resolved options giving one of these. Frame-order probes are
+            refused only when the temporal module and the head both declare False.
     """
 
     kind: ClassVar[str] = "align"
@@ -128,7 +138,7 @@ class AlignSpec(ComponentSpec):
     deprecated_kinds: ClassVar[tuple[str, ...]] = ("similarity",)
     deprecated_hooks: ClassVar[tuple[str, ...]] = ("c2vbench_register_similarities",)
 
-    order_sensitive: bool | None = None
+    order_sensitive: bool | None | Callable[[Any], bool | None] = None
 
 
 SimilaritySpec = AlignSpec  # deprecated alias: the kind's old name
@@ -219,3 +229,33 @@ def options_as_dict(options: Any) -> dict[str, Any]:
     if dataclasses.is_dataclass(options):
         return dataclasses.asdict(options)
     return {}
+
+
+def declared_order_sensitivity(spec: Any, options: Any = None) -> bool | None:
+    """What ``spec.order_sensitive`` declares for these options (True, False or None: undeclared).
+
+    ``options`` is the resolved options object or a dict of option values (as a result file records them); None
+    stands for the defaults. A declaration that is a function is called with the options object.
+    """
+    declared = getattr(spec, "order_sensitive", None)
+    if not callable(declared):
+        return declared
+    if options is None or isinstance(options, dict):
+        options = build_options(spec, options)
+    try:
+        value = declared(options)
+    except Exception as error:  # the plug-in's own function
+        from c2vbench.platform.errors import PluginError
+
+        raise PluginError(f"the order_sensitive declaration of {spec.label} '{spec.name}' failed: "
+                          f"{type(error).__name__}: {error}",
+                          "this is a bug in the plug-in: order_sensitive(options) must return True, False or None",
+                          ) from None
+    return None if value is None else bool(value)
+
+
+def declarations(spec: Any) -> dict[str, Any]:
+    """What a result file records about a component besides its name and version: a temporal module's
+    ``reads_padded_slots`` when it reads any padded slot (empty otherwise)."""
+    slots = int(getattr(spec, "reads_padded_slots", 0) or 0)
+    return {"reads_padded_slots": slots} if slots else {}

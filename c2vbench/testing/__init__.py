@@ -39,11 +39,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from c2vbench.model.contracts import RULES
+from c2vbench.model.contracts import RULES, SUBRULES
 from c2vbench.platform.errors import C2VBenchError, PluginError
-from c2vbench.testing.align import run_align_rules
-from c2vbench.testing.backbones import run_backbone_rules
-from c2vbench.testing.datasets import run_dataset_rules
+from c2vbench.testing.align import ALIGN_RULES, ALIGN_SUBRULES, run_align_rules
+from c2vbench.testing.backbones import BACKBONE_RULES, BACKBONE_SUBRULES, run_backbone_rules
+from c2vbench.testing.datasets import DATASET_RULES, run_dataset_rules
 from c2vbench.testing.machinery import (
     ConformanceReport,
     RuleOutcome,
@@ -51,18 +51,19 @@ from c2vbench.testing.machinery import (
     _skip_rest,
     reference_backbone,
 )
-from c2vbench.testing.temporal import run_temporal_rules
+from c2vbench.testing.runs import TinyRun, run_tiny_benchmark
+from c2vbench.testing.temporal import TEMPORAL_RULES, TEMPORAL_SUBRULES, run_temporal_rules
 
 KIND_RULES = {
-    "backbone": ("builds", "cpu", "tokenize", "output-type", "finite", "batch-independent", "deterministic",
-                 "gradients"),
-    "temporal": ("builds", "cpu", "output-type", "finite", "padding-ignored", "order-declared",
-                 "batch-independent", "alignment-tokens", "deterministic", "gradients"),
-    "align": ("builds", "cpu", "output-type", "finite", "padding-ignored", "batch-independent", "deterministic",
-              "loss", "gradients"),
-    "dataset": ("builds", "records", "sampling", "protocol-stable", "deterministic", "decodable"),
+    "backbone": BACKBONE_RULES,
+    "temporal": TEMPORAL_RULES,
+    "align": ALIGN_RULES,
+    "dataset": DATASET_RULES,
     "checkpoint_format": ("builds",),
 }
+KIND_SUBRULES = {"backbone": BACKBONE_SUBRULES, "temporal": TEMPORAL_SUBRULES, "align": ALIGN_SUBRULES,
+                 "dataset": (), "checkpoint_format": ()}
+"""The sub-rules (see :data:`c2vbench.model.contracts.SUBRULES`) the kit checks for each kind."""
 
 
 def check_spec(spec: Any, options: dict[str, Any] | None = None, data_root: str | Path | None = None,
@@ -74,7 +75,7 @@ def check_spec(spec: Any, options: dict[str, Any] | None = None, data_root: str 
     """
     import torch
 
-    from c2vbench.platform.specs import build_options, canonical_kind
+    from c2vbench.platform.specs import build_options, canonical_kind, options_as_dict
 
     kind = canonical_kind(spec.kind)
     report = ConformanceReport(kind, spec.name, provider)
@@ -86,13 +87,14 @@ def check_spec(spec: Any, options: dict[str, Any] | None = None, data_root: str 
         recorder.fail("builds", f"options: {error}")
         _skip_rest(recorder, KIND_RULES[kind][1:], "the options do not resolve")
         return report
+    report.options = options_as_dict(resolved)
     factory = spec.factory
     with _torch_state():
         torch.set_grad_enabled(True)
         if kind == "backbone":
             run_backbone_rules(recorder, lambda: factory(resolved), seed)
         elif kind == "temporal":
-            run_temporal_rules(recorder, lambda context: factory(resolved, context), spec, seed)
+            run_temporal_rules(recorder, lambda context: factory(resolved, context), spec, seed, resolved)
         elif kind == "align":
             run_align_rules(recorder, lambda context: factory(resolved, context), seed)
         elif kind == "dataset":
@@ -110,21 +112,27 @@ def check_spec(spec: Any, options: dict[str, Any] | None = None, data_root: str 
 
 @contextlib.contextmanager
 def _torch_state() -> Iterator[None]:
-    """Leave torch's global random state and grad mode as they were (the kit seeds its own builds)."""
+    """Leave torch's global random state, grad mode and thread count as they were (the kit seeds its own builds).
+
+    The kit computes on one thread: its inputs are a few vectors, where more threads only wait for each other
+    (on a shared 2-core machine a check took 30 times longer with two threads than with one).
+    """
     import torch
 
     state = torch.random.get_rng_state()
     grad_enabled = torch.is_grad_enabled()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     try:
         yield
     finally:
         torch.random.set_rng_state(state)
         torch.set_grad_enabled(grad_enabled)
+        torch.set_num_threads(threads)
 
 
 def find_component(name: str, kind: str | None = None, registry: Any = None):
     """The registered component called ``name`` (of ``kind`` when given; a name used by two kinds needs it)."""
-    from c2vbench.platform.errors import UnknownComponentError
     from c2vbench.platform.registry import get_registry
     from c2vbench.platform.specs import KINDS, kind_label
 
@@ -133,8 +141,7 @@ def find_component(name: str, kind: str | None = None, registry: Any = None):
         return registry.get(kind, name)
     kinds = [k for k in KINDS if name.lower() in registry.names(k) or (k, name.lower()) in registry.clashes]
     if not kinds:
-        known = ", ".join(sorted({c.name for c in registry.all()})) or "(none)"
-        raise UnknownComponentError(f"no plug-in registers a component called '{name}'", f"known: {known}")
+        raise registry.missing(name)
     if len(kinds) > 1:
         raise PluginError(f"'{name}' names a {' and a '.join(kind_label(k) for k in kinds)}",
                           f"say which with --kind ({', '.join(kinds)})")
@@ -172,6 +179,14 @@ def _assert_report(report: ConformanceReport) -> ConformanceReport:
     return report
 
 
+def listed_components(registry: Any = None) -> list[dict[str, str]]:
+    """What ``c2vbench plugins --json`` lists: one row per registered component, with the keys ``kind``, ``name``,
+    ``distribution``, ``version`` and ``description`` (from a fresh load of the installed plug-ins)."""
+    from c2vbench.platform.registry import load_registry
+
+    return (registry or load_registry()).listing()
+
+
 def registered_components(distribution: str | None = None, kinds: tuple[str, ...] | None = None,
                           registry: Any = None) -> list[tuple[str, str]]:
     """``(kind, name)`` of every registered component (of one distribution, of some kinds): for parametrising."""
@@ -184,7 +199,7 @@ def registered_components(distribution: str | None = None, kinds: tuple[str, ...
 
 
 __all__ = [
-    "ConformanceReport", "RuleOutcome", "RULES", "KIND_RULES", "check_plugin", "check_spec",
-    "assert_plugin_conforms", "assert_spec_conforms", "registered_components", "reference_backbone",
-    "find_component",
+    "ConformanceReport", "RuleOutcome", "RULES", "SUBRULES", "KIND_RULES", "KIND_SUBRULES", "check_plugin",
+    "check_spec", "assert_plugin_conforms", "assert_spec_conforms", "registered_components", "reference_backbone",
+    "find_component", "run_tiny_benchmark", "TinyRun", "listed_components",
 ]

@@ -16,6 +16,11 @@ from c2vbench.testing.machinery import (
     _skip_rest,
 )
 
+DATASET_RULES = ("builds", "records", "disjoint", "selection-split", "sources-present", "sampling", "protocol-stable",
+                 "deterministic", "decodable")
+HASHED_BYTES = 1 << 16
+"""How much of a video file the ``disjoint`` rule hashes to find the same file under two paths."""
+
 
 def run_dataset_rules(recorder: _Recorder, build: Callable[[], Any], seed: int) -> None:
     from c2vbench.data.sampling import FrameSampling
@@ -26,7 +31,7 @@ def run_dataset_rules(recorder: _Recorder, build: Callable[[], Any], seed: int) 
         if not isinstance(dataset, RetrievalDataset):
             raise RuleFailed(f"the factory returned a {type(dataset).__name__}, not a RetrievalDataset")
     if recorder.report.outcome("builds").status != PASSED:
-        _skip_rest(recorder, ("records", "sampling", "protocol-stable", "deterministic", "decodable"))
+        _skip_rest(recorder, DATASET_RULES[1:])
         return
     with recorder.rule("records"):
         if not isinstance(dataset.splits, dict) or "test" not in dataset.splits:
@@ -36,10 +41,24 @@ def run_dataset_rules(recorder: _Recorder, build: Callable[[], Any], seed: int) 
             if not isinstance(split, RetrievalSplit):
                 raise RuleFailed(f"split '{split_name}' is a {type(split).__name__}, not a RetrievalSplit")
             _check_split_records(split_name, split, VideoRecord, CaptionRecord, QuerySubset)
-        train_ids = dataset.splits["train"].video_ids() if "train" in dataset.splits else []
-        shared = set(train_ids) & set(dataset.splits["test"].video_ids())
-        if shared:
-            raise RuleFailed(f"{len(shared)} video(s) are in both train and test, e.g. {sorted(shared)[:3]}")
+    records_ok = recorder.report.outcome("records").status == PASSED
+    with recorder.rule("disjoint"):
+        _needs(records_ok, "the records are malformed")
+        if "train" in dataset.splits:
+            _check_disjoint(dataset.splits["train"], dataset.splits["test"])
+    with recorder.rule("selection-split"):
+        _needs(records_ok, "the records are malformed")
+        if dataset.selection_split not in dataset.splits:
+            raise RuleFailed(f"selection_split is {dataset.selection_split!r}, but the splits are "
+                             f"{', '.join(sorted(dataset.splits))}: name a split the dataset has (a run would "
+                             "silently keep the last epoch)")
+    with recorder.rule("sources-present"):
+        _needs(records_ok, "the records are malformed")
+        missing = [video for video in dataset.splits["test"].videos if not Path(video.source).exists()]
+        if missing:
+            raise RuleFailed(f"{len(missing)} test video source(s) do not exist, e.g. {missing[0].video_id} at "
+                             f"{missing[0].source}: list only videos the data root holds (or complete the data "
+                             "root)")
     with recorder.rule("sampling"):
         if not isinstance(dataset.sampling, FrameSampling):
             raise RuleFailed(f"sampling is a {type(dataset.sampling).__name__}, not a FrameSampling")
@@ -70,6 +89,7 @@ def run_dataset_rules(recorder: _Recorder, build: Callable[[], Any], seed: int) 
     with recorder.rule("decodable"):
         _needs(recorder.report.outcome("records").status == PASSED
                and recorder.report.outcome("sampling").status == PASSED, "the records or the sampling are malformed")
+        _needs(recorder.report.outcome("sources-present").status == PASSED, "test video sources are missing")
         _check_decodes(dataset)
 
 
@@ -92,6 +112,8 @@ def _check_split_records(split_name, split, VideoRecord, CaptionRecord, QuerySub
         if not 0 <= caption.video_index < len(split.videos):
             raise RuleFailed(f"{where}: caption {caption.text!r} points at video {caption.video_index}")
         covered.add(caption.video_index)
+    for relevant in split.relevant_videos or ():  # several correct videos per text: each answers that text
+        covered.update(relevant)
     uncovered = [split.videos[i].video_id for i in range(len(split.videos)) if i not in covered]
     if uncovered:
         raise RuleFailed(f"{where}: video(s) without a caption, e.g. {uncovered[:3]}")
@@ -121,3 +143,55 @@ def _check_decodes(dataset) -> None:
         raise RuleFailed(f"video {split.videos[0].video_id}: {error}") from None
     if valid < 1:
         raise RuleFailed(f"video {split.videos[0].video_id} decodes to no valid frame")
+
+
+def _check_disjoint(train, test) -> None:
+    """No test video in train: not by id, not by path, not as the same file under another path (same size and
+    the same first bytes). Frame folders are compared by path."""
+    shared = set(train.video_ids()) & set(test.video_ids())
+    if shared:
+        raise RuleFailed(f"{len(shared)} video(s) are in both train and test, e.g. {sorted(shared)[:3]}: a test "
+                         "video must never be trained on")
+    test_by_path = {_resolved(video.source): video for video in test.videos}
+    for video in train.videos:
+        twin = test_by_path.get(_resolved(video.source))
+        if twin is not None:
+            raise RuleFailed(f"train video {video.video_id!r} and test video {twin.video_id!r} are the same source "
+                             f"{twin.source}: a test video must never be trained on")
+    test_by_size: dict[int, list] = {}
+    for video in test.videos:
+        size = _file_size(video.source)
+        if size:  # an empty file is no video (decodable says so); two of them are not the same video
+            test_by_size.setdefault(size, []).append(video)
+    fingerprints: dict[Path, str] = {}
+    for video in train.videos:
+        for twin in test_by_size.get(_file_size(video.source) or -1, []):
+            if _fingerprint(video.source, fingerprints) == _fingerprint(twin.source, fingerprints):
+                raise RuleFailed(f"train video {video.video_id!r} ({video.source}) and test video {twin.video_id!r} "
+                                 f"({twin.source}) are the same file (same size and first "
+                                 f"{HASHED_BYTES // 1024} KiB): a test video must never be trained on")
+
+
+def _resolved(source) -> Path:
+    try:
+        return Path(source).expanduser().resolve()
+    except OSError:
+        return Path(source)
+
+
+def _file_size(source) -> int | None:
+    try:
+        path = Path(source)
+        return path.stat().st_size if path.is_file() else None
+    except OSError:
+        return None
+
+
+def _fingerprint(source, memo: dict) -> str:
+    import hashlib
+
+    path = _resolved(source)
+    if path not in memo:
+        with open(path, "rb") as handle:
+            memo[path] = hashlib.sha256(handle.read(HASHED_BYTES)).hexdigest()
+    return memo[path]

@@ -11,6 +11,7 @@ from typing import Any
 
 from c2vbench.model.contracts import (
     RULES,
+    SUBRULES,
     Violation,
 )
 from c2vbench.platform.errors import C2VBenchError
@@ -28,11 +29,16 @@ CAPTIONS = ("a red square moves left on a black background", "a blue circle grow
 
 @dataclasses.dataclass(frozen=True)
 class RuleOutcome:
-    """The outcome of one rule: passed, failed or skipped, with what was seen or why it was skipped."""
+    """The outcome of one rule: passed, failed or skipped, with what was seen or why it was skipped.
+
+    ``subrule`` names the finer check that failed (see :data:`c2vbench.model.contracts.SUBRULES`), when one did;
+    the detail then starts with it in brackets (``[output-width] ...``).
+    """
 
     rule: str
     status: str
     detail: str = ""
+    subrule: str = ""
 
     def to_dict(self) -> dict[str, str]:
         return dataclasses.asdict(self)
@@ -46,6 +52,7 @@ class ConformanceReport:
     name: str
     provider: str
     outcomes: list[RuleOutcome] = dataclasses.field(default_factory=list)
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -74,11 +81,15 @@ class ConformanceReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "name": self.name, "provider": self.provider, "ok": self.ok,
-                "outcomes": [outcome.to_dict() for outcome in self.outcomes]}
+                "options": self.options, "outcomes": [outcome.to_dict() for outcome in self.outcomes]}
 
 
 class RuleFailed(Exception):
-    """Raised inside a rule's check with the one-line description of what was seen."""
+    """Raised inside a rule's check with the one-line description of what was seen (and the sub-rule broken)."""
+
+    def __init__(self, message: str, subrule: str = ""):
+        super().__init__(message)
+        self.subrule = subrule
 
 
 class _Recorder:
@@ -95,7 +106,7 @@ class _Recorder:
         except _Skip as skip:
             self.skip(rule, str(skip))
         except RuleFailed as failure:
-            self.fail(rule, str(failure))
+            self.fail(rule, str(failure), failure.subrule)
         except C2VBenchError as error:
             self.fail(rule, str(error))
         except Exception as error:  # a plug-in's own bug: one line, never a traceback
@@ -104,8 +115,11 @@ class _Recorder:
             if self.report.outcome(rule) is None:
                 self.report.outcomes.append(RuleOutcome(rule, PASSED))
 
-    def fail(self, rule: str, detail: str) -> None:
-        self._set(RuleOutcome(rule, FAILED, detail))
+    def fail(self, rule: str, detail: str, subrule: str = "") -> None:
+        if subrule == rule:
+            subrule = ""
+        assert not subrule or subrule in SUBRULES or subrule in RULES, subrule
+        self._set(RuleOutcome(rule, FAILED, f"[{subrule}] {detail}" if subrule else detail, subrule))
 
     def skip(self, rule: str, detail: str) -> None:
         self._set(RuleOutcome(rule, SKIPPED, detail))
@@ -129,9 +143,10 @@ def _one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
-def _require(violation: Violation | None) -> None:
+def _require(violation: Violation | None, context: str = "") -> None:
+    """Fail with a contract violation's message (its rule becomes the sub-rule), after ``context`` if given."""
     if violation is not None:
-        raise RuleFailed(f"[{violation.rule}] {violation.message}")
+        raise RuleFailed(f"{context}{violation.message}", violation.rule)
 
 
 # -- the kit's reference parts ---------------------------------------------------------------------------------
@@ -332,3 +347,119 @@ def _temporal_context(max_frames: int = FRAME_SLOTS):
 
     backbone = reference_backbone()
     return BuildContext(backbone=backbone, embed_dim=backbone.embed_dim, max_frames=max_frames)
+
+
+# -- inputs that real runs produce and tiny random inputs miss -------------------------------------------------
+
+
+def _padding_fills(frames, mask, seed: int, blank, keep_slots: int = 0) -> dict[str, tuple[Any, str]]:
+    """What padded slots of ``frames [B, T, D]`` may hold in a real run, each as ``(frames, sub-rule)``.
+
+    ``noise``: large random values (a module that reads padding changes visibly); ``other videos' frames``: the
+    valid frames of the next video in the batch (real embeddings, scale and all); ``a blank image's embedding``:
+    ``blank [D]`` in every padded slot, as the loaders fill them. The first ``keep_slots`` padded slots of each
+    video keep their values (a declared ``reads_padded_slots``).
+    """
+    import torch
+
+    lengths = mask.long().sum(dim=1)
+    slots = torch.arange(mask.shape[1])
+    target = (slots[None, :] >= (lengths[:, None] + keep_slots)).unsqueeze(-1)
+    donors = torch.empty_like(frames)
+    for row in range(len(frames)):
+        donor = (row + 1) % len(frames)
+        length = max(int(lengths[donor]), 1)
+        donors[row] = frames[donor, slots % length]
+    blank_slots = blank.to(frames.dtype).reshape(1, 1, -1).expand_as(frames)
+    return {"noise": (_with_garbage(frames, mask, seed, keep_slots), ""),
+            "other videos' frames": (torch.where(target, donors, frames), "realistic-padding"),
+            "a blank image's embedding": (torch.where(target, blank_slots, frames), "realistic-padding")}
+
+
+def _static_clips(frames, mask) -> dict[str, tuple[Any, Any]]:
+    """Inputs whose valid frames repeat, as ``(frames, mask)``: the second valid frame equal to the first (two
+    identical consecutive frames), and every valid frame equal to the middle one (the ``repeat_middle`` probe)."""
+    from c2vbench.probes.frame_order import rearrange_frames
+
+    repeated = frames.clone()
+    two_or_more = mask.long().sum(dim=1) >= 2
+    repeated[two_or_more, 1] = repeated[two_or_more, 0]
+    return {"two identical consecutive valid frames": (repeated, mask),
+            "a static clip (every valid frame the same)": (rearrange_frames(frames, mask, "repeat_middle", 0), mask)}
+
+
+def _one_frame_batch(frames, mask):
+    """The same videos cut to their first frame (padded slots zero): a batch in which no video has two frames."""
+    import torch
+
+    single = torch.zeros_like(mask)
+    single[:, 0] = 1
+    return frames * single.unsqueeze(-1).to(frames.dtype), single
+
+
+def _perturbed(module, seed: int):
+    """A copy of ``module`` with every floating-point parameter moved by a little noise (a tenth of its RMS, 0.02
+    for an all-zero tensor): what a module looks like after some training. A zero-initialised residual branch that
+    hides what the architecture does at initialisation shows it here."""
+    import copy
+
+    import torch
+
+    copied = copy.deepcopy(module)
+    generator = _generator(seed + 104729)
+    with torch.no_grad():
+        for parameter in copied.parameters():
+            if not parameter.is_floating_point() or parameter.numel() == 0:
+                continue
+            rms = float(parameter.float().pow(2).mean().sqrt())
+            scale = 0.1 * rms if rms > 0 else 0.02
+            noise = torch.randn(parameter.shape, generator=generator) * scale
+            parameter.add_(noise.to(parameter.dtype))
+    return copied
+
+
+@contextlib.contextmanager
+def _train_mode(module) -> Iterator[Any]:
+    """``module`` in train mode, its buffers (BatchNorm's running statistics) restored and eval mode set on exit:
+    later rules see the module as built, and no copy of its weights is made (a full-size backbone is large)."""
+    import torch
+
+    saved = {name: buffer.detach().clone() for name, buffer in module.named_buffers()}
+    module.train()
+    try:
+        yield module
+    finally:
+        module.eval()
+        with torch.no_grad():
+            for name, buffer in module.named_buffers():
+                if name in saved:
+                    buffer.copy_(saved[name])
+
+
+def _train_mode_changes(module, call, inputs: Any, rows: list[int], replace, seed: int) -> list[int]:
+    """Rows whose train-mode output changes when the *other* rows of the batch change.
+
+    ``call(module, inputs) -> [B, ...]`` runs the module; ``replace(inputs, row) -> inputs`` gives the same inputs
+    with every row but ``row`` replaced. Both calls run in train mode under the same seed (dropout draws the same
+    masks for the same shapes), so only a dependence on the rest of the batch (batch statistics) moves the output
+    of ``row``.
+    """
+    import torch
+
+    changed = []
+    with _train_mode(module) as trained, torch.no_grad():
+        torch.manual_seed(seed)
+        reference = call(trained, inputs)
+        for row in rows:
+            torch.manual_seed(seed)
+            other = call(trained, replace(inputs, row))
+            if not _same(other[row], reference[row]):
+                changed.append(row)
+    return changed
+
+
+def _bf16_autocast():
+    """CPU autocast to bfloat16, as ``--precision bf16`` runs on a CPU."""
+    import torch
+
+    return torch.autocast(device_type="cpu", dtype=torch.bfloat16)
