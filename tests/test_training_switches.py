@@ -77,15 +77,11 @@ def test_activation_checkpointing_gives_the_same_training(plain_run, tmp_path):
     assert_identical(run, plain_run)
 
 
-@pytest.mark.parametrize("precision", ["bf16", "fp16"])
-def test_one_mixed_precision_step_stays_within_its_bound(precision, tmp_path):
-    """The loss and the gradient of one step under autocast against float32, on the same model and batch."""
+def test_one_mixed_precision_step_stays_within_its_bound(tmp_path):
+    """The loss and the gradient of one step under bf16 and fp16 autocast against float32, same model and batch."""
     from _distributed_worker import build_model, global_batch, small_settings
 
     from c2vbench.runtime.precision import autocast, effective_precision
-
-    if effective_precision(precision, CPU) != precision:
-        pytest.skip(f"this torch has no {precision} autocast on the CPU")
 
     def step(which: str) -> tuple[float, torch.Tensor]:
         model = build_model(small_settings("tdb", "tab", TEST_DATASET, str(tmp_path)))  # seeded: same weights
@@ -99,12 +95,19 @@ def test_one_mixed_precision_step_stays_within_its_bound(precision, tmp_path):
                                                 if p.grad is not None])
 
     reference_loss, reference_gradient = step("fp32")
-    loss, gradient = step(precision)
-    bound = TRAINING_PRECISION_BOUND[precision]
-    loss_error = abs(loss - reference_loss) / abs(reference_loss)
-    gradient_error = float((gradient - reference_gradient).norm() / reference_gradient.norm())
-    assert 0 < gradient_error <= bound["gradient_relative"]  # autocast really ran (not float32), and stayed close
-    assert loss_error <= bound["loss_relative"]
+    checked = 0
+    for precision in ("bf16", "fp16"):
+        if effective_precision(precision, CPU) != precision:
+            continue  # this torch has no such autocast on the CPU
+        loss, gradient = step(precision)
+        bound = TRAINING_PRECISION_BOUND[precision]
+        gradient_error = float((gradient - reference_gradient).norm() / reference_gradient.norm())
+        # autocast really ran (not float32), and stayed close
+        assert 0 < gradient_error <= bound["gradient_relative"], precision
+        assert abs(loss - reference_loss) / abs(reference_loss) <= bound["loss_relative"], precision
+        checked += 1
+    if not checked:
+        pytest.skip("this torch has neither bf16 nor fp16 autocast on the CPU")
 
 
 def test_fp16_training_scales_its_loss_and_stays_finite(plain_run, tmp_path):
