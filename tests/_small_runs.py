@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from c2vbench.config import RunConfig
@@ -17,3 +20,18 @@ def small_config(out: Path, **overrides) -> RunConfig:
                     epochs=2, batch_size=8, eval_batch_size=16, out=str(out), save_checkpoint=False)
     settings.update(overrides)
     return RunConfig(**settings)
+
+
+@contextlib.contextmanager
+def dataset_cache(folder: Path) -> Iterator[None]:
+    """``C2VBENCH_CACHE`` set to ``folder`` for a module-scoped fixture (the per-test isolation fixture sets it for
+    tests only), restored afterwards."""
+    saved = os.environ.get("C2VBENCH_CACHE")
+    os.environ["C2VBENCH_CACHE"] = str(folder)
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("C2VBENCH_CACHE", None)
+        else:
+            os.environ["C2VBENCH_CACHE"] = saved

@@ -19,7 +19,7 @@ import sys
 
 import pytest
 from _distributed_worker import run_interrupted_after_first_epoch
-from _small_runs import SMALL_BACKBONE, small_config
+from _small_runs import SMALL_BACKBONE, dataset_cache, small_config
 from test_distributed import TEST_DATASET, free_port
 
 from c2vbench.pipeline import run_benchmark
@@ -46,15 +46,8 @@ def torchrun_config(out):
 @pytest.fixture(scope="module")
 def single_process_reference(tmp_path_factory, c2vbench_cache):
     """The single-process run both torchrun tests must reproduce (it also generates the dataset they read)."""
-    saved = os.environ.get("C2VBENCH_CACHE")
-    os.environ["C2VBENCH_CACHE"] = str(c2vbench_cache)
-    try:
+    with dataset_cache(c2vbench_cache):
         return run_benchmark(torchrun_config(tmp_path_factory.mktemp("single")), reporter=Reporter(quiet=True)).result
-    finally:
-        if saved is None:
-            os.environ.pop("C2VBENCH_CACHE", None)
-        else:
-            os.environ["C2VBENCH_CACHE"] = saved
 
 
 def assert_same_training(result, reference) -> None:

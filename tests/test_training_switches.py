@@ -14,7 +14,7 @@ import os
 
 import pytest
 import torch
-from _small_runs import small_config
+from _small_runs import dataset_cache, small_config
 from test_distributed import TEST_DATASET
 
 from c2vbench.runtime.precision import TRAINING_PRECISION_BOUND
@@ -46,15 +46,8 @@ def fine_tune(out, **overrides) -> tuple[list[float], dict[str, torch.Tensor], o
 @pytest.fixture(scope="module")
 def plain_run(tmp_path_factory, c2vbench_cache):
     """Batches prepared when each step asks, no checkpointing, float32: the reference."""
-    saved = os.environ.get("C2VBENCH_CACHE")
-    os.environ["C2VBENCH_CACHE"] = str(c2vbench_cache)
-    try:
+    with dataset_cache(c2vbench_cache):
         return fine_tune(tmp_path_factory.mktemp("plain"), prefetch_batches=0)
-    finally:
-        if saved is None:
-            os.environ.pop("C2VBENCH_CACHE", None)
-        else:
-            os.environ["C2VBENCH_CACHE"] = saved
 
 
 def assert_identical(run, reference) -> None:
