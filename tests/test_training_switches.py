@@ -120,13 +120,32 @@ def test_fp16_training_scales_its_loss_and_stays_finite(plain_run, tmp_path):
 
 @pytest.mark.skipif(os.environ.get("C2VBENCH_TEST_COMPILE") != "1",
                     reason="compiling takes minutes on a CPU: set C2VBENCH_TEST_COMPILE=1 (the GPU script does)")
-def test_compiled_training_agrees_to_float_rounding(plain_run, tmp_path):
-    losses, parameters, model = fine_tune(tmp_path, prefetch_batches=0, compile=True)
+def test_a_compiled_step_agrees_to_float_rounding(tmp_path):
+    """One step's loss and gradient with the backbone's encoders and the temporal module compiled, against eager.
+
+    Compared per step: over a run, AdamW turns gradients near zero into updates of up to the learning rate, so
+    rounding differences there would grow into parameter differences that say nothing about the compiler."""
+    from _distributed_worker import build_model, global_batch, small_settings
+
+    from c2vbench.training.compile import apply_execution_options
+
+    def step(compiled: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor], object]:
+        model = build_model(small_settings("tdb", "tab", TEST_DATASET, str(tmp_path)))  # seeded: same weights
+        apply_execution_options(model, compile_model=compiled, checkpoint_activations=False)
+        model.train()
+        frames, frame_mask, input_ids, attention_mask = global_batch(model)
+        torch.manual_seed(1)
+        loss = model.loss(model.encode_text(input_ids, attention_mask), model.encode_video(frames, frame_mask))
+        loss.backward()
+        return loss.detach(), {n: p.grad for n, p in model.named_parameters() if p.grad is not None}, model
+
+    eager_loss, eager_gradients, _ = step(False)
+    loss, gradients, model = step(True)
     assert "encode_frames" in vars(model.backbone)  # the compiled encoder shadows the method
-    expected_losses, expected_parameters, _ = plain_run
-    assert losses == pytest.approx(expected_losses, rel=1e-5)
-    for name, value in expected_parameters.items():
-        torch.testing.assert_close(parameters[name], value, rtol=1e-4, atol=1e-5, msg=name)
+    torch.testing.assert_close(loss, eager_loss, rtol=1e-5, atol=1e-6)
+    assert gradients.keys() == eager_gradients.keys()
+    for name, expected in eager_gradients.items():
+        torch.testing.assert_close(gradients[name], expected, rtol=1e-3, atol=1e-5, msg=name)
 
 
 def test_the_switches_are_recorded_but_keep_the_configuration(tmp_path):
