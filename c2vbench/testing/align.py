@@ -123,14 +123,19 @@ def run_align_rules(recorder: _Recorder, build: Callable[[Any], Any], seed: int)
         head.train()
         head.zero_grad(set_to_none=True)
         eot = text.eot.clone().requires_grad_(True)
+        tokens = text.tokens.clone().requires_grad_(True)
         pooled = pair_video.pooled.clone().requires_grad_(True)
         frames = pair_video.frames.clone().requires_grad_(True)
-        loss = head.loss(TextFeatures(eot, text.tokens, text.token_mask),
+        loss = head.loss(TextFeatures(eot, tokens, text.token_mask),
                          VideoFeatures(pooled, frames, pair_video.frame_mask))
         loss.backward()
         detail = _check_gradients(head)
-        text_reached = eot.grad is not None and bool(eot.grad.abs().sum() > 0)
-        video_reached = any(t.grad is not None and bool(t.grad.abs().sum() > 0) for t in (pooled, frames))
+
+        def reached(*tensors) -> bool:
+            return any(t.grad is not None and bool(t.grad.abs().sum() > 0) for t in tensors)
+
+        # a head may read the sentence vector or the word tokens (drl reads only the tokens)
+        text_reached, video_reached = reached(eot, tokens), reached(pooled, frames)
         if not (text_reached and video_reached):
             raise RuleFailed("the loss does not reach the " + ("text" if not text_reached else "video")
                              + " features, so nothing before the head can learn")

@@ -1,0 +1,153 @@
+"""The ``xpool`` align head (``nn.Module`` implementation, imported only by the factory in :mod:`.xpool`).
+
+X-Pool (Gorti et al., CVPR 2022) pools a video's frames with attention whose query is the caption: every
+(text, video) pair gets its own video vector, and the score is the cosine of the caption's sentence vector with
+it. Written from the official repository (layer6ai-labs/xpool at bc88718): ``modules/transformer.py``
+(``MultiHeadedAttention``, ``Transformer``), ``modules/metrics.py`` (``sim_matrix_training``,
+``sim_matrix_inference``), ``modules/loss.py`` (``CLIPLoss``), ``trainer/trainer.py`` and
+``model/clip_transformer.py``. T-MASS (:mod:`._tmass_head`) reuses :class:`TextConditionedPooling` as its video side.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from c2vbench.plugin import C2VBenchError, TextFeatures, VideoFeatures
+
+from .._layers.losses import learned_scale, symmetric_infonce
+from .._layers.pairwise import blockwise_scores
+from .._layers.pooling import l2_normalise
+
+
+def canonical_frame_order(frames: torch.Tensor, frame_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The valid frames sorted by their sum (padded slots last), and the sorted mask.
+
+    Attention pooling without positions does not depend on the order of the frames, but float sums do in their
+    last bits; pooling the frames in a canonical order makes a video and any permutation of it (synthetic-motion's
+    order twins) score bit for bit alike, so that their tie is a tie.
+    """
+    key = frames.sum(dim=-1).masked_fill(frame_mask == 0, float("inf"))
+    order = torch.argsort(key, dim=1, stable=True)
+    return (torch.gather(frames, 1, order.unsqueeze(-1).expand_as(frames)),
+            torch.gather(frame_mask, 1, order))
+
+
+class CrossModalAttention(nn.Module):
+    """Multi-head attention with the caption as the only query and the frames as keys and values.
+
+    Official ``MultiHeadedAttention``: ``q = W_q t``, ``k = W_k f``, ``v = W_v f`` split into heads,
+    ``softmax_f(k·q / sqrt(d_head))`` over the frames, heads concatenated, ``W_o``. Padded frames (mask 0) get no
+    weight; the official loaders never pad, so with full masks the two agree.
+    """
+
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        if heads < 1 or width % heads:
+            raise C2VBenchError(f"xpool: {heads} attention heads do not divide the embedding width {width}",
+                                "choose heads among the divisors of the width (X-Pool uses 1)")
+        self.heads = heads
+        self.q_proj = nn.Linear(width, width)
+        self.k_proj = nn.Linear(width, width)
+        self.v_proj = nn.Linear(width, width)
+        self.out_proj = nn.Linear(width, width)
+
+    def forward(self, text: torch.Tensor, frames: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
+        """``text [Nt, D]``, ``frames [Nv, T, D]``, ``frame_mask [Nv, T]`` to ``[Nv, Nt, D]``."""
+        n_text, width = text.shape
+        n_video, slots, _ = frames.shape
+        head_width = width // self.heads
+        query = self.q_proj(text).reshape(n_text, self.heads, head_width)
+        key = self.k_proj(frames).reshape(n_video, slots, self.heads, head_width)
+        value = self.v_proj(frames).reshape(n_video, slots, self.heads, head_width)
+        logits = torch.einsum("vfhd,thd->vhtf", key, query) / math.sqrt(head_width)
+        logits = logits.masked_fill((frame_mask == 0)[:, None, None, :], float("-inf"))
+        weights = torch.softmax(logits, dim=-1)
+        mixed = torch.einsum("vhtf,vfhd->vthd", weights, value).reshape(n_video, n_text, width)
+        return self.out_proj(mixed)
+
+
+class TextConditionedPooling(nn.Module):
+    """X-Pool's pooling block (official ``Transformer``): one video vector per (text, video) pair.
+
+    ``t' = LN1(t)``, ``F' = LN1(F)`` (one LayerNorm for both, as officially), ``a = LN2(attention(t', F'))``,
+    ``out = LN3(a + dropout(W_l a + b_l))``. Every linear layer starts as the identity with zero bias (official
+    ``_init_parameters``). State-dict keys are the official ones (``cross_attn.q_proj.weight``,
+    ``linear_proj.bias``, ``layer_norm1.weight`` …).
+    """
+
+    def __init__(self, width: int, heads: int, dropout: float):
+        super().__init__()
+        self.cross_attn = CrossModalAttention(width, heads)
+        self.linear_proj = nn.Linear(width, width)
+        self.layer_norm1 = nn.LayerNorm(width)
+        self.layer_norm2 = nn.LayerNorm(width)
+        self.layer_norm3 = nn.LayerNorm(width)
+        self.dropout = nn.Dropout(dropout)
+        for name, parameter in self.named_parameters():
+            if "proj" in name:
+                with torch.no_grad():
+                    if name.endswith("weight"):
+                        nn.init.eye_(parameter)
+                    else:
+                        parameter.zero_()
+
+    def forward(self, text: torch.Tensor, frames: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
+        """``text [Nt, D]`` (sentence vectors), ``frames [Nv, T, D]``, ``frame_mask [Nv, T]`` to ``[Nv, Nt, D]``."""
+        frames, frame_mask = canonical_frame_order(frames, frame_mask)
+        attended = self.layer_norm2(self.cross_attn(self.layer_norm1(text), self.layer_norm1(frames), frame_mask))
+        return self.layer_norm3(attended + self.dropout(self.linear_proj(attended)))
+
+    @staticmethod
+    def floats_per_pair(width: int, slots: int, heads: int) -> int:
+        """Rough size of the intermediate tensors of one (text, video) pair, for :func:`blockwise_scores`."""
+        return 6 * width + 2 * heads * slots
+
+
+def pair_cosines(text: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
+    """``cos(t_i, p[j, i])`` as ``[Nt, Nv]`` from ``text [Nt, D]`` and per-pair video vectors ``pooled [Nv, Nt, D]``
+    (official ``sim_matrix_training`` with pooling ``transformer``)."""
+    return torch.einsum("td,vtd->tv", l2_normalise(text), l2_normalise(pooled))
+
+
+class XPoolHead(nn.Module):
+    """``S[t, v] = s · cos(t, pool(t, F_v))`` and the symmetric InfoNCE of ``S`` on a batch.
+
+    Attributes:
+        pool_frames: :class:`TextConditionedPooling` (official name ``pool_frames``).
+        logit_scale: log of the scale s (officially CLIP's own ``logit_scale``, clamped at ln 100 after every step;
+            here clamped in training mode, as ``cosine`` does).
+    """
+
+    wants_alignment_tokens = False
+
+    def __init__(self, width: int, heads: int, dropout: float, initial_log_scale: float, learn_scale: bool = True):
+        super().__init__()
+        self.pool_frames = TextConditionedPooling(width, heads, dropout)
+        self.logit_scale = nn.Parameter(torch.tensor(float(initial_log_scale)), requires_grad=learn_scale)
+
+    def scale(self) -> torch.Tensor:
+        return learned_scale(self.logit_scale, self.training)
+
+    def cosines(self, text: TextFeatures, video: VideoFeatures) -> torch.Tensor:
+        """``[n_text, n_video]`` cosines, block by block of pairs (in fp32, also under autocast)."""
+        with torch.autocast(device_type=text.eot.device.type, enabled=False):
+            sentences, frames = text.eot.float(), video.frames.float()
+            width, slots = frames.shape[-1], frames.shape[1]
+
+            def block(rows: slice, columns: slice) -> torch.Tensor:
+                pooled = self.pool_frames(sentences[rows], frames[columns], video.frame_mask[columns])
+                return pair_cosines(sentences[rows], pooled)
+
+            per_pair = TextConditionedPooling.floats_per_pair(width, slots, self.pool_frames.cross_attn.heads)
+            return blockwise_scores(len(text), len(video), per_pair, block, sentences)
+
+    def forward(self, text: TextFeatures, video: VideoFeatures) -> torch.Tensor:
+        return self.scale() * self.cosines(text, video)
+
+    def loss(self, text: TextFeatures, video: VideoFeatures) -> torch.Tensor:
+        """Official ``CLIPLoss``: the mean of the text→video and video→text cross-entropies of the scaled cosines."""
+        return symmetric_infonce(self.forward(text, video))
+
