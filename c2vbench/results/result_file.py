@@ -365,6 +365,9 @@ def build_result(config: RunConfig, assembly: Assembly, split, sim: np.ndarray, 
     if legacy_batching is not None:
         card["legacy_mask_batching"] = legacy_batching
     model = assembly.model
+    head_protocol = model.evaluation_protocol()
+    if head_protocol:  # e.g. T-MASS's stochastic trials: never ranked with single-pass scores
+        card["align_head_evaluation"] = head_protocol
     ran = execution(config, device)
     config_key = configuration_key(config, ran, assembly.options, checkpoint)
     result: dict[str, Any] = {

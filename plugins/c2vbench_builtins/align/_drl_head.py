@@ -73,9 +73,19 @@ class Interaction(NamedTuple):
     best_token: torch.Tensor
 
 
+CONSTANT_CHANNEL_STD = 1e-6
+"""Below this standard deviation a channel counts as constant over the batch and standardises to 0."""
+
+
 def standardised(features: torch.Tensor) -> torch.Tensor:
-    """``(x − mean) / std`` per channel over the rows (unbiased std, as ``Tensor.std``)."""
-    return (features - features.mean(dim=0)) / features.std(dim=0)
+    """``(x − mean) / std`` per channel over the rows (unbiased std, as ``Tensor.std``).
+
+    The official code divides by the std as it is, which gives NaN when a channel is constant: it happens when every
+    frame's best word is the start-of-text token, whose state is the same in every caption (CLIP's causal text
+    transformer lets position 0 see only itself), and it stops training. Such a channel carries no correlation;
+    it standardises to 0 here. Any other channel is divided exactly as officially.
+    """
+    return (features - features.mean(dim=0)) / features.std(dim=0).clamp_min(CONSTANT_CHANNEL_STD)
 
 
 class DrlHead(nn.Module):

@@ -10,11 +10,11 @@ exact rank counts. Here the draw of a pair is a function of the pair itself:
 * each text gets a key from the bits of its sentence vector, each video a key from the bits of its valid frames
   (summed over frames, so a reordering of the frames keeps the key: the order probes then change only what the
   model sees, not the dice);
-* each key gives ``trials × width`` 24-bit codes through an integer hash (:func:`uniform_codes`);
-* the draw of pair (t, v) is ``(a_t + b_v) mod 2^24`` scaled to [0, 1). For a fixed text, the ``b_v`` of different
-  videos are independent and uniform, so its draws against the candidate videos are independent and uniform too
-  (and likewise for a fixed video across captions): every query ranks candidates whose dice are i.i.d. U(0, 1), as
-  in the official loop. ``tests/test_successor_heads.py`` checks the marginals and the independence.
+* a pair's key mixes its text's and its video's keys, and the pair's ``trials × width`` draws are an integer hash
+  of that key and the position (:func:`pair_codes`), 24 bits each, scaled to [0, 1).
+
+Distinct pairs thus get unrelated draws, as in the official loop; ``tests/test_successor_heads.py`` checks the
+marginals and the independence across candidates, across queries and across coordinates.
 
 A normal prior (the official ``--stochastic_prior normal``) turns two such uniforms into a normal draw
 (Box-Muller). The seed (``trial_seed``, the official ``--seed 24``) salts every key.
@@ -58,25 +58,32 @@ def row_keys(values: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Te
     return mix32((per_row ^ (per_row >> 32)) & MASK_32)
 
 
-def uniform_codes(keys: torch.Tensor, trials: int, width: int, seed: int, stream: int) -> torch.Tensor:
-    """``[N, trials, width]`` integers in [0, 2^24), a hash of each key, the seed and the position."""
-    counter = mix32(torch.arange(1, trials * width + 1, device=keys.device, dtype=torch.int64)).reshape(trials, width)
-    salted = mix32(keys ^ _salt(seed, stream))
-    return mix32(salted[:, None, None] ^ counter) >> (32 - CODE_BITS)
+def pair_codes(text_keys: torch.Tensor, video_keys: torch.Tensor, trials: int, columns: int,
+               seed: int) -> torch.Tensor:
+    """``[n_text, n_video, trials, columns]`` integers in [0, 2^24): a hash of each pair's key, the seed and the
+    position.
+
+    The pair's key is fully mixed once; each of its ``trials × columns`` codes then costs one xor-multiply-xorshift
+    round (the test-time trials draw ``trials × width`` numbers for every pair, so this is the hot loop).
+    """
+    counter = mix32(torch.arange(1, trials * columns + 1, device=text_keys.device, dtype=torch.int64))
+    pair_key = mix32(text_keys[:, None] ^ mix32(video_keys[None, :] ^ _salt(seed, 1)))
+    codes = ((pair_key[:, :, None] ^ counter) * 0x2C1B3C6D) & MASK_32
+    codes ^= codes >> 17
+    return (codes >> (32 - CODE_BITS)).reshape(len(text_keys), len(video_keys), trials, columns)
 
 
-def pair_draws(text_codes: torch.Tensor, video_codes: torch.Tensor, prior: str, prior_std: float) -> torch.Tensor:
-    """``[trials, n_text, n_video, width]`` draws from the per-row codes (``[n_text, trials, C]`` and
-    ``[n_video, trials, C]``; ``C`` is the width, twice the width for the normal prior)."""
-    combined = (text_codes.permute(1, 0, 2)[:, :, None] + video_codes.permute(1, 0, 2)[:, None]) & (CODE_RANGE - 1)
+def draws_from_codes(codes: torch.Tensor, prior: str, prior_std: float) -> torch.Tensor:
+    """The draws (``[..., width]``, float32) from :func:`pair_codes`: uniform on [0, 1), or normal with standard
+    deviation ``prior_std`` from two uniforms (``columns`` twice the width)."""
     if prior == "uniform01":
-        return combined.to(torch.float32) / CODE_RANGE
-    width = combined.shape[-1] // 2
-    radius = torch.sqrt(-2.0 * torch.log((combined[..., :width].to(torch.float32) + 0.5) / CODE_RANGE))
-    angle = (2.0 * math.pi / CODE_RANGE) * combined[..., width:].to(torch.float32)
+        return codes.to(torch.float32) / CODE_RANGE
+    width = codes.shape[-1] // 2
+    radius = torch.sqrt(-2.0 * torch.log((codes[..., :width].to(torch.float32) + 0.5) / CODE_RANGE))
+    angle = (2.0 * math.pi / CODE_RANGE) * codes[..., width:].to(torch.float32)
     return prior_std * radius * torch.cos(angle)
 
 
 def codes_per_row(prior: str, width: int) -> int:
-    """How many codes a row needs per trial: one per dimension, two for the normal prior."""
+    """How many codes a pair needs per trial: one per dimension, two for the normal prior."""
     return width if prior == "uniform01" else 2 * width

@@ -34,7 +34,7 @@ from c2vbench.plugin import C2VBenchError, TextFeatures, VideoFeatures
 from .._layers.losses import learned_scale, symmetric_infonce
 from .._layers.pairwise import blockwise_scores
 from .._layers.pooling import l2_normalise
-from ._stochastic_draws import codes_per_row, pair_draws, row_keys, uniform_codes
+from ._stochastic_draws import codes_per_row, draws_from_codes, pair_codes, row_keys
 from ._xpool_head import TextConditionedPooling, pair_cosines
 
 PRIORS = ("uniform01", "normal")
@@ -50,6 +50,7 @@ class SimilarityAwareRadius(nn.Module):
 
     def __init__(self, slots: int, width: int):
         super().__init__()
+        self.width = width
         self.linear_proj = nn.Linear(slots, width)
         with torch.no_grad():
             nn.init.eye_(self.linear_proj.weight)
@@ -70,6 +71,26 @@ class SimilarityAwareRadius(nn.Module):
                 paired: bool = False) -> torch.Tensor:
         """``R`` itself (``exp`` of the official ``log_var``): ``[B, D]`` when ``paired``, else ``[Nt, Nv, D]``."""
         return torch.exp(self.linear_proj(self.frame_cosines(text, frames, frame_mask, paired)))
+
+
+def best_trial_cosine(sentence: torch.Tensor, pooled: torch.Tensor, radius: torch.Tensor,
+                      sigma: torch.Tensor) -> torch.Tensor:
+    """``max_k cos(t + σ_k ⊙ R, p̂)`` for every pair: ``sentence [Nt, 1, D]``, unit ``pooled [Nt, Nv, D]``,
+    ``radius [Nt, Nv, D]``, ``sigma [Nt, Nv, K, D]`` to ``[Nt, Nv]``.
+
+    Expanded so that each trial costs three dot products done as batched matrix products, with no ``[.., K, D]``
+    temporaries beyond ``σ²``: ``t_k · p̂ = t · p̂ + σ_k · (R ⊙ p̂)`` and
+    ``|t_k|² = |t|² + σ_k · (2 R ⊙ t) + σ_k² · R²``.
+    """
+    n_text, n_video, trials, width = sigma.shape
+    flat_sigma = sigma.reshape(n_text * n_video, trials, width)
+    linear = torch.stack([radius * pooled, 2.0 * radius * sentence], dim=-1).reshape(n_text * n_video, width, 2)
+    terms = torch.bmm(flat_sigma, linear)  # [pairs, K, 2]
+    quadratic = torch.bmm(flat_sigma.square(), radius.square().reshape(n_text * n_video, width, 1))
+    along = (sentence * pooled).sum(dim=-1).reshape(-1, 1) + terms[..., 0]
+    squared_norm = sentence.square().sum(dim=-1).expand(n_text, n_video).reshape(-1, 1) + terms[..., 1]
+    squared_norm = squared_norm + quadratic[..., 0]
+    return (along / squared_norm.sqrt()).amax(dim=-1).reshape(n_text, n_video)
 
 
 class TMassHead(nn.Module):
@@ -113,12 +134,15 @@ class TMassHead(nn.Module):
 
     # -- test time -----------------------------------------------------------------------------------------------
 
-    def trial_draws(self, text: TextFeatures, video: VideoFeatures) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-row codes ``([Nt, K, C], [Nv, K, C])`` of the pairs' draws (see :mod:`._stochastic_draws`)."""
-        columns = codes_per_row(self.prior, text.eot.shape[-1])
-        return (uniform_codes(row_keys(text.eot), self.trials, columns, self.trial_seed, stream=1),
-                uniform_codes(row_keys(video.frames, video.frame_mask), self.trials, columns, self.trial_seed,
-                              stream=2))
+    def row_keys(self, text: TextFeatures, video: VideoFeatures) -> tuple[torch.Tensor, torch.Tensor]:
+        """The keys of the texts and videos from which the test-time draws are hashed (:mod:`._stochastic_draws`)."""
+        return row_keys(text.eot), row_keys(video.frames, video.frame_mask)
+
+    def trial_draws(self, text_keys: torch.Tensor, video_keys: torch.Tensor) -> torch.Tensor:
+        """``[Nt, Nv, trials, D]`` draws of σ for the given rows' keys."""
+        codes = pair_codes(text_keys, video_keys, self.trials, codes_per_row(self.prior, self.radius.width),
+                           self.trial_seed)
+        return draws_from_codes(codes, self.prior, self.prior_std)
 
     def stochastic_cosines(self, text: TextFeatures, video: VideoFeatures,
                            draws: torch.Tensor | None = None) -> torch.Tensor:
@@ -126,25 +150,25 @@ class TMassHead(nn.Module):
         (the parity tests hand in the official ones). With ``trials == 0`` and no draws: ``cos(t, p)``."""
         with torch.autocast(device_type=text.eot.device.type, enabled=False):
             sentences, frames = text.eot.float(), video.frames.float()
-            codes = self.trial_draws(text, video) if draws is None and self.trials > 0 else None
+            keys = self.row_keys(text, video) if draws is None and self.trials > 0 else None
             width, slots = frames.shape[-1], frames.shape[1]
             trials = draws.shape[0] if draws is not None else self.trials
 
             def block(rows: slice, columns: slice) -> torch.Tensor:
                 mask = video.frame_mask[columns]
                 pooled = l2_normalise(self.pool_frames(sentences[rows], frames[columns], mask)).transpose(0, 1)
+                sentence = sentences[rows][:, None]  # [Nt, 1, D]
                 if trials == 0:
-                    return (l2_normalise(sentences[rows])[:, None] * pooled).sum(dim=-1)
+                    return (l2_normalise(sentence) * pooled).sum(dim=-1)
                 radius = self.radius(sentences[rows], frames[columns], mask)  # [Nt, Nv, D]
-                if draws is not None:
-                    sigma = draws[:, rows, columns].float()
+                if draws is None:
+                    sigma = self.trial_draws(keys[0][rows], keys[1][columns])
                 else:
-                    sigma = pair_draws(codes[0][rows], codes[1][columns], self.prior, self.prior_std)
-                stochastic = sentences[rows][None, :, None] + sigma * radius[None]
-                return (l2_normalise(stochastic) * pooled[None]).sum(dim=-1).amax(dim=0)
+                    sigma = draws[:, rows, columns].float().permute(1, 2, 0, 3)
+                return best_trial_cosine(sentence, pooled, radius, sigma)
 
             per_pair = TextConditionedPooling.floats_per_pair(width, slots, self.pool_frames.cross_attn.heads)
-            per_pair += 2 * width + 5 * trials * width
+            per_pair += 4 * width + 4 * trials * width  # the draws, their squares, and their integer codes
             return blockwise_scores(len(text), len(video), per_pair, block, sentences)
 
     def forward(self, text: TextFeatures, video: VideoFeatures) -> torch.Tensor:
