@@ -330,7 +330,7 @@ def test_tmass_protocol_is_empty_only_for_the_deterministic_pass():
     generator = torch.Generator().manual_seed(6)
     single = TMassHead(8, 3, 1, 0.0, math.log(20.0), trials=0).eval()
     assert single.evaluation_protocol() == {}
-    assert TMassHead(8, 3, 1, 0.0, 0.0, trials=5).evaluation_protocol()["stochastic_trials"] == 5
+    assert TMassHead(8, 3, 1, 0.0, 0.0, trials=5).evaluation_protocol()["n_trials"] == 5
     xpool = XPoolHead(8, 1, 0.0, math.log(20.0)).eval()
     xpool.pool_frames.load_state_dict(single.pool_frames.state_dict())
     text = sentence_features(torch.randn(4, 8, generator=generator).numpy())
@@ -361,8 +361,21 @@ def test_each_head_trains_on_the_embedded_dataset_and_tmass_trials_stay_apart(tm
         results[name] = result
     assert results["drl"]["config"]["resolved_options"]["align"]["cdcr"] == 3
     trials = results["tmass"]["protocol"].pop("align_head_evaluation")
-    assert trials["stochastic_trials"] == 3
+    assert trials["n_trials"] == 3
     # the trial count is the only difference between the protocols: T-MASS ranks apart from the single-pass heads
     assert results["tmass"]["protocol"]["hash"] != results["xpool"]["protocol"]["hash"]
     assert protocol_card(results["tmass"]["protocol"])["hash"] == results["xpool"]["protocol"]["hash"]
     assert "align_head_evaluation" not in results["drl"]["protocol"]
+
+
+def test_reported_numbers_show_how_they_were_computed_at_test_time(tmp_path):
+    from c2vbench.results.reported import load_reported, render_reported
+
+    entry = {"method": "T-MASS", "backbone": "ViT-B/32", "t2v_r1": 50.2, "source": "README",
+             "post_processing": "none", "model_selection": "test split", "test_time": "20 stochastic trials"}
+    older = {key: value for key, value in entry.items() if key != "test_time"} | {"method": "X", "t2v_r1": 40.0}
+    path = tmp_path / "reported.json"
+    path.write_text(json.dumps({"dataset": "msrvtt", "entries": [entry, older]}))
+    header, _, first, second = [line for line in render_reported(load_reported(path), str) if line.startswith("|")]
+    column = header.split(" | ").index("Test time")
+    assert first.split(" | ")[column] == "20 stochastic trials" and second.split(" | ")[column] == "–"

@@ -196,9 +196,9 @@ class AlignHead(Protocol):
     the same score in every tile: any randomness at test time is a function of the pair (``tmass``).
 
     Optional method ``evaluation_protocol() -> dict``: what the head does at test time that a score must be read
-    with (JSON data, e.g. ``{"stochastic_trials": 20, ...}`` for T-MASS), or ``{}``. A non-empty dict goes into the
-    result's protocol card (``align_head_evaluation``), so its results are never ranked with single-pass scores or
-    with another setting.
+    with (JSON data, e.g. ``{"head": "tmass", "n_trials": 20, ...}`` for T-MASS), or ``{}``. A non-empty dict goes
+    into the result's protocol card (``align_head_evaluation``), so its results are never ranked with single-pass
+    scores or with another setting.
     """
 
     wants_alignment_tokens: bool

@@ -6,7 +6,10 @@ A reported-numbers file (JSON) lists what others published for a protocol, with 
      "entries": [{"method": "CLIP2Video", "backbone": "ViT-B/32", "t2v_r1": 47.0,
                   "source": "Fang et al., 2021 (arXiv:2106.11097), README main results",
                   "post_processing": "none", "model_selection": "not stated (no training code released)",
-                  "split": "..."}]}
+                  "split": "...", "test_time": "single pass"}]}
+
+``test_time`` (optional) says how the scores were computed at test time: ``single pass``, or a stochastic protocol
+with its trial count (T-MASS's 20 trials), which no single-pass number is comparable with.
 
 ``c2vbench leaderboard ... --reported FILE`` renders it as a separate table, "reported in papers, not reproduced
 here": these numbers come from other code, other frame pipelines and often other model-selection rules, so they
@@ -57,14 +60,14 @@ def render_reported(data: dict[str, Any], escape) -> list[str]:
         "Copied from the sources named; not measured by c2vbench, not comparable row by row with the measured "
         "table (other code, frame pipelines and model-selection rules), so no interval and no significance mark.",
         "",
-        "| Method | Backbone | T2V R@1 | Split / setting | Post-processing | Model selection | Source |",
-        "|---|---|---|---|---|---|---|",
+        "| Method | Backbone | T2V R@1 | Split / setting | Post-processing | Test time | Model selection | Source |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     ordered = sorted(data["entries"], key=lambda entry: (-float(entry["t2v_r1"]), str(entry["method"])))
     for entry in ordered:
         cells = [escape(entry["method"]), escape(entry["backbone"]), f"{float(entry['t2v_r1']):.1f}",
-                 escape(entry.get("split", "–")), escape(entry["post_processing"]), escape(entry["model_selection"]),
-                 escape(entry["source"])]
+                 escape(entry.get("split", "–")), escape(entry["post_processing"]), escape(entry.get("test_time", "–")),
+                 escape(entry["model_selection"]), escape(entry["source"])]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     return lines

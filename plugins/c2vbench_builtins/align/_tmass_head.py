@@ -38,7 +38,8 @@ from ._stochastic_draws import codes_per_row, draws_from_codes, pair_codes, row_
 from ._xpool_head import TextConditionedPooling, pair_cosines
 
 PRIORS = ("uniform01", "normal")
-SELECTION = "max over trials of the cosine between the stochastic text and the text-conditioned video vector"
+SELECTION = "max"
+"""The official selection rule: the trial whose stochastic text has the largest cosine with the pooled video counts."""
 
 
 class SimilarityAwareRadius(nn.Module):
@@ -126,8 +127,7 @@ class TMassHead(nn.Module):
         stochastic and a deterministic one) are never ranked together. Empty for the deterministic pass."""
         if self.trials == 0:
             return {}
-        protocol = {"align_head": "tmass", "stochastic_trials": self.trials, "prior": self.prior,
-                    "selection": SELECTION}
+        protocol = {"head": "tmass", "n_trials": self.trials, "prior": self.prior, "selection": SELECTION}
         if self.prior == "normal":
             protocol["prior_std"] = self.prior_std
         return protocol
