@@ -42,23 +42,24 @@ def measure(backbone: str, temporal: str, align: str, args) -> dict[str, float]:
     config = RunConfig(backbone=backbone, temporal=temporal, align=align, protocol="zeroshot",
                        dataset_options=dataset_options, eval_batch_size=args.batch, out="/tmp/c2vbench-bench-probes",
                        save_checkpoint=False)
+    plan = config.evaluation_plan()
     seed_everything(0)
-    assembly = assemble(config, get_registry())
+    assembly = assemble(config.assembly_plan(), get_registry())
     test = SplitScreener(assembly.dataset, assembly.sampling, False, quiet)("test")
     model = assembly.model.eval()
 
     start = time.perf_counter()
     encoded = encode_split(model, test, assembly.sampling, config.eval_batch_size, device, quiet)
-    unprobed = evaluation_block(score_all(model, encoded.text, encoded.video, device), test, config)
+    unprobed = evaluation_block(score_all(model, encoded.text, encoded.video, device), test, plan)
     plain = time.perf_counter() - start
 
     start = time.perf_counter()
     cached = encode_split(model, test, assembly.sampling, config.eval_batch_size, device, quiet, bank=encoded.frames)
-    evaluation_block(score_all(model, cached.text, cached.video, device), test, config)
+    evaluation_block(score_all(model, cached.text, cached.video, device), test, plan)
     on_cached = time.perf_counter() - start
 
     start = time.perf_counter()
-    run_order_probes(model, assembly.dataset, test, encoded, unprobed["per_query"], assembly.components, config,
+    run_order_probes(model, assembly.dataset, test, encoded, unprobed["per_query"], assembly.components, plan,
                      device, quiet, shuffles=args.shuffles)
     probes = time.perf_counter() - start
     return {"videos": len(test.videos), "plain": plain, "cached": on_cached, "probes": probes}

@@ -1,27 +1,31 @@
-"""The resolved run configuration: CLI flags (and an optional TOML file) become one object, saved in every result."""
+"""The resolved run configuration: CLI flags (and an optional TOML file) become one object, saved in every result.
+
+Only the pipeline, the CLI and the Python API read a :class:`RunConfig`. The stages below the pipeline receive the
+small plans it makes from it (:meth:`RunConfig.assembly_plan`, :meth:`~RunConfig.training_plan`,
+:meth:`~RunConfig.evaluation_plan`) and, where the result records the whole configuration, its dict.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from c2vbench.platform.errors import C2VBenchError
+from c2vbench.results.identity import NON_NUMERIC_SETTINGS
 from c2vbench.runtime.hashing import canonical_hash
+
+if TYPE_CHECKING:
+    from c2vbench.evaluation.plan import EvaluationPlan
+    from c2vbench.model.assembly import AssemblyPlan
+    from c2vbench.training.plan import TrainingPlan
 
 PROTOCOLS = ("zeroshot", "frozen", "finetune")
 DEVICES = ("auto", "cpu", "cuda")
 CUDA_INDEX = re.compile(r"cuda:\d+")
 PROBE_SETS = ("none", "order")  # --probe: see c2vbench.probes.order_probes
 
-# Settings that never change a number (or are paths: where data lives is not what it is): they are left out of the
-# configuration key that groups seeds. The device and precision that actually ran enter the key through
-# c2vbench.results.identity.
-NON_NUMERIC_SETTINGS = frozenset({"out", "seed", "num_workers", "save_checkpoint", "device", "data_root", "probe",
-                                  "probe_shuffles", "embedding_cache"})
-# ``probe`` and ``probe_shuffles`` add a ``probes`` block and never change the unprobed numbers
-# (c2vbench.probes.order_probes).
 PRECISIONS = ("fp32", "fp16", "bf16")
 PREPROCESS_PATHS = ("tensor", "pil")
 
@@ -106,11 +110,40 @@ class RunConfig:
         """Whether the run saves its model: when asked, else only when it trained one."""
         return self.save_checkpoint if self.save_checkpoint is not None else self.protocol != "zeroshot"
 
-    def effective_backbone_lr(self, recommended_scale: float = 1e-3) -> float:
-        if self.backbone_lr is not None:
-            return self.backbone_lr
-        scale = self.backbone_lr_scale if self.backbone_lr_scale is not None else recommended_scale
-        return self.lr * scale
+    def assembly_plan(self) -> AssemblyPlan:
+        """What the assembly stage builds: the four components, their options, the data root and decoder."""
+        from c2vbench.model.assembly import AssemblyPlan
+
+        return AssemblyPlan(
+            names={"backbone": self.backbone, "temporal": self.temporal, "align": self.align,
+                   "dataset": self.dataset},
+            options={"backbone": dict(self.backbone_options), "temporal": dict(self.temporal_options),
+                     "align": dict(self.align_options), "dataset": dict(self.dataset_options)},
+            data_root=self.data_root, decoder=self.decoder, max_frames=self.max_frames)
+
+    def evaluation_plan(self) -> EvaluationPlan:
+        """How the test split (and the selection split, every epoch) is encoded, scored and ranked."""
+        from c2vbench.evaluation.plan import EvaluationPlan
+
+        return EvaluationPlan(batch_size=self.eval_batch_size, num_workers=self.num_workers,
+                              preprocess=self.preprocess, precision=self.precision, tie=self.tie,
+                              v2t_mode=self.v2t_mode, postprocess=self.postprocess)
+
+    def training_plan(self) -> TrainingPlan:
+        """How the model is trained (``frozen`` or ``finetune``)."""
+        from c2vbench.training.plan import TrainingPlan
+
+        return TrainingPlan(
+            protocol=self.protocol, epochs=self.epochs, batch_size=self.batch_size, seed=self.seed, lr=self.lr,
+            backbone_lr=self.backbone_lr, backbone_lr_scale=self.backbone_lr_scale, weight_decay=self.weight_decay,
+            warmup_proportion=self.warmup_proportion, grad_clip=self.grad_clip, num_workers=self.num_workers,
+            preprocess=self.preprocess, precision=self.precision, selection=self.evaluation_plan(),
+            components=f"{self.temporal}/{self.align}")
+
+    def reuses_backbone_features(self) -> bool:
+        """Whether the backbone's embeddings may come from the embedding cache: it is on, and the protocol does not
+        train the backbone (``zeroshot``, ``frozen``)."""
+        return self.embedding_cache and self.protocol in ("zeroshot", "frozen")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

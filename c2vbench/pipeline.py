@@ -17,7 +17,7 @@ import torch
 
 from c2vbench.config import RunConfig
 from c2vbench.data.screening import SplitScreener
-from c2vbench.evaluation.encoding import BackboneFeatureCache, can_stream, encode_split, score_all, streamed_scores
+from c2vbench.evaluation.encoding import BackboneFeatureCache, encode_split, score_all, streamed_scores
 from c2vbench.model.assembly import Assembly, assemble
 from c2vbench.platform.errors import C2VBenchError, RunInterrupted
 from c2vbench.platform.registry import ComponentRegistry, get_registry
@@ -75,7 +75,7 @@ def _run_benchmark(config: RunConfig, registry: ComponentRegistry, reporter: Rep
     stage = "starting"
     try:
         with reporter.status("building components"), main_process_first():  # one process per node fills caches first
-            assembly = assemble(config, registry)
+            assembly = assemble(config.assembly_plan(), registry)
         dataset = assembly.dataset
         for note in dataset.notes:
             reporter.note(note)
@@ -86,7 +86,8 @@ def _run_benchmark(config: RunConfig, registry: ComponentRegistry, reporter: Rep
         stage = "checking the videos"
         splits = screen.screen_all([name for name in needed if name])  # every split's problems, in one message
         model = assembly.model.to(device)
-        feature_cache = BackboneFeatureCache.for_run(model, dataset, config, device)
+        feature_cache = BackboneFeatureCache.for_run(model, dataset, config.evaluation_plan(), device,
+                                                     enabled=config.reuses_backbone_features())
 
         training = None
         run_id = None
@@ -100,7 +101,8 @@ def _run_benchmark(config: RunConfig, registry: ComponentRegistry, reporter: Rep
             state_dir = training_state_dir(config)
             run_id = kept_run_id(state_dir, config) if world.is_main else None
             stage = "training"
-            training = train(model, splits["train"], selection, assembly.sampling, config, device, reporter,
+            training = train(model, splits["train"], selection, assembly.sampling, config.training_plan(), device,
+                             reporter,
                              state_dir=state_dir, feature_cache=feature_cache)
 
         stage = "evaluating"
@@ -115,7 +117,7 @@ def _run_benchmark(config: RunConfig, registry: ComponentRegistry, reporter: Rep
         if config.saves_checkpoint():
             from c2vbench.model.native_checkpoint import save_native_checkpoint
 
-            checkpoint_path = save_native_checkpoint(model, config,
+            checkpoint_path = save_native_checkpoint(model, config.to_dict(),
                                                      Path(config.out) / "checkpoints" / result["run_id"])
             result["checkpoint"] = str(checkpoint_path)
         result_path = write_result(result, config.out)
@@ -205,6 +207,7 @@ def evaluate_and_build_result(config: RunConfig, assembly: Assembly, test, scree
     from c2vbench.evaluation.sharded_encoding import encode_split_sharded, score_all_sharded
 
     world = current_world()
+    plan = config.evaluation_plan()
     model = assembly.model.to(device)
     start = time.perf_counter()
     video_batches = None
@@ -227,7 +230,7 @@ def evaluate_and_build_result(config: RunConfig, assembly: Assembly, test, scree
             encoded = encode_split_sharded(model, test, assembly.sampling, config.eval_batch_size, device, reporter,
                                            config.num_workers, feature_cache=feature_cache,
                                            preprocess=config.preprocess, precision=config.precision)
-            if can_stream(config):
+            if plan.streams:
                 if not world.is_main:  # rank 0 holds every feature too and ranks them alone
                     return None
                 # ranked tile by tile on the device: the whole score matrix is never held
@@ -239,16 +242,34 @@ def evaluate_and_build_result(config: RunConfig, assembly: Assembly, test, scree
                 post_sim = postprocess_scores(config, model, assembly.dataset, sim, encoded, device, reporter,
                                               feature_cache)
     evaluation_seconds = time.perf_counter() - start
-    result = build_result(config, assembly, test, sim, post_sim, screen, training, encoded, device, reporter,
-                          checkpoint=checkpoint, legacy_batching=None if video_batches is None else {
+    backbone_lr = config.training_plan().backbone_lr_for(model) if config.protocol == "finetune" else None
+    result = build_result(config.to_dict(), plan, assembly, test, sim, post_sim, screen, training, encoded, device,
+                          reporter, checkpoint=checkpoint, effective_backbone_lr=backbone_lr,
+                          legacy_batching=None if video_batches is None else {
                               "rule": "CLIP2Video evaluation (reference §6.1): captions in batches of N in split "
                                       "order; each video encoded and scored with the batch of its last caption",
                               "caption_batch": config.eval_batch_size})
+    if test.contrasts:
+        add_contrasts(result, model, test, encoded, config, device, reporter)
     result["env"].update(distributed_description(config, world))
     result["cost"]["embedding_cache"] = dict(feature_cache.log) if feature_cache is not None else "off"
     if config.probe == "order":
         add_order_probes(result, config, assembly, test, encoded, device, reporter, evaluation_seconds)
     return result
+
+
+def add_contrasts(result: dict[str, Any], model, test, encoded, config: RunConfig, device: torch.device,
+                  reporter: Reporter) -> None:
+    """Score the split's text contrasts (VITATECS, RTime-Binary) and add the ``contrasts`` block: per pair the
+    outcome, per group the accuracy with its interval (:mod:`c2vbench.results.contrasts`)."""
+    from c2vbench.evaluation.contrasts import score_contrasts
+    from c2vbench.results.contrasts import summarize_contrast
+
+    with reporter.status("scoring the text contrasts"):
+        blocks = score_contrasts(model, test, encoded, device, config.eval_batch_size, reporter, config.precision)
+    for block in blocks.values():
+        block["summary"] = summarize_contrast(block, seed=config.seed)
+    result["contrasts"] = blocks
 
 
 def check_probes_supported(config: RunConfig, world: World) -> None:
@@ -266,7 +287,8 @@ def add_order_probes(result: dict[str, Any], config: RunConfig, assembly: Assemb
 
     with reporter.status("order probes"):
         block = run_order_probes(assembly.model, assembly.dataset, test, encoded, result["per_query"],
-                                 assembly.components, config, device, reporter, shuffles=config.probe_shuffles)
+                                 assembly.components, config.evaluation_plan(), device, reporter,
+                                 shuffles=config.probe_shuffles)
     block["cost"]["evaluation_seconds"] = round(evaluation_seconds, 3)
     # the per-frame embeddings the probes rearranged: from the embedding cache on a hit, else this evaluation's
     cache_log = result["cost"].get("embedding_cache")
@@ -308,7 +330,8 @@ def _evaluate_checkpoint(config: RunConfig, checkpoint: str | Path, checkpoint_f
                                            checkpoint_options)
     assembly.model.to(device)
     ran = ran_config(config, assembly)
-    feature_cache = BackboneFeatureCache.for_run(assembly.model, assembly.dataset, ran, device)
+    feature_cache = BackboneFeatureCache.for_run(assembly.model, assembly.dataset, ran.evaluation_plan(), device,
+                                                 enabled=ran.reuses_backbone_features())
     try:
         result = evaluate_and_build_result(ran, assembly, screen("test"), screen, None, device, reporter,
                                            feature_cache, checkpoint=assembly.checkpoint)
@@ -343,11 +366,12 @@ def checkpoint_assembly(config: RunConfig, checkpoint: str | Path, checkpoint_fo
     from c2vbench.results.identity import checkpoint_digest
 
     dataset_component = registry.get("dataset", config.dataset)
-    dataset_options = build_options(dataset_component.spec, dataset_overrides(config, dataset_component.spec))
+    dataset_options = build_options(dataset_component.spec,
+                                    dataset_overrides(config.decoder, config.dataset_options, dataset_component.spec))
     with main_process_first():
         dataset = load_dataset(dataset_component, dataset_options, config.data_root)
     # The dataset's protocol decides the frames (so that the result ranks beside others on it), not the checkpoint.
-    sampling = sampling_with_decoder(config, dataset_component.spec, dataset.sampling)
+    sampling = sampling_with_decoder(config.decoder, dataset_component.spec, dataset.sampling)
     with reporter.status(f"loading {checkpoint}"):
         model = load_checkpoint(checkpoint, format=checkpoint_format, legacy_mask=legacy_mask,
                                 **(checkpoint_options or {}))

@@ -18,9 +18,9 @@ What is here, by topic:
 * errors: raise :class:`C2VBenchError` (or :class:`DataError` for data problems) with ``(problem, fix)``: the CLI
   prints it as one line and exits 2; any other exception from a plug-in is reported as a failure of that plug-in;
 * datasets: the records (:class:`VideoRecord`, :class:`CaptionRecord`, :class:`QuerySubset`,
-  :class:`RetrievalSplit`, :class:`RetrievalDataset`), :class:`FrameSampling`, and the building blocks the built-in
-  datasets use (:class:`VideoSources`, :func:`build_split`, :func:`protocol_card`, :class:`RealDatasetOptions`,
-  the annotation readers).
+  :class:`TextContrast`, :class:`RetrievalSplit`, :class:`RetrievalDataset`), :class:`FrameSampling`, and the
+  building blocks the built-in datasets use (:class:`VideoSources`, :func:`build_split`, :func:`protocol_card`,
+  :class:`RealDatasetOptions`, the annotation readers, :func:`reversed_copy`).
 
 Conventions every component follows (checked by :mod:`c2vbench.testing`):
 
@@ -70,27 +70,36 @@ _LAZY = {
     "VideoRecord": "c2vbench.data.types",
     "CaptionRecord": "c2vbench.data.types",
     "QuerySubset": "c2vbench.data.types",
+    "TextContrast": "c2vbench.data.types",
     "RetrievalSplit": "c2vbench.data.types",
     "RetrievalDataset": "c2vbench.data.types",
     "FrameSampling": "c2vbench.data.sampling",
     "VIDEO_SUFFIXES": "c2vbench.data.decoding",
     "decoder_versions": "c2vbench.data.decoders",
     "sha256_file": "c2vbench.data.extraction",
+    "reversed_copy": "c2vbench.data.reversal",
     # dataset building blocks
     "RealDatasetOptions": "c2vbench.data.dataset_options",
     "VideoSources": "c2vbench.data.building",
     "build_split": "c2vbench.data.building",
+    "split_of_records": "c2vbench.data.building",
     "carve_validation": "c2vbench.data.building",
     "carving_description": "c2vbench.data.building",
+    "validation_or_test": "c2vbench.data.building",
     "check_selection": "c2vbench.data.building",
     "protocol_card": "c2vbench.data.building",
     "refuse_overlap": "c2vbench.data.building",
+    "refuse_overlaps": "c2vbench.data.building",
+    "frame_sampling": "c2vbench.data.building",
     "require_root": "c2vbench.data.building",
+    "read_annotation_files": "c2vbench.data.building",
+    "confined_name": "c2vbench.data.building",
     "require_file": "c2vbench.data.annotations",
     "read_id_list": "c2vbench.data.annotations",
     "read_csv_rows": "c2vbench.data.annotations",
     "read_csv_column": "c2vbench.data.annotations",
     "read_json": "c2vbench.data.annotations",
+    "read_text": "c2vbench.data.annotations",
     "load_plain_pickle": "c2vbench.data.annotations",
 }
 

@@ -11,7 +11,7 @@
 # The result files are committed next to the markdown so that anyone can re-render it (`c2vbench leaderboard ...
 # --check` runs in .ci/run) or compare against these runs.
 #
-# msrvtt-1k-a, msvd, vatex: rendered from leaderboards/results/<dataset>/ (empty until someone adds real results)
+# msrvtt-1k-a, msvd, vatex, didemo, activitynet, lsmdc, youcook2, ssv2, rtime, vitatecs: rendered from leaderboards/results/<dataset>/ (empty until someone adds real results)
 # beside the numbers reported in papers (leaderboards/reported/<dataset>.json), which are never ranked with them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,7 +48,7 @@ done
 $c2v leaderboard "$out" --baseline "tiny-clip · meanp · cosine" --out leaderboards/synthetic-motion.md \
   --plot leaderboards/synthetic-motion.png
 
-for dataset in msrvtt-1k-a msvd vatex; do
+for dataset in msrvtt-1k-a msvd vatex didemo activitynet lsmdc youcook2 ssv2 rtime vitatecs; do
   mkdir -p "leaderboards/results/$dataset"
   $c2v leaderboard "leaderboards/results/$dataset" --reported "leaderboards/reported/$dataset.json" \
     --out "leaderboards/$dataset.md"

@@ -39,7 +39,7 @@ def build_model(config):
     from c2vbench.platform.registry import get_registry
 
     seed_everything(config.seed)
-    components, options = resolve_components(config, get_registry())
+    components, options = resolve_components(config.assembly_plan(), get_registry())
     return build(components, options, MAX_FRAMES)
 
 
@@ -88,7 +88,7 @@ def sharded_scores(config, world):
     from c2vbench.runtime.progress import Reporter
 
     seed_everything(config.seed)
-    assembly = assemble(config, get_registry())
+    assembly = assemble(config.assembly_plan(), get_registry())
     test = assembly.dataset.split("test")
     encoded = encode_split_sharded(assembly.model, test, assembly.sampling, config.eval_batch_size,
                                    torch.device("cpu"), Reporter(quiet=True))

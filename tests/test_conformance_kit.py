@@ -41,11 +41,22 @@ def write_folder_tree(root: Path) -> Path:
 
 def data_tree(name: str, root: Path) -> Path | None:
     """Datasets that read downloaded files are checked on tiny trees in their real distribution formats."""
+    from _field_datasets import (
+        make_activitynet_tree,
+        make_didemo_tree,
+        make_lsmdc_tree,
+        make_rtime_tree,
+        make_ssv2_tree,
+        make_youcook2_tree,
+    )
     from _video_fixtures import make_msrvtt_tree, make_msvd_tree, make_vatex_tree
 
     makers = {"msrvtt": lambda: make_msrvtt_tree(root, bad_videos=False, n_frames=8),
               "msvd": lambda: make_msvd_tree(root, bad_videos=False), "vatex": lambda: make_vatex_tree(root),
-              "folder": lambda: write_folder_tree(root)}
+              "folder": lambda: write_folder_tree(root), "didemo": lambda: make_didemo_tree(root),
+              "activitynet": lambda: make_activitynet_tree(root), "lsmdc": lambda: make_lsmdc_tree(root),
+              "youcook2": lambda: make_youcook2_tree(root), "ssv2": lambda: make_ssv2_tree(root),
+              "rtime": lambda: make_rtime_tree(root)}
     return makers[name]() if name in makers else None
 
 

@@ -160,9 +160,9 @@ def test_decoder_flag_reaches_a_dataset_option_and_must_agree_with_it(tmp_path):
     from c2vbench.platform.registry import load_registry
 
     spec = load_registry().get("dataset", "msvd").spec
-    assert dataset_overrides(small_config(tmp_path, decoder="pyav", dataset_options={}), spec) == {"decoder": "pyav"}
+    assert dataset_overrides("pyav", {}, spec) == {"decoder": "pyav"}
     with pytest.raises(C2VBenchError, match="contradicts --dataset-option decoder=frames"):
-        dataset_overrides(small_config(tmp_path, decoder="pyav", dataset_options={"decoder": "frames"}), spec)
+        dataset_overrides("pyav", {"decoder": "frames"}, spec)
 
 
 @pytest.mark.skipif(not DECORD_INSTALLED, reason="compares with decord")

@@ -46,7 +46,7 @@ def single_process_scores(config) -> np.ndarray:
     from c2vbench.runtime.progress import Reporter
 
     seed_everything(config.seed)
-    assembly = assemble(config, get_registry())
+    assembly = assemble(config.assembly_plan(), get_registry())
     test = assembly.dataset.split("test")
     encoded = encode_split(assembly.model, test, assembly.sampling, config.eval_batch_size, torch.device("cpu"),
                            Reporter(quiet=True))

@@ -64,9 +64,9 @@ def test_run_reports_pairwise_accuracy_and_meanp_sees_twins_alike(tmp_path):
     captured = {}
     real_build_result = pipeline.build_result
 
-    def keep_sim(config, assembly, split, sim, *args, **kwargs):
+    def keep_sim(settings, plan, assembly, split, sim, *args, **kwargs):
         captured["sim"], captured["split"] = sim, split
-        return real_build_result(config, assembly, split, sim, *args, **kwargs)
+        return real_build_result(settings, plan, assembly, split, sim, *args, **kwargs)
 
     pipeline.build_result = keep_sim
     try:

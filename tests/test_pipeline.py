@@ -96,7 +96,7 @@ def initial_and_trained(tmp_path, protocol: str):
     config = small_config(tmp_path / protocol, protocol=protocol, temporal="meanp", align="cosine", device="cpu",
                           save_checkpoint=True, select_on="none")
     seed_everything(config.seed)
-    initial = {k: v.clone() for k, v in assemble(config, get_registry()).model.state_dict().items()}
+    initial = {k: v.clone() for k, v in assemble(config.assembly_plan(), get_registry()).model.state_dict().items()}
     outcome = run_benchmark(config, reporter=QUIET)
     trained = load_checkpoint(outcome.checkpoint_path, format="c2vbench").state_dict()
     return initial, trained, outcome.result

@@ -84,7 +84,7 @@ def evaluate_bank(model, split, bank, config):
     text = encode_texts(model, [c.text for c in split.captions], 8, CPU, QUIET)
     video = encode_videos_from_bank(model, bank, 8, CPU)
     encoded = EncodedSplit(text, video, 1.0, 1.0, frames=bank)
-    unprobed = evaluation_block(score_all(model, text, video, CPU), split, config)
+    unprobed = evaluation_block(score_all(model, text, video, CPU), split, config.evaluation_plan())
     return encoded, unprobed
 
 
@@ -99,8 +99,8 @@ def test_probes_rearrange_only_valid_frames_at_the_temporal_input_and_list_one_f
     encoded, unprobed = evaluate_bank(model, split, bank, config)
     temporal.calls.clear()
 
-    block = run_order_probes(model, dataset, split, encoded, unprobed["per_query"], {}, config, CPU, QUIET,
-                             shuffles=2, n_resamples=200)
+    block = run_order_probes(model, dataset, split, encoded, unprobed["per_query"], {}, config.evaluation_plan(), CPU,
+                             QUIET, shuffles=2, n_resamples=200)
 
     # reverse, two shuffles, repeat_middle: one temporal call each (the word probe reuses the video features)
     assert len(temporal.calls) == 4
@@ -174,15 +174,16 @@ def evaluate_directly(config, honour_declarations=True):
     """The pipeline's evaluation, step by step, so that the probes can be run against a declaration."""
     registry = get_registry()
     seed_everything(config.seed)
-    assembly = assemble(config, registry)
+    assembly = assemble(config.assembly_plan(), registry)
     screen = SplitScreener(assembly.dataset, assembly.sampling, False, QUIET)
     test = screen("test")
     model = assembly.model.eval()
     encoded = encode_split(model, test, assembly.sampling, 16, CPU, QUIET)
     # ranked as the pipeline ranks (streamed), which the probes mirror
-    unprobed = evaluation_block(streamed_scores(model, encoded.text, encoded.video, CPU), test, config)
+    unprobed = evaluation_block(streamed_scores(model, encoded.text, encoded.video, CPU), test,
+                                config.evaluation_plan())
     block = run_order_probes(model, assembly.dataset, test, encoded, unprobed["per_query"], assembly.components,
-                             config, CPU, QUIET, shuffles=2, n_resamples=500,
+                             config.evaluation_plan(), CPU, QUIET, shuffles=2, n_resamples=500,
                              honour_declarations=honour_declarations)
     return model, encoded, unprobed, block
 
@@ -217,13 +218,13 @@ def test_mean_pooling_is_exactly_unmoved_by_reversal_and_shuffles(tmp_path):
     expected = model.align_head.logit_scale.exp().item() * (
         torch.nn.functional.normalize(encoded.text.eot, dim=-1)
         @ torch.nn.functional.normalize(middle, dim=-1).t()).numpy()
-    expected_block = evaluation_block(expected, _test_split(config), config)
+    expected_block = evaluation_block(expected, _test_split(config), config.evaluation_plan())
     assert block["probes"]["repeat_middle"]["runs"][0]["per_query"]["t2v_rank"] == \
         expected_block["per_query"]["t2v_rank"]
 
 
 def _test_split(config):
-    assembly = assemble(config, get_registry())
+    assembly = assemble(config.assembly_plan(), get_registry())
     return SplitScreener(assembly.dataset, assembly.sampling, False, QUIET)("test")
 
 

@@ -120,11 +120,12 @@ def test_execution_enters_the_key_and_frozen_caches_in_eval_mode(tmp_path, monke
     from c2vbench.results.identity import configuration_key, execution
 
     config = RunConfig(protocol="finetune", precision="fp16")
-    cpu, cuda = execution(RunConfig(), torch.device("cpu")), execution(config, torch.device("cuda"))
+    cpu, cuda = execution("fp32", torch.device("cpu")), execution(config.precision, torch.device("cuda"))
     assert cpu == {"device_type": "cpu", "precision": "fp32"}
     assert cuda == {"device_type": "cuda", "precision": "fp16"}  # what ran (fp16 autocast on CUDA)
     # the same settings on another device type are another configuration
-    assert configuration_key(config, cuda, {}) != configuration_key(config, {**cuda, "device_type": "cpu"}, {})
+    settings = config.to_dict()
+    assert configuration_key(settings, cuda, {}) != configuration_key(settings, {**cuda, "device_type": "cpu"}, {})
 
     modes = []
     import c2vbench.model.retrieval_model as model_module

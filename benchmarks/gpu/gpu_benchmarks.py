@@ -149,7 +149,7 @@ def _feed_parts(data_root: Path, device, workers: int, batch: int, worker_decode
     config = RunConfig(backbone="clip", temporal="meanp", align="cosine", dataset="folder",
                        data_root=str(data_root), protocol="zeroshot")
     torch.manual_seed(0)
-    assembly = assemble(config, get_registry())
+    assembly = assemble(config.assembly_plan(), get_registry())
     model = assembly.model.to(device).eval()
     dataset = video_dataset_for(model, assembly.dataset.split("test"), assembly.sampling, device, "tensor",
                                 num_workers=workers)

@@ -11,19 +11,25 @@ from __future__ import annotations
 
 import inspect
 import re
-import sys
 from pathlib import Path
+
+from c2vbench.authoring.generated_section import END_MARKER, GeneratedSection
 
 BEGIN = ("<!-- BEGIN GENERATED: python -m c2vbench.authoring.hook_reference renders this section from the docstrings; "
          "do not edit -->")
-END = "<!-- END GENERATED -->"
+END = END_MARKER
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "docs" / "plugins.md"
 SECTION_NAMES = ("Arguments:", "Yields:", "Attributes:")
 
 
+def roles_to_code(text: str) -> str:
+    """reST roles as code spans: ``:class:`~a.B``` becomes ```a.B```."""
+    return re.sub(r":(?:class|func|data|meth|mod|attr|exc|obj):`~?([^`]+)`", r"`\1`", text)
+
+
 def _markdown(docstring: str) -> str:
     """A Google-style docstring as markdown: roles to code, sections in bold, ``Example::`` blocks fenced."""
-    text = re.sub(r":(?:class|func|data|meth|mod|attr):`~?([^`]+)`", r"`\1`", docstring)
+    text = roles_to_code(docstring)
     lines = text.splitlines()
     out: list[str] = []
     index = 0
@@ -112,38 +118,27 @@ def render_rules() -> str:
     return "\n".join(parts) + "\n"
 
 
+def _render_body() -> str:
+    return "\n".join([render_hooks(), render_spec_types(), render_rules()])
+
+
+SECTION = GeneratedSection(begin=BEGIN, render_body=_render_body, command="python -m c2vbench.authoring.hook_reference",
+                           default_path=DEFAULT_PATH)
+
+
 def render_reference() -> str:
     """The whole generated section, markers included."""
-    body = "\n".join([render_hooks(), render_spec_types(), render_rules()])
-    return f"{BEGIN}\n\n{body.strip()}\n\n{END}"
+    return SECTION.render()
 
 
 def updated_document(text: str) -> str:
     """``text`` with its generated section replaced by a fresh rendering (appended when it has none)."""
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        return head + render_reference() + tail
-    return text.rstrip() + "\n\n" + render_reference() + "\n"
+    return SECTION.updated(text)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    check = "--check" in args
-    paths = [arg for arg in args if arg != "--check"]
-    path = Path(paths[0]) if paths else DEFAULT_PATH
-    current = path.read_text() if path.exists() else ""
-    fresh = updated_document(current)
-    if check:
-        if fresh != current:
-            print(f"{path} is not current: run python -m c2vbench.authoring.hook_reference", file=sys.stderr)
-            return 1
-        return 0
-    if fresh != current:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(fresh)
-        print(f"updated {path}")
-    return 0
+    """``[PATH] [--check]``: rewrite docs/plugins.md's generated section, or exit 1 when it is not current."""
+    return SECTION.main(argv)
 
 
 if __name__ == "__main__":

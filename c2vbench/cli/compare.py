@@ -96,6 +96,11 @@ def compare_command(result_a: Path, result_b: Path, n_resamples: int, seed: int,
                 f"[{_format_value(metric, low)}, {_format_value(metric, high)}]",
                 f"{row['p']:.4f}",
             ])
+    for name, groups in comparison.get("contrasts", {}).items():
+        for group, row in groups.items():
+            low, high = row["ci"]
+            rows.append([f"{name}: {group}", "accuracy %", f"{row['a']:.2f}", f"{row['b']:.2f}",
+                         f"{row['diff']:+.2f}", f"[{low:.2f}, {high:.2f}]", f"{row['p']:.4f}"])
     columns = ("direction", "metric", "A", "B", "B − A", "95% CI", "p")
     terminal.console().print(terminal.table(f"A = {result_a}   B = {result_b}", columns, rows, right=columns[2:]))
     test = next(iter(comparison["t2v"].values()))["test"]

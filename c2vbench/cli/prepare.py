@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -39,7 +40,7 @@ def prepare_command(dataset: str, videos_dir: str, out_dir: str, data_root: str 
     from c2vbench.data.workers import default_num_workers
 
     decoder = resolve_video_decoder(decoder)  # a missing or unknown decoder: one line, before any work
-    expected_ids = _expected_ids(dataset, data_root, dataset_option, videos_dir)
+    sources = _expected_sources(dataset, data_root, dataset_option, videos_dir)
     workers = default_num_workers() if workers < 0 else workers
     console = terminal_console(stderr=True)
     with Progress(TextColumn("extracting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -50,7 +51,7 @@ def prepare_command(dataset: str, videos_dir: str, out_dir: str, data_root: str 
             progress.update(task, completed=done, total=total)
 
         report = prepare_videos(videos_dir, out_dir, fps=fps, workers=workers, decoder=decoder,
-                                expected_ids=expected_ids, on_done=on_done)
+                                on_done=on_done, sources=sources)
     from c2vbench.cli import terminal
 
     if as_json:
@@ -61,11 +62,11 @@ def prepare_command(dataset: str, videos_dir: str, out_dir: str, data_root: str 
         sys.exit(1)
 
 
-def _expected_ids(dataset: str, data_root: str | None, dataset_option: tuple[str, ...],
-                  videos_dir: str) -> list[str] | None:
-    """Every video id of every split of DATASET, read through its plug-in (None without --data-root)."""
+def _expected_sources(dataset: str, data_root: str | None, dataset_option: tuple[str, ...],
+                      videos_dir: str) -> dict[str, Path] | None:
+    """Every video file the splits of DATASET read, by the name of its frame folder, through the plug-in (None
+    without --data-root). Records cut from one video by time share its file and its folder."""
     import dataclasses
-    from pathlib import Path
 
     from c2vbench.config import parse_option_pairs
     from c2vbench.platform.registry import get_registry
@@ -83,10 +84,11 @@ def _expected_ids(dataset: str, data_root: str | None, dataset_option: tuple[str
         overrides.setdefault("videos_dir", str(Path(videos_dir).resolve()))
     options = build_options(component.spec, overrides)
     built = component.build(options, Path(data_root))
-    ids: list[str] = []
+    sources: dict[str, Path] = {}
     for split in built.splits.values():
-        ids.extend(split.video_ids())
-    return list(dict.fromkeys(ids))
+        for video in split.videos:
+            sources.setdefault(video.key, Path(video.source))
+    return sources
 
 
 def _print_summary(console, report, dataset: str, out_dir: str) -> None:

@@ -45,14 +45,14 @@ def require_file(root: Path, relative: str, dataset: str, how_to_get: str) -> Pa
 
 def read_id_list(path: Path) -> list[str]:
     """One id per line (blank lines ignored), in file order; duplicates are refused."""
-    ids = [line.strip() for line in _read_text(path).splitlines() if line.strip()]
+    ids = [line.strip() for line in read_text(path).splitlines() if line.strip()]
     _refuse_duplicates(ids, path)
     return ids
 
 
 def read_csv_rows(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
     """Rows of a csv with a header line; every ``required`` column must exist."""
-    reader = csv.DictReader(io.StringIO(_read_text(path)))
+    reader = csv.DictReader(io.StringIO(read_text(path)))
     missing = [column for column in required if column not in (reader.fieldnames or [])]
     if missing:
         raise DataError(f"{path} has no column {', '.join(missing)} (its header is {reader.fieldnames})",
@@ -68,7 +68,7 @@ def read_csv_column(path: Path, column: str) -> list[str]:
 
 def read_json(path: Path) -> Any:
     try:
-        return json.loads(_read_text(path))
+        return json.loads(read_text(path))
     except json.JSONDecodeError as error:
         raise DataError(f"{path} is not valid JSON ({error})", "re-download the annotation file") from None
 
@@ -99,7 +99,8 @@ def load_plain_pickle(path: Path) -> Any:
                         "re-download the annotation file") from None
 
 
-def _read_text(path: Path) -> str:
+def read_text(path: Path) -> str:
+    """The file's text (UTF-8, a byte-order mark dropped), or a DataError saying it is not UTF-8."""
     try:
         return Path(path).read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as error:

@@ -14,13 +14,15 @@ The choice depends only on the ids, never on file order or a random state, and i
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from pathlib import Path
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from c2vbench.data.decoders import check_decoder_choice, decoder_version, resolve_video_decoder
 from c2vbench.data.decoding import VIDEO_SUFFIXES
 from c2vbench.data.extraction import sha256_file
+from c2vbench.data.sampling import FrameSampling
 from c2vbench.data.types import CaptionRecord, RetrievalSplit, VideoRecord
 from c2vbench.platform.errors import DataError
 
@@ -33,7 +35,7 @@ class VideoSources:
     """Maps a video id to its frame folder or video file under the dataset root."""
 
     def __init__(self, dataset: str, root: Path, video_source: str, frames_dir: str, videos_dir: str,
-                 default_suffix: str, decoder: str = "auto"):
+                 default_suffix: str, decoder: str = "auto", tree: bool = False):
         if video_source not in VIDEO_SOURCES:
             raise DataError(f"{dataset}: unknown video_source {video_source!r}",
                             f"use one of {', '.join(VIDEO_SOURCES)}")
@@ -66,27 +68,63 @@ class VideoSources:
         self.decoder = "frames" if self.kind == "frames" else resolve_video_decoder(decoder)
         self._files: dict[str, Path] | None = None
         self.root = root
+        self.dataset = dataset
+        # tree: video files may sit in sub-folders (LSMDC's movie folders, YouCook2's <subset>/<recipe>/) and are
+        # found by their name without the video suffix (dots inside the name kept: LSMDC's clip ids have them)
+        self.tree = tree
 
     def source(self, video_id: str) -> Path:
-        """The frame folder or video file of ``video_id``; a missing one still gets its expected path."""
+        """The frame folder or video file of ``video_id``; a missing one still gets its expected path.
+
+        Ids come from annotation files, which are hostile input: an id that would lead out of the video folder
+        (absolute, ``..``, a NUL byte) is refused (:func:`confined_name`)."""
+        confined_name(self.dataset, video_id, "video id")
         if self.kind == "frames":
             return self.folder / video_id
+        return self._index().get(video_id, self.folder / f"{video_id}{self.default_suffix}")
+
+    def has(self, video_id: str) -> bool:
+        """Whether ``video_id`` has a frame folder or video file."""
+        return self.source(video_id).exists()
+
+    def _index(self) -> dict[str, Path]:
         if self._files is None:
             # Index the folder once: ids are file names up to the first '.', as the official frame extractor names
-            # its output folders.
+            # its output folders (a tree: names without their video suffix, in every sub-folder).
             self._files = {}
-            for entry in sorted(self.folder.iterdir()):
-                if entry.is_file() and entry.suffix.lower() in VIDEO_SUFFIXES:
-                    self._files.setdefault(entry.name.split(".", 1)[0], entry)
-        return self._files.get(video_id, self.folder / f"{video_id}{self.default_suffix}")
+            entries = sorted(self.folder.rglob("*")) if self.tree else sorted(self.folder.iterdir())
+            for entry in entries:
+                if entry.suffix.lower() not in VIDEO_SUFFIXES or any(
+                        part.startswith(".") for part in entry.relative_to(self.folder).parts) or not entry.is_file():
+                    continue
+                key = entry.name[: -len(entry.suffix)] if self.tree else entry.name.split(".", 1)[0]
+                self._files.setdefault(key, entry)
+        return self._files
 
     def describe(self) -> dict[str, str]:
         """Where videos come from, location-free: the kind and a SHA-256 of the video list (the sorted entry names
-        of the folder: file names for videos, folder names for frames). The same tree in two places describes
-        itself identically; paths never enter the protocol card or its hash."""
-        names = sorted(entry.name for entry in self.folder.iterdir() if not entry.name.startswith("."))
+        of the folder: file names for videos, folder names for frames; paths relative to the folder for a tree of
+        video files). The same tree in two places describes itself identically; paths never enter the protocol
+        card or its hash."""
+        if self.tree and self.kind == "videos":
+            names = sorted(str(path.relative_to(self.folder)) for path in self._index().values())
+        else:
+            names = sorted(entry.name for entry in self.folder.iterdir() if not entry.name.startswith("."))
         digest = hashlib.sha256("\n".join(names).encode("utf-8")).hexdigest()
         return {"kind": self.kind, "video_list_sha256": digest, "entries": len(names)}
+
+
+def confined_name(dataset: str, name: str, what: str = "video id") -> str:
+    """``name`` when it is a relative path that stays inside the folder it is looked up in; else a DataError.
+
+    Annotation files name videos, and a file from elsewhere could name ``../../etc/passwd``: every id that becomes
+    a path goes through here."""
+    parts = PurePosixPath(str(name).replace("\\", "/")).parts
+    if not name or "\x00" in name or PurePosixPath(name.replace("\\", "/")).is_absolute() or ".." in parts \
+            or re.match(r"^[A-Za-z]:", name):
+        raise DataError(f"{dataset}: {what} {name!r} in the annotations points outside the dataset's video folder",
+                        "use the annotation files as distributed (ids are names, never paths)")
+    return name
 
 
 def _under(root: Path, folder: str) -> Path:
@@ -102,6 +140,42 @@ def require_root(dataset: str, data_root: Path | None, layout: str) -> Path:
     if not root.is_dir():
         raise DataError(f"{dataset}: --data-root {root} is not a folder", f"it must hold {layout}")
     return root
+
+
+def read_annotation_files(dataset: str, root: Path, readers: dict[str, Callable[[Path], Any]],
+                          how_to_get: str) -> tuple[dict[str, Path], dict[str, Any]]:
+    """Read every annotation file a protocol needs; all that are missing or malformed are named in one error.
+
+    Args:
+        readers: file name (relative to ``root``) -> a function reading it that raises DataError when it is
+            malformed (``read_json``, ``read_id_list``, or a dataset's own).
+
+    Returns:
+        ``(paths, contents)``, both keyed by file name, in ``readers`` order.
+    """
+    paths: dict[str, Path] = {}
+    contents: dict[str, Any] = {}
+    problems: list[str] = []
+    for name, reader in readers.items():
+        path = Path(root) / name
+        if not path.is_file():
+            problems.append(f"{name} (missing)")
+            continue
+        try:
+            contents[name] = reader(path)
+        except DataError as error:
+            problems.append(f"{name} ({_without_path(error.problem, path).removeprefix('is ')})")
+            continue
+        paths[name] = path
+    if problems:
+        raise DataError(f"{dataset}: {len(problems)} annotation file(s) in {root} cannot be used: "
+                        f"{'; '.join(problems)}", f"{how_to_get}; point --data-root at the folder that holds them")
+    return paths, contents
+
+
+def _without_path(problem: str, path: Path) -> str:
+    """A reader's message about ``path`` without the path itself (the error names the folder once)."""
+    return problem.replace(f"{path}: ", "").replace(f"{path} ", "").replace(str(path), path.name)
 
 
 def carve_validation(dataset: str, train_ids: Sequence[str], size: int,
@@ -125,6 +199,16 @@ def carve_validation(dataset: str, train_ids: Sequence[str], size: int,
     return [v for v in train_ids if v not in val_set], [v for v in train_ids if v in val_set]
 
 
+def validation_or_test(dataset: str, selection: str, train_ids: Sequence[str], val_size: int, source: str,
+                       notes: list[str]) -> tuple[list[str], list[str], str]:
+    """``(train ids, val ids, description)`` for a protocol without a validation split: ``val_size`` training ids
+    carved (:func:`carve_validation`) when selecting on ``val``, none when selecting on the test split."""
+    if selection == "test":
+        return list(train_ids), [], "none: model selection on the test split"
+    train, val = carve_validation(dataset, train_ids, val_size, notes)
+    return train, val, carving_description(dataset, source, len(val))
+
+
 def carving_description(dataset: str, source: str, size: int) -> str:
     return (f"{size} video(s) carved from {source}: the ids with the smallest sha256('c2vbench-val:{dataset}:<id>'); "
             "removed from train")
@@ -133,15 +217,21 @@ def carving_description(dataset: str, source: str, size: int) -> str:
 def build_split(name: str, video_ids: Sequence[str], captions: dict[str, list[str]], sources: VideoSources,
                 dataset: str) -> RetrievalSplit:
     """Videos in ``video_ids`` order, each followed by its captions in annotation order."""
-    videos, records = [], []
-    for index, video_id in enumerate(video_ids):
-        texts = captions.get(video_id)
+    return split_of_records(name, [VideoRecord(video_id, sources.source(video_id)) for video_id in video_ids],
+                            captions, dataset)
+
+
+def split_of_records(name: str, videos: Sequence[VideoRecord], captions: dict[str, list[str]],
+                     dataset: str) -> RetrievalSplit:
+    """:func:`build_split` for records a dataset made itself (cut by time, or named apart from their source)."""
+    records = []
+    for index, video in enumerate(videos):
+        texts = captions.get(video.video_id)
         if not texts:
-            raise DataError(f"{dataset}: video {video_id} of split '{name}' has no caption in the annotations",
+            raise DataError(f"{dataset}: video {video.video_id} of split '{name}' has no caption in the annotations",
                             "use matching annotation and split files as distributed")
-        videos.append(VideoRecord(video_id, sources.source(video_id)))
         records.extend(CaptionRecord(text, index) for text in texts)
-    return RetrievalSplit(name, videos, records)
+    return RetrievalSplit(name, list(videos), records)
 
 
 def refuse_overlap(dataset: str, first: tuple[str, Sequence[str]], second: tuple[str, Sequence[str]]) -> None:
@@ -150,6 +240,21 @@ def refuse_overlap(dataset: str, first: tuple[str, Sequence[str]], second: tuple
     if shared:
         raise DataError(f"{dataset}: {len(shared)} video(s) are in both {first[0]} and {second[0]}, "
                         f"e.g. {sorted(shared)[:3]}", "choose split files that do not overlap")
+
+
+def refuse_overlaps(dataset: str, ids: dict[str, Sequence[str]]) -> None:
+    """:func:`refuse_overlap` for every pair of the named splits (in the order given)."""
+    names = list(ids)
+    for position, first in enumerate(names):
+        for second in names[position + 1:]:
+            refuse_overlap(dataset, (first, ids[first]), (second, ids[second]))
+
+
+def frame_sampling(options: Any, decoder: str) -> FrameSampling:
+    """The :class:`FrameSampling` of a real dataset's shared options (:class:`RealDatasetOptions`): a 5 fps grid,
+    ``max_frames``, ``feature_framerate``, ``sampling``, ``train_jitter``, and the decoder its sources resolved."""
+    return FrameSampling(max_frames=options.max_frames, grid_fps=5.0, feature_framerate=options.feature_framerate,
+                         mode=options.sampling, train_jitter=options.train_jitter, decoder=decoder)
 
 
 def checksums(files: dict[str, Path]) -> dict[str, str]:

@@ -21,7 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from c2vbench.data.decoders import require_decoder, resolve_video_decoder
-from c2vbench.data.sampling import FrameSampling, constant_rate_timestamps, ffmpeg_cfr_frame_map, sample_grid_indices
+from c2vbench.data.sampling import (
+    FrameSampling,
+    constant_rate_timestamps,
+    ffmpeg_cfr_frame_map,
+    grid_times,
+    sample_window_indices,
+)
 from c2vbench.data.video_readers import DecordReader, PyAVReader, container_header_frames
 from c2vbench.platform.errors import DataError
 
@@ -83,19 +89,27 @@ def empty_frames() -> np.ndarray:
 # Public entry points
 
 
-def read_sampled_frames(source: Path, sampling: FrameSampling,
-                        rng: np.random.Generator | None = None) -> DecodedFrames:
-    """Decode the frames ``sampling`` selects from a video file or a frame folder."""
+Window = tuple[float, float | None]
+
+
+def read_sampled_frames(source: Path, sampling: FrameSampling, rng: np.random.Generator | None = None,
+                        window: Window | None = None) -> DecodedFrames:
+    """Decode the frames ``sampling`` selects from a video file or a frame folder.
+
+    ``window`` (``(start, end)`` seconds, ``end`` None for the end): sample only the grid positions inside it, as
+    from a clip cut out of the video (:func:`c2vbench.data.sampling.window_bounds`); ``n_grid`` is then the number
+    of grid positions in the window.
+    """
     source = Path(source)
     if source.is_dir():
-        return _read_frame_folder(source, sampling, rng)
+        return _read_frame_folder(source, sampling, rng, window)
     if sampling.decoder == "frames":
         raise DataError(f"{source} is a video file, but the decoder is 'frames' (extracted frame folders)",
                         "extract frames with `c2vbench prepare`, or use --decoder auto to decode the videos")
     _check_file(source)
     if sampling.decoder == "pyav":
-        return _read_with_pyav(source, sampling, rng)
-    return _read_with_decord(source, sampling, rng)
+        return _read_with_pyav(source, sampling, rng, window)
+    return _read_with_decord(source, sampling, rng, window)
 
 
 def probe_source(source: Path, decoder: str = "auto", decode_check: bool = True) -> VideoProbe:
@@ -134,18 +148,38 @@ def list_frame_files(folder: Path) -> list[str]:
 # Frame folders
 
 
-def sampled_frame_paths(folder: Path, sampling: FrameSampling,
-                        rng: np.random.Generator | None = None) -> tuple[list[Path], np.ndarray, int]:
-    """The image files ``sampling`` selects from a frame folder: ``(paths, positions, number of files)``."""
+def sampled_frame_paths(folder: Path, sampling: FrameSampling, rng: np.random.Generator | None = None,
+                        window: Window | None = None) -> tuple[list[Path], np.ndarray, int]:
+    """The image files ``sampling`` selects from a frame folder: ``(paths, positions, grid positions in the
+    window)``. The folder's files are the grid, ``sampling.grid_fps`` apart (what ``c2vbench prepare`` writes)."""
     files = list_frame_files(folder)
-    indices = sample_grid_indices(len(files), sampling, rng)
-    return [folder / files[index] for index in indices], indices, len(files)
+    times = folder_grid_times(len(files), sampling, window, folder)
+    indices = sample_window_indices(times, sampling, window, rng)
+    return [folder / files[index] for index in indices], indices, _window_size(times, window)
 
 
-def _read_frame_folder(folder: Path, sampling: FrameSampling, rng: np.random.Generator | None) -> DecodedFrames:
+def folder_grid_times(n_files: int, sampling: FrameSampling, window: Window | None, folder: Path) -> np.ndarray:
+    """Times of a frame folder's files: ``k / grid_fps`` (a window needs the folder's rate)."""
+    if sampling.grid_fps is None:
+        if window is not None:
+            raise DataError(f"{folder}: a time window needs the frame folder's rate, and the sampling has no grid_fps",
+                            "use a sampling with grid_fps (5, what `c2vbench prepare` extracts)")
+        return np.arange(n_files, dtype=np.float64)
+    return grid_times(n_files, sampling.grid_fps)
+
+
+def _window_size(times: np.ndarray, window: Window | None) -> int:
+    from c2vbench.data.sampling import window_bounds
+
+    first, stop = window_bounds(times, window)
+    return stop - first
+
+
+def _read_frame_folder(folder: Path, sampling: FrameSampling, rng: np.random.Generator | None,
+                       window: Window | None = None) -> DecodedFrames:
     from PIL import Image
 
-    paths, indices, n_files = sampled_frame_paths(folder, sampling, rng)
+    paths, indices, n_files = sampled_frame_paths(folder, sampling, rng, window)
     frames = []
     for path in paths:
         try:
@@ -194,27 +228,36 @@ def _grid_map(timestamps: np.ndarray, sampling: FrameSampling) -> np.ndarray:
     return ffmpeg_cfr_frame_map(timestamps, sampling.grid_fps)
 
 
-def _read_with_decord(path: Path, sampling: FrameSampling, rng: np.random.Generator | None) -> DecodedFrames:
+def _sampled_native(frame_map: np.ndarray, timestamps: np.ndarray, sampling: FrameSampling,
+                    rng: np.random.Generator | None, window: Window | None) -> tuple[np.ndarray, int]:
+    """The native frames to decode, and the number of grid positions in the window."""
+    times = grid_times(len(frame_map), sampling.grid_fps, timestamps)
+    positions = sample_window_indices(times, sampling, window, rng)
+    return frame_map[positions], _window_size(times, window)
+
+
+def _read_with_decord(path: Path, sampling: FrameSampling, rng: np.random.Generator | None,
+                      window: Window | None = None) -> DecodedFrames:
     require_decoder("decord")  # absent decord is the user's to fix, not a property of this video
     try:
         reader = DecordReader(path)
     except Exception as error:  # decord raises DECORDError / RuntimeError: fall back to PyAV
-        decoded = _read_with_pyav(path, sampling, rng)
+        decoded = _read_with_pyav(path, sampling, rng, window)
         if decoded.partial is None:
             decoded.partial = f"decord cannot open it ({_short(error, path)}); decoded with PyAV"
         return decoded
     frame_map = _grid_map(reader.index.timestamps, sampling)
-    native = frame_map[sample_grid_indices(len(frame_map), sampling, rng)]
+    native, n_grid = _sampled_native(frame_map, reader.index.timestamps, sampling, rng, window)
     if len(native) == 0:
-        return DecodedFrames(empty_frames(), native, reader.index.count, len(frame_map), "decord")
+        return DecodedFrames(empty_frames(), native, reader.index.count, n_grid, "decord")
     try:
         frames = reader.frames(native.tolist())
     except Exception as error:
-        decoded = _read_with_pyav(path, sampling, rng)
+        decoded = _read_with_pyav(path, sampling, rng, window)
         decoded.partial = decoded.partial or f"decord failed on frames {native.tolist()} ({_short(error, path)}); " \
                                              "decoded with PyAV"
         return decoded
-    return DecodedFrames(frames, native, reader.index.count, len(frame_map), "decord")
+    return DecodedFrames(frames, native, reader.index.count, n_grid, "decord")
 
 
 def _probe_with_decord(path: Path, decode_check: bool) -> VideoProbe | None:
@@ -243,7 +286,8 @@ def _promise_broken(header_frames: int, readable: int) -> str | None:
     return None
 
 
-def _read_with_pyav(path: Path, sampling: FrameSampling, rng: np.random.Generator | None) -> DecodedFrames:
+def _read_with_pyav(path: Path, sampling: FrameSampling, rng: np.random.Generator | None,
+                    window: Window | None = None) -> DecodedFrames:
     try:
         reader = PyAVReader(path)
     except Exception as error:
@@ -253,11 +297,11 @@ def _read_with_pyav(path: Path, sampling: FrameSampling, rng: np.random.Generato
         index = reader.index
         if 0 < index.count and reader.header_frames <= index.count:
             frame_map = _grid_map(index.timestamps, sampling)
-            native = frame_map[sample_grid_indices(len(frame_map), sampling, rng)]
+            native, n_grid = _sampled_native(frame_map, index.timestamps, sampling, rng, window)
             kept = reader.frames(native.tolist())
             if all(int(position) in kept for position in native):
                 frames = np.stack([kept[int(position)] for position in native]) if len(native) else empty_frames()
-                return DecodedFrames(frames, native, index.count, len(frame_map), "pyav")
+                return DecodedFrames(frames, native, index.count, n_grid, "pyav")
         # The stream ends before its header or index says: sample over the frames that can be decoded.
         readable = reader.count_readable()
         if readable == 0:
@@ -267,10 +311,10 @@ def _read_with_pyav(path: Path, sampling: FrameSampling, rng: np.random.Generato
         timestamps = index.timestamps[:readable] if index.from_container else \
             constant_rate_timestamps(readable, index.fps if index.fps > 0 else (sampling.grid_fps or 1.0))
         frame_map = _grid_map(timestamps, sampling)
-        native = frame_map[sample_grid_indices(len(frame_map), sampling, rng)]
+        native, n_grid = _sampled_native(frame_map, timestamps, sampling, rng, window)
         kept = reader.frames(native.tolist())
         frames = np.stack([kept[int(position)] for position in native]) if len(native) else empty_frames()
-        return DecodedFrames(frames, native, readable, len(frame_map), "pyav", partial)
+        return DecodedFrames(frames, native, readable, n_grid, "pyav", partial)
 
 
 def _probe_with_pyav(path: Path, note: str | None) -> VideoProbe:

@@ -117,15 +117,17 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def extract_video(source: Path, out_dir: Path, fps: float = 5.0, decoder: str = "auto") -> ExtractionOutcome:
+def extract_video(source: Path, out_dir: Path, fps: float = 5.0, decoder: str = "auto",
+                  video_id: str | None = None) -> ExtractionOutcome:
     """Extract one video's grid frames and write its manifest (see the module docstring).
 
     ``decoder``: ``auto`` (decord where installed, else PyAV), ``decord`` or ``pyav``; decord falls back to PyAV on
-    a file it cannot open (the manifest names the decoder that ran).
+    a file it cannot open (the manifest names the decoder that ran). ``video_id``: the frame folder's name (default:
+    the file name up to the first ``.``).
     """
     source, out_dir = Path(source), Path(out_dir)
     decoder = resolve_video_decoder(decoder)
-    video_id = video_id_of(source)
+    video_id = video_id or video_id_of(source)
     probe = probe_source(source, decoder)
     if probe.problem:
         return ExtractionOutcome(video_id, "failed", probe.problem)
@@ -210,14 +212,15 @@ def _write_grid_frames(source: Path, folder: Path, fps: float, decoder: str) -> 
     return written
 
 
-def _extract_task(arguments: tuple[str, str, float, str]) -> ExtractionOutcome:
-    source, out_dir, fps, decoder = arguments
-    return extract_video(Path(source), Path(out_dir), fps, decoder)
+def _extract_task(arguments: tuple[str, str, float, str, str]) -> ExtractionOutcome:
+    source, out_dir, fps, decoder, video_id = arguments
+    return extract_video(Path(source), Path(out_dir), fps, decoder, video_id)
 
 
 def prepare_videos(videos_dir: Path, out_dir: Path, fps: float = 5.0, workers: int = 2, decoder: str = "auto",
                    expected_ids: Iterable[str] | None = None,
-                   on_done: Callable[[ExtractionOutcome, int, int], None] | None = None) -> PrepareReport:
+                   on_done: Callable[[ExtractionOutcome, int, int], None] | None = None,
+                   sources: dict[str, Path] | None = None) -> PrepareReport:
     """Extract every video of ``videos_dir`` into ``out_dir``, ``workers`` at a time, skipping finished ones.
 
     Args:
@@ -225,13 +228,20 @@ def prepare_videos(videos_dir: Path, out_dir: Path, fps: float = 5.0, workers: i
             (and only these ids are extracted). None: extract every video found.
         on_done: called as ``on_done(outcome, done, total)`` after each video (progress display). An exception it
             raises (e.g. KeyboardInterrupt) stops the run; finished videos stay finished.
+        sources: frame-folder name -> video file, as a dataset's records name them (``VideoRecord.key`` and
+            ``source``; files in sub-folders or with dots in their names included); those whose file does not
+            exist are reported missing. Replaces ``expected_ids`` and the search of ``videos_dir``.
     """
     videos_dir, out_dir = Path(videos_dir), Path(out_dir)
     decoder = resolve_video_decoder(decoder)  # before any work: a missing decoder is one error line
     out_dir.mkdir(parents=True, exist_ok=True)
-    found = find_videos(videos_dir)
     missing: list[str] = []
-    if expected_ids is not None:
+    if sources is not None:
+        found = {key: Path(path) for key, path in sources.items() if Path(path).is_file()}
+        missing = [key for key in sources if key not in found]
+    else:
+        found = find_videos(videos_dir)
+    if sources is None and expected_ids is not None:
         expected = list(dict.fromkeys(expected_ids))
         missing = [video_id for video_id in expected if video_id not in found]
         found = {video_id: found[video_id] for video_id in expected if video_id in found}
@@ -244,7 +254,7 @@ def prepare_videos(videos_dir: Path, out_dir: Path, fps: float = 5.0, workers: i
             if on_done is not None:
                 on_done(outcomes[-1], len(outcomes), total)
         else:
-            pending.append((str(source), str(out_dir), fps, decoder))
+            pending.append((str(source), str(out_dir), fps, decoder, video_id))
     if workers <= 1:
         for task in pending:
             outcomes.append(_extract_task(task))

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from c2vbench.data.decoding import VideoProbe, probe_source
-from c2vbench.data.sampling import FrameSampling, grid_size, sample_grid_indices
+from c2vbench.data.sampling import FrameSampling, grid_size, grid_times, sample_grid_indices, window_bounds
 from c2vbench.data.types import CaptionRecord, RetrievalSplit
 from c2vbench.platform.errors import DataError
 
@@ -61,9 +61,13 @@ def screen_split(split: RetrievalSplit, allow_missing: bool = False, sampling: F
     partial: list[dict[str, str]] = []
     decoder = sampling.decoder if sampling is not None else "auto"
     total = len(split.videos)
+    looked_at: dict[str, VideoProbe] = {}  # clips cut from one video by time share its probe
     for done, video in enumerate(split.videos, start=1):
-        result = probe_source(video.source, decoder) if probe else _existence_only(video.source)
-        reason = result.problem or _too_short(result, sampling)
+        result = looked_at.get(str(video.source))
+        if result is None:
+            result = probe_source(video.source, decoder) if probe else _existence_only(video.source)
+            looked_at[str(video.source)] = result
+        reason = result.problem or _too_short(result, sampling, video.window)
         if reason:
             problems.append({"video_id": video.video_id, "reason": reason})
         elif result.partial:
@@ -144,16 +148,25 @@ def _existence_only(source) -> VideoProbe:
     return VideoProbe(source, "video" if source.is_file() else "frames")
 
 
-def _too_short(result: VideoProbe, sampling: FrameSampling | None) -> str | None:
-    """A video the sampling rule would turn into zero frames (the official loader feeds an all-zero clip)."""
+def _too_short(result: VideoProbe, sampling: FrameSampling | None,
+               window: tuple[float, float | None] | None = None) -> str | None:
+    """A video the sampling rule would turn into zero frames (the official loader feeds an all-zero clip); with a
+    time window, the grid positions inside it (a window past the end of the video has none)."""
     if sampling is None or result.n_frames <= 0:
         return None
     if result.kind == "frames" or sampling.grid_fps is None:
         n_grid = result.n_frames
     else:
         n_grid = grid_size(result.n_frames, result.fps, sampling.grid_fps)
+    inside = ""
+    if window is not None:
+        rate = sampling.grid_fps or result.fps or 1.0
+        first, stop = window_bounds(grid_times(n_grid, rate), window)
+        end = "the end" if window[1] is None else f"{window[1]:g} s"
+        inside = f" inside the window {window[0]:g} s to {end} of a {n_grid / rate:.1f} s video"
+        n_grid = stop - first
     if len(sample_grid_indices(n_grid, sampling)) == 0:
-        return (f"no frames: {n_grid} grid frame(s) is fewer than feature_framerate "
+        return (f"no frames: {n_grid} grid frame(s){inside} is fewer than feature_framerate "
                 f"{sampling.feature_framerate}")
     return None
 
@@ -162,13 +175,32 @@ def drop_videos(split: RetrievalSplit, video_ids: set[str]) -> RetrievalSplit:
     """The split without the given videos and their captions (indices renumbered, subsets kept consistent)."""
     keep = [i for i, video in enumerate(split.videos) if video.video_id not in video_ids]
     new_index = {old: new for new, old in enumerate(keep)}
-    captions, caption_map = [], {}
+    captions, caption_map, relevant = [], {}, []
     for old, caption in enumerate(split.captions):
-        if caption.video_index in new_index:
+        # a caption with several correct videos stays while one of them does (its own video: the first kept)
+        correct = split.relevant_videos[old] if split.relevant_videos is not None else (caption.video_index,)
+        kept = tuple(new_index[video] for video in correct if video in new_index)
+        if kept:
             caption_map[old] = len(captions)
-            captions.append(CaptionRecord(caption.text, new_index[caption.video_index]))
+            own = new_index.get(caption.video_index, kept[0])
+            captions.append(CaptionRecord(caption.text, own))
+            relevant.append(kept)
     subsets = {name: _remap_subset(subset, caption_map, new_index) for name, subset in split.subsets.items()}
-    return RetrievalSplit(split.name, [split.videos[i] for i in keep], captions, subsets)
+    contrasts = {name: _remap_contrast(contrast, caption_map, new_index)
+                 for name, contrast in split.contrasts.items()}
+    return RetrievalSplit(split.name, [split.videos[i] for i in keep], captions, subsets,
+                          relevant if split.relevant_videos is not None else None, contrasts)
+
+
+def _remap_contrast(contrast, caption_map: dict[int, int], video_map: dict[int, int]):
+    """A contrast renumbered after videos were dropped; a pair whose video was dropped leaves it."""
+    groups = contrast.groups or ("",) * len(contrast.video_indices)
+    kept = [(video_map[v], caption_map[c], text, group) for v, c, text, group in
+            zip(contrast.video_indices, contrast.caption_indices, contrast.rival_texts, groups, strict=True)
+            if v in video_map and c in caption_map]
+    return dataclasses.replace(contrast, video_indices=tuple(k[0] for k in kept),
+                               caption_indices=tuple(k[1] for k in kept), rival_texts=tuple(k[2] for k in kept),
+                               groups=tuple(k[3] for k in kept) if contrast.groups else ())
 
 
 def _remap_subset(subset, caption_map: dict[int, int], video_map: dict[int, int]):

@@ -88,7 +88,7 @@ class VideoClipDataset(Dataset):
                 index, self.worker_decoded_share))
             mask[: min(len(clip), slots)] = 1
             return clip, torch.from_numpy(mask), index
-        decoded = read_sampled_frames(video.source, self.sampling, rng)
+        decoded = read_sampled_frames(video.source, self.sampling, rng, video.window)
         self._check_not_empty(video, len(decoded.frames), decoded.n_grid)
         size = self.image_format.size
         frames = np.zeros((slots, 3, size, size), dtype=np.float32)
@@ -102,7 +102,7 @@ class VideoClipDataset(Dataset):
         slots = self.sampling.max_frames
         source = video.source
         if source.is_dir():
-            paths, _, n_files = sampled_frame_paths(source, self.sampling, rng)
+            paths, _, n_files = sampled_frame_paths(source, self.sampling, rng, video.window)
             paths = paths[:slots]
             self._check_not_empty(video, len(paths), n_files)
             if all(path.suffix.lower() in (".jpg", ".jpeg") for path in paths):
@@ -110,15 +110,16 @@ class VideoClipDataset(Dataset):
                 if jpegs_to_device:
                     return RawClip(jpegs=encoded)
                 return RawClip(frames=decode_jpegs(encoded, torch.device("cpu")))  # stacked when packed
-        decoded = read_sampled_frames(source, self.sampling, rng)
+        decoded = read_sampled_frames(source, self.sampling, rng, video.window)
         self._check_not_empty(video, len(decoded.frames), decoded.n_grid)
         frames = torch.from_numpy(np.ascontiguousarray(decoded.frames[:slots]))
         return RawClip(frames=frames.permute(0, 3, 1, 2).contiguous())
 
     def _check_not_empty(self, video: VideoRecord, count: int, n_grid: int) -> None:
         if count == 0:
+            window = "" if video.window is None else f" in its window {video.window}"
             raise DataError(f"video {video.video_id} ({video.source}) yields no frame under the sampling rule "
-                            f"({n_grid} grid frames, feature_framerate {self.sampling.feature_framerate})",
+                            f"({n_grid} grid frames{window}, feature_framerate {self.sampling.feature_framerate})",
                             "screen the split first, or pass --allow-missing to skip such videos")
 
 

@@ -125,6 +125,43 @@ def sample_grid_indices(n_grid: int, sampling: FrameSampling, rng: np.random.Gen
     return clip4clip_indices(n_grid, sampling.feature_framerate, sampling.max_frames, sampling.mode)
 
 
+def window_bounds(grid_times: np.ndarray, window: tuple[float, float | None] | None) -> tuple[int, int]:
+    """``(first, stop)``: the grid positions whose time lies in ``[start, end)`` (all of them without a window).
+
+    ``grid_times`` is the time (s) of every grid position from the start of the video, ascending: ``k / grid_fps``
+    on a constant-rate grid (the frames ``ffmpeg -r grid_fps`` writes, a frame folder), or the native frames'
+    presentation times. Cutting by time this way gives the grid a cut-out clip would give, up to the one grid
+    frame ffmpeg's rounding may add at either end; the positions kept are contiguous.
+    """
+    times = np.asarray(grid_times, dtype=np.float64)
+    if window is None:
+        return 0, len(times)
+    start, end = window
+    first = int(np.searchsorted(times, start, side="left"))
+    stop = len(times) if end is None else int(np.searchsorted(times, end, side="left"))
+    return first, max(first, stop)
+
+
+def grid_times(n_grid: int, grid_fps: float | None, native_times: np.ndarray | None = None) -> np.ndarray:
+    """Time (s) of each of ``n_grid`` grid positions: ``k / grid_fps``, or the native frames' times from the first
+    (``grid_fps`` None: the file's own frames are the grid)."""
+    if grid_fps is not None:
+        return np.arange(n_grid, dtype=np.float64) / grid_fps
+    if native_times is None:
+        raise ValueError("a native-frame grid needs the frames' timestamps")
+    times = np.asarray(native_times, dtype=np.float64)[:n_grid]
+    return times - (times[0] if len(times) else 0.0)
+
+
+def sample_window_indices(times: np.ndarray, sampling: FrameSampling,
+                          window: tuple[float, float | None] | None,
+                          rng: np.random.Generator | None = None) -> np.ndarray:
+    """Grid positions for one video cut to ``window``: the sampling rule applied to the positions inside it, as
+    if they were a clip of their own (:func:`window_bounds`)."""
+    first, stop = window_bounds(times, window)
+    return first + sample_grid_indices(stop - first, sampling, rng)
+
+
 def ffmpeg_cfr_frame_map(timestamps: Sequence[float], out_fps: float,
                          frame_durations: Sequence[float] | None = None) -> np.ndarray:
     """For every frame ``ffmpeg -r out_fps`` would write, the index of the input frame it shows.

@@ -85,6 +85,12 @@ def _source_stamp(source: Path) -> list[Any]:
     return [str(source), stat.st_size, stat.st_mtime_ns]
 
 
+def _window(video: Any) -> list[Any]:
+    """A record's time window, when it has one (records without one keep the keys they always had)."""
+    window = getattr(video, "window", None)
+    return [] if window is None else [list(window)]
+
+
 def frames_key(backbone_fingerprint: str, image_format: ImageFormat, preprocess: str, sampling: FrameSampling,
                split: RetrievalSplit, dataset_protocol: dict[str, Any], precision: str, device_type: str) -> str:
     """The key of a split's per-frame embeddings (see the module docs for what it covers)."""
@@ -92,7 +98,7 @@ def frames_key(backbone_fingerprint: str, image_format: ImageFormat, preprocess:
         "kind": "frames", "format": CACHE_FORMAT, "backbone": backbone_fingerprint,
         "image": dataclasses.asdict(image_format), "preprocess": preprocess, "sampling": sampling.describe(),
         "dataset": dataset_protocol, "split": split.name,
-        "videos": [[video.video_id, *_source_stamp(Path(video.source))] for video in split.videos],
+        "videos": [[video.video_id, *_source_stamp(Path(video.source)), *_window(video)] for video in split.videos],
         "precision": precision, "device": device_type,
     })
 

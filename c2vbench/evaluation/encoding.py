@@ -15,6 +15,7 @@ from c2vbench.data.loader import ImageFormat, VideoClipDataset, make_video_loade
 from c2vbench.data.sampling import FrameSampling
 from c2vbench.data.types import RetrievalSplit
 from c2vbench.evaluation.features import EncodedSplit, FrameBank
+from c2vbench.evaluation.plan import EvaluationPlan
 from c2vbench.platform.interfaces import TextFeatures, VideoFeatures
 from c2vbench.runtime.progress import Reporter
 
@@ -41,14 +42,16 @@ class BackboneFeatureCache:
     recorded_seconds: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def for_run(cls, model, dataset, config, device: torch.device) -> BackboneFeatureCache | None:
-        """The run's cache, or None when the protocol trains the backbone or the cache is switched off."""
-        if config.protocol not in ("zeroshot", "frozen") or not config.embedding_cache:
+    def for_run(cls, model, dataset, plan: EvaluationPlan, device: torch.device,
+                enabled: bool = True) -> BackboneFeatureCache | None:
+        """The run's cache, or None when it is off (``enabled`` is False when the protocol trains the backbone or
+        the cache is switched off)."""
+        if not enabled:
             return None
         from c2vbench.evaluation.embedding_cache import EmbeddingCache, weights_fingerprint
 
         return cls(EmbeddingCache(), weights_fingerprint(model.backbone), dict(dataset.protocol),
-                   config.preprocess, config.precision, device.type)
+                   plan.preprocess, plan.precision, device.type)
 
     def frames(self, model, split: RetrievalSplit, sampling: FrameSampling, compute) -> FrameBank:
         from c2vbench.evaluation.embedding_cache import frames_key
@@ -300,12 +303,6 @@ def score_all(model, text: TextFeatures, video: VideoFeatures, device: torch.dev
         block = text.index(slice(start, start + text_block)).to(device)
         rows.append(model.similarity(block, video_on_device).float().cpu().numpy())
     return np.concatenate(rows, axis=0)
-
-
-def can_stream(config) -> bool:
-    """Whether the test split can be ranked streamed: every post-processing track and the legacy video→text mode
-    need the whole score matrix (dual softmax normalises over it; group-max compares videos with videos)."""
-    return config.postprocess == "none" and config.v2t_mode == "all-captions"
 
 
 @torch.no_grad()

@@ -6,12 +6,30 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from c2vbench.config import RunConfig
 from c2vbench.data.sampling import FrameSampling
 from c2vbench.data.types import RetrievalDataset
 from c2vbench.platform.errors import C2VBenchError, DataError, PluginContractError
 from c2vbench.platform.registry import ComponentRegistry, RegisteredComponent
 from c2vbench.platform.specs import ROLE_KIND, ROLES, build_options, options_as_dict
+
+
+@dataclasses.dataclass(frozen=True)
+class AssemblyPlan:
+    """Which components a run builds and from what: the assembly stage's input.
+
+    Attributes:
+        names: ``{role: registered name}`` for ``backbone``, ``temporal``, ``align`` and ``dataset``.
+        options: ``{role: option overrides}`` as given (strings or values; the spec's options type resolves them).
+        data_root: the ``--data-root`` folder, or None.
+        decoder: ``--decoder`` (``auto``, ``decord``, ``pyav`` or ``frames``).
+        max_frames: ``--max-frames``, or None for the dataset's protocol.
+    """
+
+    names: dict[str, str]
+    options: dict[str, dict[str, Any]]
+    data_root: str | None = None
+    decoder: str = "auto"
+    max_frames: int | None = None
 
 
 @dataclasses.dataclass
@@ -26,14 +44,11 @@ class Assembly:
     checkpoint: dict[str, Any] | None = None  # eval: the checkpoint's identity (content hash, format, options)
 
 
-def resolve_components(config: RunConfig, registry: ComponentRegistry) -> tuple[dict, dict]:
+def resolve_components(plan: AssemblyPlan, registry: ComponentRegistry) -> tuple[dict, dict]:
     """Look up the four selected components and resolve their options (fails before anything is built)."""
-    names = {"backbone": config.backbone, "temporal": config.temporal, "align": config.align,
-             "dataset": config.dataset}
-    overrides = {"backbone": config.backbone_options, "temporal": config.temporal_options,
-                 "align": config.align_options, "dataset": config.dataset_options}
-    components = {role: registry.get(ROLE_KIND[role], names[role]) for role in ROLES}
-    overrides["dataset"] = dataset_overrides(config, components["dataset"].spec)
+    components = {role: registry.get(ROLE_KIND[role], plan.names[role]) for role in ROLES}
+    overrides = {role: dict(plan.options.get(role, {})) for role in ROLES}
+    overrides["dataset"] = dataset_overrides(plan.decoder, overrides["dataset"], components["dataset"].spec)
     options = {role: build_options(components[role].spec, overrides[role]) for role in ROLES}
     return components, options
 
@@ -44,7 +59,7 @@ def _declares_decoder(spec: Any) -> bool:
         field.name == "decoder" for field in dataclasses.fields(options_type))
 
 
-def dataset_overrides(config: RunConfig, spec: Any) -> dict[str, Any]:
+def dataset_overrides(decoder: str, dataset_options: dict[str, Any], spec: Any) -> dict[str, Any]:
     """The dataset's option overrides with ``--decoder`` folded in, for a dataset that declares a ``decoder`` option.
 
     A dataset without one gets ``--decoder`` applied to its sampling instead (:func:`sampling_with_decoder`). A video
@@ -52,27 +67,27 @@ def dataset_overrides(config: RunConfig, spec: Any) -> dict[str, Any]:
     """
     from c2vbench.data.decoders import VIDEO_DECODERS, require_decoder
 
-    if config.decoder in VIDEO_DECODERS:
-        require_decoder(config.decoder)
-    overrides = dict(config.dataset_options)
-    if config.decoder != "auto" and _declares_decoder(spec):
+    if decoder in VIDEO_DECODERS:
+        require_decoder(decoder)
+    overrides = dict(dataset_options)
+    if decoder != "auto" and _declares_decoder(spec):
         given = overrides.get("decoder")
-        if given is not None and str(given).strip().lower() != config.decoder:
-            raise C2VBenchError(f"--decoder {config.decoder} contradicts --dataset-option decoder={given}",
+        if given is not None and str(given).strip().lower() != decoder:
+            raise C2VBenchError(f"--decoder {decoder} contradicts --dataset-option decoder={given}",
                                 "give only one of them")
-        overrides["decoder"] = config.decoder
-    elif config.decoder == "frames":
+        overrides["decoder"] = decoder
+    elif decoder == "frames":
         raise C2VBenchError(f"dataset '{spec.name}' offers no extracted frame folders to read with --decoder frames",
                             "use --decoder auto, decord or pyav")
     return overrides
 
 
-def sampling_with_decoder(config: RunConfig, spec: Any, sampling: FrameSampling) -> FrameSampling:
+def sampling_with_decoder(decoder: str, spec: Any, sampling: FrameSampling) -> FrameSampling:
     """``sampling`` with ``--decoder`` applied (datasets without a decoder option), its library checked installed."""
     from c2vbench.data.decoders import VIDEO_DECODERS, require_decoder
 
-    if config.decoder != "auto" and not _declares_decoder(spec):
-        sampling = dataclasses.replace(sampling, decoder=config.decoder)
+    if decoder != "auto" and not _declares_decoder(spec):
+        sampling = dataclasses.replace(sampling, decoder=decoder)
     if sampling.decoder in VIDEO_DECODERS:
         require_decoder(sampling.decoder)
     return sampling
@@ -142,13 +157,32 @@ def positive_int(value: Any) -> int | None:
     return number if number >= 1 else None
 
 
-def assemble(config: RunConfig, registry: ComponentRegistry) -> Assembly:
+def backbone_options_for(dataset: RetrievalDataset, spec: Any, options: Any, overrides: dict[str, Any]) -> Any:
+    """The backbone's options with the caption length the dataset's protocol calls for (``dataset.max_words``), for
+    a backbone with a ``max_words`` option that the run did not set; a run that sets another value is refused."""
+    wanted = getattr(dataset, "max_words", None)
+    if wanted is None or not dataclasses.is_dataclass(options) or \
+            "max_words" not in {field.name for field in dataclasses.fields(options)}:
+        return options
+    if "max_words" in overrides:
+        if int(overrides["max_words"]) != int(wanted):
+            raise C2VBenchError(f"--backbone-option max_words={overrides['max_words']} contradicts the {dataset.name} "
+                                f"protocol's {wanted} caption tokens",
+                                f"set --dataset-option max_words={overrides['max_words']} instead (the protocol card "
+                                "records it)")
+        return options
+    return build_options(spec, {**overrides, "max_words": wanted})
+
+
+def assemble(plan: AssemblyPlan, registry: ComponentRegistry) -> Assembly:
     """Resolve, load the dataset and build the model (torch's generator must already be seeded)."""
-    components, options = resolve_components(config, registry)
-    dataset = load_dataset(components["dataset"], options["dataset"], config.data_root)
-    sampling = sampling_with_decoder(config, components["dataset"].spec, dataset.sampling)
-    if config.max_frames is not None:
-        sampling = dataclasses.replace(sampling, max_frames=config.max_frames)
+    components, options = resolve_components(plan, registry)
+    dataset = load_dataset(components["dataset"], options["dataset"], plan.data_root)
+    sampling = sampling_with_decoder(plan.decoder, components["dataset"].spec, dataset.sampling)
+    if plan.max_frames is not None:
+        sampling = dataclasses.replace(sampling, max_frames=plan.max_frames)
+    options["backbone"] = backbone_options_for(dataset, components["backbone"].spec, options["backbone"],
+                                               plan.options.get("backbone", {}))
     model = build_model(components, options, sampling.max_frames)
     return Assembly(model, dataset, sampling, components,
                     {role: options_as_dict(value) for role, value in options.items()})

@@ -21,8 +21,11 @@ CONFIG_FILE = "config.json"
 FORMAT_VERSION = 1
 
 
-def save_native_checkpoint(model, config, folder: str | Path) -> Path:
-    """Write ``folder/model.safetensors`` and ``folder/config.json`` atomically (a temp folder, then a rename)."""
+def save_native_checkpoint(model, settings: dict[str, Any], folder: str | Path) -> Path:
+    """Write ``folder/model.safetensors`` and ``folder/config.json`` atomically (a temp folder, then a rename).
+
+    ``settings`` is the run's resolved configuration as a dict (recorded as ``run_config``); the components and their
+    options are read from it."""
     from safetensors.torch import save_model
 
     folder = Path(folder)
@@ -32,11 +35,10 @@ def save_native_checkpoint(model, config, folder: str | Path) -> Path:
         save_model(model, str(staging / WEIGHTS_FILE))
         description = {
             "format": "c2vbench", "format_version": FORMAT_VERSION,
-            "components": {"backbone": config.backbone, "temporal": config.temporal, "align": config.align},
-            "options": {"backbone": config.backbone_options, "temporal": config.temporal_options,
-                        "align": config.align_options},
+            "components": {role: settings[role] for role in ("backbone", "temporal", "align")},
+            "options": {role: settings[f"{role}_options"] for role in ("backbone", "temporal", "align")},
             "max_frames": int(model.max_frames),
-            "run_config": config.to_dict(),
+            "run_config": dict(settings),
         }
         (staging / CONFIG_FILE).write_text(json.dumps(description, indent=1, default=str))
         if folder.exists():

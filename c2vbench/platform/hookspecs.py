@@ -28,6 +28,7 @@ PROJECT_NAME = "c2vbench"
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+"""The marker of a plug-in's hook implementations: ``@hookimpl`` over a function named after a hook."""
 
 
 @hookspec

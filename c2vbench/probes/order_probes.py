@@ -55,9 +55,9 @@ from c2vbench.results.stats import (
 if TYPE_CHECKING:
     import torch
 
-    from c2vbench.config import RunConfig
     from c2vbench.data.types import RetrievalDataset, RetrievalSplit
-    from c2vbench.evaluation.encoding import EncodedSplit
+    from c2vbench.evaluation.features import EncodedSplit
+    from c2vbench.evaluation.plan import EvaluationPlan
     from c2vbench.runtime.progress import Reporter
 
 FRAME_PROBES = ORDER_KINDS
@@ -157,36 +157,36 @@ class Rescorer:
     """Scores probed features exactly as the unprobed evaluation did: temporal module, align head, post-processing,
     metrics."""
 
-    def __init__(self, model, dataset: RetrievalDataset, split: RetrievalSplit, config: RunConfig,
+    def __init__(self, model, dataset: RetrievalDataset, split: RetrievalSplit, plan: EvaluationPlan,
                  device: torch.device, reporter: Reporter):
         from c2vbench.evaluation.postprocess import get_postprocessor
 
-        self.model, self.dataset, self.split, self.config = model, dataset, split, config
+        self.model, self.dataset, self.split, self.plan = model, dataset, split, plan
         self.device, self.reporter = device, reporter
-        self.processor = get_postprocessor(config.postprocess)
+        self.processor = get_postprocessor(plan.postprocess)
         self._bank_text = None
 
     def videos(self, frame_features: torch.Tensor, frame_mask: torch.Tensor):
         from c2vbench.evaluation.encoding import FrameBank, encode_videos_from_bank
 
         bank = FrameBank(frame_features, frame_mask, 0.0)
-        return encode_videos_from_bank(self.model, bank, self.config.eval_batch_size, self.device,
-                                       precision=self.config.precision)
+        return encode_videos_from_bank(self.model, bank, self.plan.batch_size, self.device,
+                                       precision=self.plan.precision)
 
     def texts(self, captions: list[str]):
         from c2vbench.evaluation.encoding import encode_texts
         from c2vbench.runtime.progress import Reporter
 
-        return encode_texts(self.model, captions, self.config.eval_batch_size, self.device, Reporter(quiet=True),
-                            precision=self.config.precision)
+        return encode_texts(self.model, captions, self.plan.batch_size, self.device, Reporter(quiet=True),
+                            precision=self.plan.precision)
 
     def evaluate(self, text, video) -> dict[str, Any]:
         """``{"metrics", "per_query"}`` of the (post-processed) scores of ``text`` against ``video``, scored and
         ranked on the same path as the unprobed evaluation (streamed where it streams)."""
-        from c2vbench.evaluation.encoding import can_stream, score_all, streamed_scores
+        from c2vbench.evaluation.encoding import score_all, streamed_scores
         from c2vbench.results.result_file import evaluation_block
 
-        if can_stream(self.config):
+        if self.plan.streams:
             sim = streamed_scores(self.model, text, video, self.device)
         else:
             sim = score_all(self.model, text, video, self.device)
@@ -196,7 +196,7 @@ class Rescorer:
                     self._bank_text = self.texts([c.text for c in self.dataset.split("train").captions])
                 bank_sim = score_all(self.model, self._bank_text, video, self.device)
             sim = self.processor.apply(sim, bank_sim=bank_sim)
-        evaluated = evaluation_block(sim, self.split, self.config)
+        evaluated = evaluation_block(sim, self.split, self.plan)
         per_query = {key: evaluated["per_query"][key] for key in ("t2v_rank", "t2v_ties", "v2t_rank", "v2t_ties")}
         run: dict[str, Any] = {"metrics": evaluated["metrics"], "per_query": per_query}
         pairwise = {name: subset["pairwise"]["accuracy"] for name, subset in evaluated.get("subsets", {}).items()
@@ -210,7 +210,7 @@ class Rescorer:
 # the probes block
 
 
-def probe_card(config: RunConfig, shuffle_seeds: Sequence[int], word_seed: int, n_resamples: int, seed: int,
+def probe_card(plan: EvaluationPlan, shuffle_seeds: Sequence[int], word_seed: int, n_resamples: int, seed: int,
                refusal: str | None) -> dict[str, Any]:
     """Exactly what the probes permuted and how they were compared (hashed like a protocol card)."""
     return protocol_card({
@@ -230,7 +230,7 @@ def probe_card(config: RunConfig, shuffle_seeds: Sequence[int], word_seed: int, 
             "refused": {name: refusal for name in PERMUTATION_PROBES} if refusal else {},
         },
         "text": {WORD_SHUFFLE: {"description": DESCRIPTIONS[WORD_SHUFFLE], "seed": int(word_seed)}},
-        "postprocess": config.postprocess,
+        "postprocess": plan.postprocess,
         "comparison": {
             "pairing": "the same queries with and without the probe",
             "diff": "probed - unprobed",
@@ -262,7 +262,7 @@ def _probe_entry(target: str, description: str, runs: list[dict[str, Any]], unpr
 
 
 def run_order_probes(model, dataset: RetrievalDataset, split: RetrievalSplit, encoded: EncodedSplit,
-                     unprobed: Mapping[str, Any], components: Mapping[str, Any], config: RunConfig,
+                     unprobed: Mapping[str, Any], components: Mapping[str, Any], plan: EvaluationPlan,
                      device: torch.device, reporter: Reporter, shuffles: int = DEFAULT_SHUFFLES,
                      n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
                      honour_declarations: bool = True) -> dict[str, Any]:
@@ -282,10 +282,10 @@ def run_order_probes(model, dataset: RetrievalDataset, split: RetrievalSplit, en
         raise C2VBenchError("order probes need the per-frame embeddings of the evaluation",
                             "evaluate through c2vbench's pipeline (encode_split keeps them)")
     start = time.perf_counter()
-    tie = config.tie
+    tie = plan.tie
     refusal = frame_probe_refusal(components) if honour_declarations else None
     shuffle_seeds = list(range(int(shuffles)))
-    rescorer = Rescorer(model, dataset, split, config, device, reporter)
+    rescorer = Rescorer(model, dataset, split, plan, device, reporter)
     bank = encoded.frames
     lengths = valid_lengths(bank.frame_mask)
     video_ids = split.video_ids()
@@ -316,7 +316,7 @@ def run_order_probes(model, dataset: RetrievalDataset, split: RetrievalSplit, en
 
     return {
         "set": "order",
-        "protocol": probe_card(config, shuffle_seeds, word_seed, n_resamples, seed, refusal),
+        "protocol": probe_card(plan, shuffle_seeds, word_seed, n_resamples, seed, refusal),
         "declared_order_sensitive": declared_order_sensitivity(components),
         "refused": {name: refusal for name in PERMUTATION_PROBES} if refusal else {},
         "unaffected": {

@@ -332,7 +332,33 @@ def compare_results(
             }
             for i, metric in enumerate(metrics)
         }
+    contrasts = compare_contrasts(a_list, b_list, n_resamples, seed)
+    if contrasts:
+        comparison["contrasts"] = contrasts
     return comparison
+
+
+def compare_contrasts(a_list: Sequence[Mapping[str, Any]], b_list: Sequence[Mapping[str, Any]],
+                      n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> dict[str, Any]:
+    """Per contrast both sides carry: accuracy per group of each side, ``diff = b - a``, interval and paired p
+    (:func:`c2vbench.results.contrasts.compare_contrast`); several seeds on a side are averaged pair by pair first
+    (the test is then conditional on the trained seeds, as the sign-flip test of the retrieval metrics)."""
+    from c2vbench.results.contrasts import compare_contrast
+
+    def averaged(runs: Sequence[Mapping[str, Any]], name: str) -> dict[str, Any] | None:
+        blocks = [(run.get("contrasts") or {}).get(name) for run in runs]
+        if any(block is None for block in blocks):
+            return None
+        outcome = np.mean([np.asarray(block["outcome"], dtype=np.float64) for block in blocks], axis=0)
+        return {**blocks[0], "outcome": outcome.tolist()}
+
+    names = [name for name in (a_list[0].get("contrasts") or {}) if name in (b_list[0].get("contrasts") or {})]
+    compared = {}
+    for name in names:
+        a_block, b_block = averaged(a_list, name), averaged(b_list, name)
+        if a_block is not None and b_block is not None:
+            compared[name] = compare_contrast(a_block, b_block, name, n_resamples, seed)
+    return compared
 
 
 def compare_with_plain(results: Sequence[Mapping[str, Any]], metric: str = "R@1", direction: str = "t2v",

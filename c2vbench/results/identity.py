@@ -3,7 +3,7 @@
 Runs that share a ``config_key`` are seeds of one configuration (``compare`` and ``leaderboard`` merge them), so
 the key must hold exactly what can change a number and nothing that cannot:
 
-* the resolved settings of :class:`~c2vbench.config.RunConfig`, without the seed and without paths or
+* the resolved settings of the run configuration, without the seed and without paths or
   bookkeeping (``out``, ``data_root``, ``num_workers``, ``save_checkpoint``, the requested ``device``);
 * the components that ran with their resolved options: for ``eval`` the ones *read from the checkpoint*, never the
   command-line defaults;
@@ -16,25 +16,29 @@ the key must hold exactly what can change a number and nothing that cannot:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from c2vbench.config import NON_NUMERIC_SETTINGS
 from c2vbench.runtime.hashing import canonical_hash
 
 if TYPE_CHECKING:
     import torch
 
-    from c2vbench.config import RunConfig
+# Settings that never change a number (or are paths: where data lives is not what it is): they are left out of the
+# configuration key that groups seeds. The device and precision that actually ran enter the key through
+# :func:`execution`. ``probe`` and ``probe_shuffles`` add a ``probes`` block and never change the unprobed numbers
+# (c2vbench.probes.order_probes).
+NON_NUMERIC_SETTINGS = frozenset({"out", "seed", "num_workers", "save_checkpoint", "device", "data_root", "probe",
+                                  "probe_shuffles", "embedding_cache"})
 
 
-def execution(config: RunConfig, device: torch.device) -> dict[str, Any]:
+def execution(precision: str, device: torch.device) -> dict[str, Any]:
     """Device type and precision of what ran (not what was asked for: ``--device auto`` and a precision the device
     cannot run under autocast resolve here)."""
     from c2vbench.runtime.precision import effective_precision
 
-    return {"device_type": device.type, "precision": effective_precision(getattr(config, "precision", "fp32"),
-                                                                         device)}
+    return {"device_type": device.type, "precision": effective_precision(precision, device)}
 
 
 def checkpoint_digest(path: str | Path) -> str:
@@ -64,18 +68,19 @@ def without_locations(value: Any) -> Any:
     return value
 
 
-def configuration_key(config: RunConfig, execution_record: dict[str, Any], components: dict[str, Any],
+def configuration_key(settings: Mapping[str, Any], execution_record: dict[str, Any], components: dict[str, Any],
                       checkpoint: dict[str, Any] | None = None) -> str:
     """The ``config_key`` of a result (see the module docstring).
 
     Args:
-        config: the resolved run configuration (for ``eval``, with the components read from the checkpoint).
+        settings: the resolved run configuration as a dict (for ``eval``, with the components read from the
+            checkpoint).
         execution_record: :func:`execution`.
         components: ``{role: resolved options}`` of the components that ran.
         checkpoint: for ``eval``: ``{"sha256", "format", "legacy_mask", "options"}``; never a path.
     """
-    settings = {key: value for key, value in config.to_dict().items() if key not in NON_NUMERIC_SETTINGS}
-    body = {"settings": without_locations(settings), "execution": execution_record,
+    numeric = {key: value for key, value in settings.items() if key not in NON_NUMERIC_SETTINGS}
+    body = {"settings": without_locations(numeric), "execution": execution_record,
             "components": without_locations(components)}
     if checkpoint is not None:
         body["checkpoint"] = {key: value for key, value in checkpoint.items() if key != "path"}

@@ -234,6 +234,35 @@ def pairwise_numbers(entry: Entry, subset: str, n_resamples: int, seed: int) -> 
     return float(values.mean()), (float(low[0]), float(high[0]))
 
 
+def shared_contrast_columns(entries: Sequence[Entry]) -> list[str]:
+    """``"<contrast>: <group>"`` columns every run of every entry carries (VITATECS' aspects, RTime-Binary), in the
+    order of the first run: each contrast's overall accuracy first, then its groups."""
+    from c2vbench.results.contrasts import ALL, _groups
+
+    columns: list[str] | None = None
+    for entry in entries:
+        for result in entry.results:
+            found = [f"{name}: {group}" for name, block in (result.get("contrasts") or {}).items()
+                     for group in _groups(block) if group == ALL or len(set(block["group"])) > 1]
+            columns = found if columns is None else [column for column in columns if column in found]
+    return columns or []
+
+
+def contrast_numbers(entry: Entry, column: str, n_resamples: int, seed: int) -> tuple[float, tuple[float, float]]:
+    """Accuracy (percent) of one contrast column, mean over seeds pair by pair, with a bootstrap interval (seeds,
+    then videos as clusters)."""
+    from c2vbench.results.contrasts import ALL
+
+    name, group = column.split(": ", 1)
+    blocks = [result["contrasts"][name] for result in entry.results]
+    labels = np.asarray(blocks[0]["group"], dtype=object)
+    rows = np.arange(len(labels)) if group == ALL else np.flatnonzero(labels == group)
+    values = np.stack([100.0 * np.asarray(block["outcome"], dtype=np.float64)[rows] for block in blocks])
+    samples = bootstrap_means(values, np.asarray(blocks[0]["video"])[rows], n_resamples, seed)
+    low, high = percentile_interval(samples)
+    return float(values.mean()), (float(low), float(high))
+
+
 def has_probes(entries: Sequence[Entry]) -> bool:
     """Whether any run of any entry carries a ``probes`` block (the order-sensitivity column is shown then)."""
     return any(isinstance(result.get("probes"), Mapping) for entry in entries for result in entry.results)
@@ -463,6 +492,7 @@ class RankedRow:
     p_value: float | None = None  # Holm-adjusted, against the baseline
     order_sensitivity: str | None = None  # T2V R@1 drop under frame shuffling (when the table has probes)
     cell: str | None = None  # the mark as printed, with the test's verdict (see baseline_marks / plain_marks)
+    contrasts: dict[str, tuple[float, tuple[float, float]]] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -477,6 +507,7 @@ class LeaderboardTable:
     pairwise_subsets: list[str]
     baseline_note: str | None = None
     has_probes: bool = False
+    contrast_columns: list[str] = dataclasses.field(default_factory=list)  # "<contrast>: <group>" accuracies
 
 
 def rank_entries(
@@ -503,6 +534,7 @@ def rank_entries(
     subsets = shared_subsets(entries)
     pairwise = shared_pairwise_subsets(entries, subsets)
     probes = has_probes(entries)
+    contrast_columns = shared_contrast_columns(entries)
     rows = []
     for position, entry in enumerate(ordered, start=1):
         cell = cells.get(id(entry), "n/a") if show_marks else None
@@ -511,7 +543,8 @@ def rank_entries(
             position, entry, numbers[id(entry)],
             {name: subset_numbers(entry, name, n_resamples, seed) for name in subsets},
             {name: pairwise_numbers(entry, name, n_resamples, seed) for name in pairwise},
-            mark, p_value, order_sensitivity_cell(entry, n_resamples, seed) if probes else None, cell))
+            mark, p_value, order_sensitivity_cell(entry, n_resamples, seed) if probes else None, cell,
+            {column: contrast_numbers(entry, column, n_resamples, seed) for column in contrast_columns}))
     return rows, subsets, pairwise
 
 
@@ -521,6 +554,7 @@ def _render_table(table: LeaderboardTable, show_significance: bool) -> list[str]
     header = ["#", "Entry", "T2V R@1", "T2V R@5", "T2V R@10", "T2V MnR", "V2T R@1"]
     header += [f"T2V R@1 ({escape_markdown(name)})" for name in table.subsets]
     header += [f"{escape_markdown(name)}: own > rival %" for name in table.pairwise_subsets]
+    header += [f"{escape_markdown(column)} acc. %" for column in table.contrast_columns]
     if table.has_probes:
         header.append("T2V R@1 drop under shuffle")
     header += ["Seeds", "Params", "Inference", "Provided by"]
@@ -535,6 +569,7 @@ def _render_table(table: LeaderboardTable, show_significance: bool) -> list[str]
         cells.append(_v2t_cell(entry, entry_numbers_.means["V2T R@1"]))
         cells += [_with_interval(*row.subsets[name]) for name in table.subsets]
         cells += [_with_interval(*row.pairwise[name]) for name in table.pairwise_subsets]
+        cells += [_with_interval(*row.contrasts[column]) for column in table.contrast_columns]
         if table.has_probes:
             cells.append(row.order_sensitivity or "–")
         cells += [str(len(entry.runs)), _parameters_cell(entry), _inference_cell(entry), _providers_cell(entry)]
@@ -584,7 +619,8 @@ def leaderboard_tables(
             rows, subsets, pairwise = rank_entries(tracks[track], baseline_entry, baseline is not None,
                                                    n_resamples, seed)
             ranked.append(LeaderboardTable(protocol_hash, protocol, track, rows, subsets, pairwise,
-                                           note if index == 0 else None, has_probes(tracks[track])))
+                                           note if index == 0 else None, has_probes(tracks[track]),
+                                           shared_contrast_columns(tracks[track])))
     return ranked
 
 
@@ -671,6 +707,15 @@ def render_leaderboard(
         "own > rival %: how often a subset query scores its own video above its rival (synthetic-motion: the "
         "clip's exact time reversal); 50 is chance, and all an order-blind model can reach.",
     ]
+    if any(table.contrast_columns for table in tables):
+        lines.append(
+            "- <contrast>: <group> acc. % (temporal benchmarks: VITATECS' aspects, RTime-Binary): how often a video "
+            "scores its caption above the contrasting text (a counterfactual that changes one temporal aspect, or "
+            "the caption of the reversed video); ties count one half, 50 is chance. Interval: bootstrap over "
+            "videos (pairs of one video move together); `c2vbench compare` tests two results pair by pair. Read "
+            "it beside the shuffle drop: the probe asks whether the model's scores depend on frame order at all, "
+            "these ask whether that dependence picks the right text."
+        )
     if any(table.has_probes for table in tables):
         lines.append(
             "- T2V R@1 drop under shuffle (`--probe order`): the unprobed T2V R@1 minus the T2V R@1 with every "

@@ -51,6 +51,7 @@ def table_records(tables: Sequence[LeaderboardTable]) -> list[dict[str, Any]]:
                 "parameters": costs.get("parameters") if isinstance(costs, dict) else None,
                 "selected_on_test": entry.selected_on_test,
                 "t2v_r1_drop_under_shuffle": row.order_sensitivity,
+                "contrast_accuracy": {column: _interval(*row.contrasts[column]) for column in table.contrast_columns},
                 "vs_baseline": None if row.mark is None else {"mark": row.mark, "p": row.p_value},
             })
     return records

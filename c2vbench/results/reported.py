@@ -13,7 +13,9 @@ with its trial count (T-MASS's 20 trials), which no single-pass number is compar
 
 ``c2vbench leaderboard ... --reported FILE`` renders it as a separate table, "reported in papers, not reproduced
 here": these numbers come from other code, other frame pipelines and often other model-selection rules, so they
-carry no interval and no significance mark and are never ranked with results measured by c2vbench.
+carry no interval and no significance mark and are never ranked with results measured by c2vbench. While no number
+has been checked against its source yet, ``entries`` may be empty with a ``note`` saying so (the page then prints
+the note instead of a table).
 """
 
 from __future__ import annotations
@@ -37,9 +39,9 @@ def load_reported(path: str | Path) -> dict[str, Any]:
     except json.JSONDecodeError as error:
         raise ResultFileError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
     entries = data.get("entries") if isinstance(data, dict) else None
-    if not isinstance(entries, list) or not entries:
-        raise ResultFileError(f"{path}: needs a non-empty 'entries' list",
-                              "see c2vbench/results/reported.py for the format")
+    if not isinstance(entries, list) or not (entries or isinstance(data.get("note"), str) and data["note"].strip()):
+        raise ResultFileError(f"{path}: needs a non-empty 'entries' list (or, while none is collected, a 'note' "
+                              "saying why)", "see c2vbench/results/reported.py for the format")
     for index, entry in enumerate(entries):
         missing = [field for field in REQUIRED_FIELDS if not isinstance(entry, dict) or field not in entry]
         if missing:
@@ -56,6 +58,8 @@ def render_reported(data: dict[str, Any], escape) -> list[str]:
     lines = ["## Reported in papers, not reproduced here", ""]
     if data.get("protocol"):
         lines += [f"Protocol as the papers describe it: {escape(data['protocol'])}", ""]
+    if not data["entries"]:
+        return lines + [escape(data["note"]), ""]
     lines += [
         "Copied from the sources named; not measured by c2vbench, not comparable row by row with the measured "
         "table (other code, frame pipelines and model-selection rules), so no interval and no significance mark.",

@@ -15,7 +15,7 @@ import math
 import platform
 import re
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
-    from c2vbench.config import RunConfig
     from c2vbench.data.screening import SplitScreener
+    from c2vbench.evaluation.plan import EvaluationPlan
     from c2vbench.model.assembly import Assembly
     from c2vbench.runtime.progress import Reporter
 
@@ -190,6 +190,10 @@ def validate_result(result: Any) -> dict[str, Any]:
     for key in ("run_id", "config_key"):
         if key in result and not isinstance(result[key], str):
             raise ValueError(f"{key!r} must be a string")
+    if "contrasts" in result:
+        from c2vbench.results.contrasts import validate_contrasts_block
+
+        validate_contrasts_block(result["contrasts"])
     if "probes" in result:
         from c2vbench.results.probes_block import validate_probes_block
 
@@ -267,18 +271,20 @@ def iter_result_files(paths_or_dirs: Iterable[str | Path]) -> Iterator[tuple[Pat
 # building
 
 
-def evaluation_block(sim, split, config: RunConfig) -> dict[str, Any]:
+def evaluation_block(sim, split, plan: EvaluationPlan) -> dict[str, Any]:
     """Metrics, per-query ranks and subsets of one similarity matrix (possibly post-processed), or of streamed
     scores (:class:`c2vbench.evaluation.streamed_ranking.StreamedScores`: ranked tile by tile, never held whole)."""
     from c2vbench.evaluation.metrics import evaluate_similarity, pairwise_accuracy, pairwise_accuracy_from_scores
 
     subsets = {name: (subset.caption_indices, subset.video_indices) for name, subset in split.subsets.items()}
+    if getattr(split, "relevant_videos", None) is not None:
+        return multi_target_block(sim, split, plan, subsets)
     if hasattr(sim, "evaluate"):
         pairs = {name: [(i, split.captions[i].video_index) for i in subset.caption_indices]
                  + list(zip(subset.caption_indices, subset.rival_videos, strict=True))
                  for name, subset in split.subsets.items() if subset.rival_videos}
         wanted = [pair for name in pairs for pair in pairs[name]]
-        evaluation, values = sim.evaluate(split.text_to_video, tie=config.tie, subsets=subsets, entries=wanted)
+        evaluation, values = sim.evaluate(split.text_to_video, tie=plan.tie, subsets=subsets, entries=wanted)
         evaluated = evaluation.to_dict()
         offset = 0
         for name, subset_pairs in pairs.items():
@@ -287,7 +293,7 @@ def evaluation_block(sim, split, config: RunConfig) -> dict[str, Any]:
                 values[offset:offset + half], values[offset + half:offset + 2 * half])
             offset += len(subset_pairs)
         return evaluated
-    evaluated = evaluate_similarity(sim, split.text_to_video, tie=config.tie, v2t_mode=config.v2t_mode,
+    evaluated = evaluate_similarity(sim, split.text_to_video, tie=plan.tie, v2t_mode=plan.v2t_mode,
                                     subsets=subsets).to_dict()
     for name, subset in split.subsets.items():
         if subset.rival_videos:
@@ -297,15 +303,32 @@ def evaluation_block(sim, split, config: RunConfig) -> dict[str, Any]:
     return evaluated
 
 
-def post_processed_block(post_sim, split, config: RunConfig) -> dict[str, Any]:
+def multi_target_block(sim, split, plan: EvaluationPlan, subsets: dict[str, Any]) -> dict[str, Any]:
+    """:func:`evaluation_block` of a split whose captions may have several correct videos (SSv2 templates, RTime's
+    copies): R@K = a correct video in the top K, and mAP (:mod:`c2vbench.evaluation.multi_target`). These splits
+    are small: streamed scores are assembled into the matrix."""
+    from c2vbench.evaluation.multi_target import evaluate_multi_target
+    from c2vbench.platform.errors import C2VBenchError
+
+    if plan.v2t_mode != "all-captions":
+        raise C2VBenchError(f"--v2t-mode {plan.v2t_mode} is not defined when a text has several correct videos",
+                            "use the default all-captions mode")
+    matrix = sim.matrix() if hasattr(sim, "matrix") else sim
+    evaluated = evaluate_multi_target(matrix, split.relevant_videos, tie=plan.tie, subsets=subsets).to_dict()
+    evaluated["multi_target"] = ("R@K: a correct video in the top K; MdR/MnR: rank of the best correct video; "
+                                 "mAP: mean average precision (percent), ties averaged exactly")
+    return evaluated
+
+
+def post_processed_block(post_sim, split, plan: EvaluationPlan) -> dict[str, Any]:
     """:func:`evaluation_block` of post-processed scores; with per-direction scores (QB-Norm), text→video numbers
     come from the text→video matrix and video→text numbers from the video→text one."""
     from c2vbench.evaluation.postprocess import DirectionalScores
 
     if not isinstance(post_sim, DirectionalScores):
-        return evaluation_block(post_sim, split, config)
-    t2v = evaluation_block(post_sim.t2v, split, config)
-    v2t = evaluation_block(post_sim.v2t, split, config)
+        return evaluation_block(post_sim, split, plan)
+    t2v = evaluation_block(post_sim.t2v, split, plan)
+    v2t = evaluation_block(post_sim.v2t, split, plan)
 
     def merged(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
         return {**{k: v for k, v in first.items() if not k.startswith("v2t")},
@@ -324,13 +347,18 @@ def post_processed_block(post_sim, split, config: RunConfig) -> dict[str, Any]:
     return block
 
 
-def build_result(config: RunConfig, assembly: Assembly, split, sim: np.ndarray, post_sim: np.ndarray,
-                 screen: SplitScreener, training, encoded, device: torch.device,
+def build_result(settings: Mapping[str, Any], plan: EvaluationPlan, assembly: Assembly, split, sim: np.ndarray,
+                 post_sim: np.ndarray, screen: SplitScreener, training, encoded, device: torch.device,
                  reporter: Reporter, checkpoint: dict[str, Any] | None = None,
-                 legacy_batching: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The result of one evaluation. ``checkpoint`` (``eval`` only): ``{"sha256", "format", "legacy_mask",
-    "options", "path"}``; everything but the path enters the ``config_key``. ``legacy_batching``: how videos were
-    batched under the legacy mask (recorded in the protocol card: the scores depend on it)."""
+                 legacy_batching: dict[str, Any] | None = None,
+                 effective_backbone_lr: float | None = None) -> dict[str, Any]:
+    """The result of one evaluation.
+
+    ``settings`` is the run's resolved configuration as a dict (recorded as ``config``; for ``eval`` with the
+    components read from the checkpoint) and ``plan`` how the split was scored. ``checkpoint`` (``eval`` only):
+    ``{"sha256", "format", "legacy_mask", "options", "path"}``; everything but the path enters the ``config_key``.
+    ``legacy_batching``: how videos were batched under the legacy mask (recorded in the protocol card: the scores
+    depend on it). ``effective_backbone_lr``: the backbone's learning rate when it was fine-tuned."""
     import torch
 
     from c2vbench.data.feed import describe_preprocessing
@@ -338,11 +366,10 @@ def build_result(config: RunConfig, assembly: Assembly, split, sim: np.ndarray, 
     from c2vbench.evaluation.postprocess import get_postprocessor
     from c2vbench.results.identity import configuration_key, execution
     from c2vbench.runtime.precision import effective_precision
-    from c2vbench.training.loop import backbone_lr
 
-    processor = get_postprocessor(config.postprocess)
-    plain = evaluation_block(sim, split, config)
-    evaluated = plain if config.postprocess == "none" else post_processed_block(post_sim, split, config)
+    processor = get_postprocessor(plan.postprocess)
+    plain = evaluation_block(sim, split, plan)
+    evaluated = plain if plan.postprocess == "none" else post_processed_block(post_sim, split, plan)
     card = {
         **assembly.dataset.protocol,
         "dataset": assembly.dataset.name,
@@ -356,40 +383,46 @@ def build_result(config: RunConfig, assembly: Assembly, split, sim: np.ndarray, 
         # stable categories only: the decoders' own messages change with versions and paths (kept in "screening")
         "skipped_videos": card_entries(screen.skipped),
         "partial_videos": card_entries(screen.partial, partial=True),
-        "tie": config.tie,
-        "v2t_mode": config.v2t_mode,
-        "preprocess": describe_preprocessing(config.preprocess, device,
+        "tie": plan.tie,
+        "v2t_mode": plan.v2t_mode,
+        "preprocess": describe_preprocessing(plan.preprocess, device,
                                              any(Path(video.source).is_dir() for video in split.videos[:1]),
-                                             config.num_workers),
+                                             plan.num_workers),
     }
     if legacy_batching is not None:
         card["legacy_mask_batching"] = legacy_batching
+    if getattr(split, "relevant_videos", None) is not None:
+        card["targets"] = plain["multi_target"]
+    if getattr(split, "contrasts", None):
+        card["contrasts"] = {name: {"description": contrast.description, "pairs": len(contrast.video_indices),
+                                    "groups": sorted(set(contrast.groups))}
+                             for name, contrast in split.contrasts.items()}
     model = assembly.model
     head_protocol = model.evaluation_protocol()
     if head_protocol:  # e.g. T-MASS's stochastic trials: never ranked with single-pass scores
         card["align_head_evaluation"] = head_protocol
-    ran = execution(config, device)
-    config_key = configuration_key(config, ran, assembly.options, checkpoint)
+    ran = execution(plan.precision, device)
+    config_key = configuration_key(settings, ran, assembly.options, checkpoint)
     result: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "c2vbench_version": __version__,
         "created": now_iso(),
-        "run_id": new_run_id(config_key, config.seed),
+        "run_id": new_run_id(config_key, settings["seed"]),
         "plugins": {role: component.provenance() for role, component in assembly.components.items()},
-        "config": {**config.to_dict(), "resolved_options": assembly.options,
+        "config": {**settings, "resolved_options": assembly.options,
                    "image_size": int(model.backbone.image_size),
-                   "effective_backbone_lr": backbone_lr(config, model) if config.protocol == "finetune" else None,
+                   "effective_backbone_lr": effective_backbone_lr,
                    "caption_sampling": "one random caption per video per epoch",
-                   "training_frames": training_frames(config, assembly.sampling), "execution": ran,
+                   "training_frames": training_frames(settings["protocol"], assembly.sampling), "execution": ran,
                    **backbone_details(model.backbone),
-                   "effective_precision": effective_precision(config.precision, device)},
+                   "effective_precision": effective_precision(plan.precision, device)},
         "config_key": config_key,
         "protocol": protocol_card(card),
         "metrics": evaluated["metrics"],
         "per_query": evaluated["per_query"],
         "subsets": evaluated.get("subsets", {}),
-        "tie": config.tie,
-        "v2t_mode": config.v2t_mode,
+        "tie": plan.tie,
+        "v2t_mode": plan.v2t_mode,
         "postprocess": {"name": processor.name, "track": processor.track,
                         **({"v2t": "QB-Norm with a bank of training videos (text-to-video: training captions)"}
                            if processor.name == "qbnorm" else {})},
@@ -399,7 +432,7 @@ def build_result(config: RunConfig, assembly: Assembly, split, sim: np.ndarray, 
             "selected_on_test": training.selection_split == "test"},
         "cost": {
             "parameters": sum(p.numel() for p in model.parameters()),
-            "trainable_parameters": trained_parameter_count(model, config.protocol),
+            "trainable_parameters": trained_parameter_count(model, settings["protocol"]),
             "videos_per_second": round(encoded.videos_per_second, 3),
             "texts_per_second": round(encoded.texts_per_second, 3),
         },
@@ -407,7 +440,7 @@ def build_result(config: RunConfig, assembly: Assembly, split, sim: np.ndarray, 
         "screening": {"skipped": screen.skipped, "partial": screen.partial},
         "env": environment(str(device) if device.type != "cuda" else torch.cuda.get_device_name(device)),
     }
-    if config.postprocess != "none":
+    if plan.postprocess != "none":
         result["plain"] = {"metrics": plain["metrics"], "per_query": plain["per_query"]}
     if checkpoint is not None:
         result["checkpoint"] = dict(checkpoint)
@@ -421,11 +454,11 @@ def backbone_details(backbone) -> dict[str, Any]:
     return {"backbone_details": describe()} if callable(describe) else {}
 
 
-def training_frames(config: RunConfig, sampling) -> str | None:
+def training_frames(protocol: str, sampling) -> str | None:
     """Which frames training saw (the protocol card describes the test-time sampling only)."""
-    if config.protocol == "zeroshot":
+    if protocol == "zeroshot":
         return None
-    if config.protocol == "frozen":
+    if protocol == "frozen":
         return ("fixed test-time positions, no jitter: frame features computed once in eval mode and reused every "
                 "epoch")
     jitter = getattr(sampling, "train_jitter", False) and getattr(sampling, "mode", "clip2video") == "clip2video"

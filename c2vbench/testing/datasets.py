@@ -92,6 +92,8 @@ def _check_split_records(split_name, split, VideoRecord, CaptionRecord, QuerySub
         if not 0 <= caption.video_index < len(split.videos):
             raise RuleFailed(f"{where}: caption {caption.text!r} points at video {caption.video_index}")
         covered.add(caption.video_index)
+    for relevant in split.relevant_videos or ():  # several correct videos per text: each answers that text
+        covered.update(relevant)
     uncovered = [split.videos[i].video_id for i in range(len(split.videos)) if i not in covered]
     if uncovered:
         raise RuleFailed(f"{where}: video(s) without a caption, e.g. {uncovered[:3]}")

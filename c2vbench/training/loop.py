@@ -22,19 +22,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from c2vbench.config import RunConfig
 from c2vbench.data.loader import VideoClipDataset, make_video_loader
 from c2vbench.data.sampling import FrameSampling
 from c2vbench.data.types import RetrievalSplit
 from c2vbench.evaluation.encoding import (
     FrameBank,
-    can_stream,
     encode_texts,
     frame_feed,
     streamed_scores,
     tokenize_once,
     video_dataset_for,
 )
+from c2vbench.evaluation.plan import EvaluationPlan
 from c2vbench.evaluation.sharded_encoding import compute_frame_bank_sharded, encode_split_sharded, score_all_sharded
 from c2vbench.platform.errors import C2VBenchError
 from c2vbench.runtime.atomic_files import write_json_atomic
@@ -47,6 +46,7 @@ from c2vbench.runtime.distributed import (
 )
 from c2vbench.runtime.precision import autocast, effective_precision
 from c2vbench.runtime.progress import Reporter
+from c2vbench.training.plan import TrainingPlan
 
 TRAINING_STATE_FILE = "training_state.pt"
 
@@ -79,11 +79,6 @@ def parameter_groups(model, lr: float, backbone_lr: float, weight_decay: float, 
     ]
 
 
-def backbone_lr(config: RunConfig, model) -> float:
-    """The backbone's learning rate: explicit, or ``lr`` times the configured or the backbone's recommended scale."""
-    return config.effective_backbone_lr(float(getattr(model.backbone, "recommended_lr_scale", 1e-3)))
-
-
 def warmup_cosine(total_steps: int, warmup_proportion: float):
     """Linear warm-up over the first ``warmup_proportion`` of steps, then cosine decay to zero."""
     warmup_steps = max(1, int(round(total_steps * warmup_proportion))) if warmup_proportion > 0 else 0
@@ -108,20 +103,25 @@ def pick_captions(grouped: list[list[int]], video_indices: np.ndarray, rng: np.r
     return np.array([grouped[v][rng.integers(len(grouped[v]))] for v in video_indices], dtype=np.int64)
 
 
-def selection_score(model, split: RetrievalSplit, sampling: FrameSampling, config: RunConfig,
+def selection_score(model, split: RetrievalSplit, sampling: FrameSampling, plan: EvaluationPlan,
                     device: torch.device, reporter: Reporter, bank: FrameBank | None) -> dict[str, float]:
     """T2V recall on the selection split (R@1 + R@5 + R@10 is the selection criterion)."""
     from c2vbench.evaluation.metrics import evaluate_similarity
 
-    encoded = encode_split_sharded(model, split, sampling, config.eval_batch_size, device, reporter,
-                                   config.num_workers, bank=bank, preprocess=config.preprocess,
-                                   precision=config.precision)
-    if can_stream(config) and not current_world().distributed:
+    encoded = encode_split_sharded(model, split, sampling, plan.batch_size, device, reporter,
+                                   plan.num_workers, bank=bank, preprocess=plan.preprocess,
+                                   precision=plan.precision)
+    if split.relevant_videos is not None:  # several correct videos per text (a small split): the matrix
+        from c2vbench.evaluation.multi_target import evaluate_multi_target
+
+        sim = score_all_sharded(model, encoded, device, to_all=True)
+        metrics = evaluate_multi_target(sim, split.relevant_videos, tie=plan.tie).metrics
+    elif plan.streams and not current_world().distributed:
         scores = streamed_scores(model, encoded.text, encoded.video, device)
-        metrics = scores.evaluate(split.text_to_video, tie=config.tie)[0].metrics
+        metrics = scores.evaluate(split.text_to_video, tie=plan.tie)[0].metrics
     else:
         sim = score_all_sharded(model, encoded, device, to_all=True)  # every rank keeps the same best epoch
-        metrics = evaluate_similarity(sim, split.text_to_video, tie=config.tie, v2t_mode=config.v2t_mode).metrics
+        metrics = evaluate_similarity(sim, split.text_to_video, tie=plan.tie, v2t_mode=plan.v2t_mode).metrics
     return {"R@1": metrics["t2v"]["R@1"], "R@5": metrics["t2v"]["R@5"], "R@10": metrics["t2v"]["R@10"],
             "rsum": metrics["t2v"]["R@1"] + metrics["t2v"]["R@5"] + metrics["t2v"]["R@10"]}
 
@@ -142,18 +142,18 @@ class FrozenFeatures:
 
 
 def cache_frozen_features(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | None,
-                          input_ids, attention_mask, sampling: FrameSampling, config: RunConfig,
+                          input_ids, attention_mask, sampling: FrameSampling, plan: TrainingPlan,
                           device: torch.device, reporter: Reporter, feature_cache=None) -> FrozenFeatures:
     def bank(split, description):
-        return compute_frame_bank_sharded(model, split, sampling, config.eval_batch_size, device, reporter,
-                                          config.num_workers, description, feature_cache=feature_cache,
-                                          preprocess=config.preprocess, precision=config.precision)
+        return compute_frame_bank_sharded(model, split, sampling, plan.selection.batch_size, device, reporter,
+                                          plan.num_workers, description, feature_cache=feature_cache,
+                                          preprocess=plan.preprocess, precision=plan.precision)
 
     if feature_cache is not None:  # the training captions' features may be on disk already
-        text = encode_texts(model, [c.text for c in train_split.captions], config.eval_batch_size, device,
-                            reporter, feature_cache, train_split.name, config.precision).to(device)
+        text = encode_texts(model, [c.text for c in train_split.captions], plan.selection.batch_size, device,
+                            reporter, feature_cache, train_split.name, plan.precision).to(device)
     else:
-        with torch.no_grad(), autocast(config.precision, device):
+        with torch.no_grad(), autocast(plan.precision, device):
             features = model.encode_text(input_ids.to(device), attention_mask.to(device))
         text = type(features)(features.eot.float(), features.tokens.float(), features.token_mask)
     selection = bank(selection_split, "caching selection frames") if selection_split is not None else None
@@ -197,16 +197,16 @@ class BatchShare:
         return self.caption_indices[self.rows]
 
 
-def plan_epoch(epoch: int, n_videos: int, config: RunConfig, rng: np.random.Generator, grouped: list[list[int]],
+def plan_epoch(epoch: int, n_videos: int, plan: TrainingPlan, rng: np.random.Generator, grouped: list[list[int]],
                frozen: bool, rank: int = 0, world_size: int = 1) -> list[BatchShare]:
     """The global batches of one epoch (every rank plans the same ones) and this rank's share of each.
 
     A final batch of fewer than two videos is left out (a contrastive loss needs negatives).
     """
-    order = rng.permutation(n_videos) if frozen else epoch_order(n_videos, config.seed, epoch)
+    order = rng.permutation(n_videos) if frozen else epoch_order(n_videos, plan.seed, epoch)
     shares = []
-    for start in range(0, n_videos, config.batch_size):
-        videos = order[start:start + config.batch_size]
+    for start in range(0, n_videos, plan.batch_size):
+        videos = order[start:start + plan.batch_size]
         if len(videos) < 2:
             continue
         captions = pick_captions(grouped, videos, rng)
@@ -217,8 +217,7 @@ def plan_epoch(epoch: int, n_videos: int, config: RunConfig, rng: np.random.Gene
     return shares
 
 
-def epoch_batches(epoch: int, shares: list[BatchShare], config: RunConfig,
-                  video_loader, device: torch.device):
+def epoch_batches(epoch: int, shares: list[BatchShare], video_loader):
     """``(frames, frame_mask)`` of this rank's share of every planned batch; None, None under ``frozen``.
 
     ``video_loader`` is made once per run (:func:`training_loader`) and keeps its workers across epochs: each
@@ -233,9 +232,9 @@ def epoch_batches(epoch: int, shares: list[BatchShare], config: RunConfig,
         yield frames, frame_mask
 
 
-def training_loader(video_dataset: VideoClipDataset, config: RunConfig, device: torch.device):
+def training_loader(video_dataset: VideoClipDataset, plan: TrainingPlan, device: torch.device):
     """The ``finetune`` loader: persistent workers, prefetching, pinned memory on CUDA; batches planned per epoch."""
-    return make_video_loader(video_dataset, config.batch_size, config.num_workers, pin_memory=device.type == "cuda",
+    return make_video_loader(video_dataset, plan.batch_size, plan.num_workers, pin_memory=device.type == "cuda",
                              batches=[], persistent=True)
 
 
@@ -285,30 +284,30 @@ def loss_step(model, input_ids, attention_mask, frozen: FrozenFeatures | None, d
 
 
 def train(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | None, sampling: FrameSampling,
-          config: RunConfig, device: torch.device, reporter: Reporter,
+          plan: TrainingPlan, device: torch.device, reporter: Reporter,
           state_dir: Path | None = None, feature_cache=None) -> TrainingSummary:
     """Train ``model`` in place; returns the history. ``state_dir`` keeps a resumable state after every epoch.
 
     Under ``frozen`` the backbone's embeddings come from ``feature_cache`` (a
     :class:`~c2vbench.evaluation.encoding.BackboneFeatureCache`) when it holds them."""
-    is_frozen = config.protocol == "frozen"
+    is_frozen = plan.frozen
     world = current_world()
-    check_global_batch(config.batch_size, world)
+    check_global_batch(plan.batch_size, world)
     model.to(device)
     if is_frozen:
         model.backbone.requires_grad_(False)
-    groups = parameter_groups(model, config.lr, backbone_lr(config, model), config.weight_decay,
+    groups = parameter_groups(model, plan.lr, plan.backbone_lr_for(model), plan.weight_decay,
                               train_backbone=not is_frozen)
     if not groups:
-        raise C2VBenchError(f"nothing to train: {config.temporal}/{config.align} has no trainable parameters under "
-                            f"--protocol {config.protocol}", "use --protocol finetune or zeroshot")
+        raise C2VBenchError(f"nothing to train: {plan.components} has no trainable parameters under "
+                            f"--protocol {plan.protocol}", "use --protocol finetune or zeroshot")
     trained_parameters = [p for group in groups for p in group["params"]]
     # foreach: one multi-tensor kernel per step instead of a loop over the parameters (torch picks it on CUDA by
     # itself, not on CPU, where the loop was a tenth of the main job); the same arithmetic, bit for bit
     optimizer = torch.optim.AdamW(groups, betas=(0.9, 0.98), eps=1e-6, foreach=True)
-    total_steps = steps_per_epoch(len(train_split.videos), config.batch_size) * config.epochs
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total_steps, config.warmup_proportion))
-    precision = effective_precision(config.precision, device)
+    total_steps = steps_per_epoch(len(train_split.videos), plan.batch_size) * plan.epochs
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total_steps, plan.warmup_proportion))
+    precision = effective_precision(plan.precision, device)
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and precision == "fp16")
 
     history: list[dict[str, Any]] = []
@@ -322,7 +321,7 @@ def train(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | 
         scheduler.load_state_dict(state["scheduler"])
         history, start_epoch, best = state["history"], state["epoch"] + 1, state["best"]
         resumed_from = state["epoch"]
-        if start_epoch >= config.epochs:
+        if start_epoch >= plan.epochs:
             reporter.note(f"training had finished ({start_epoch} epochs, kept in {state_dir}): not trained again")
         else:
             reporter.note(f"resumed after epoch {resumed_from + 1} from {state_dir}")
@@ -330,29 +329,29 @@ def train(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | 
     grouped = captions_by_video(train_split)
     frozen = None
     video_loader = feed = step = None
-    if start_epoch < config.epochs:  # a finished training needs neither the captions nor the frames again
+    if start_epoch < plan.epochs:  # a finished training needs neither the captions nor the frames again
         input_ids, attention_mask = tokenize_once(model.backbone, [c.text for c in train_split.captions])
         if is_frozen:
             frozen = cache_frozen_features(model, train_split, selection_split, input_ids, attention_mask, sampling,
-                                           config, device, reporter, feature_cache)
+                                           plan, device, reporter, feature_cache)
         else:
-            video_dataset = video_dataset_for(model, train_split, sampling, device, config.preprocess, train=True,
-                                              seed=config.seed, num_workers=config.num_workers)
-            video_loader = training_loader(video_dataset, config, device)
+            video_dataset = video_dataset_for(model, train_split, sampling, device, plan.preprocess, train=True,
+                                              seed=plan.seed, num_workers=plan.num_workers)
+            video_loader = training_loader(video_dataset, plan, device)
             feed = frame_feed(model, sampling, device)
         step = loss_step(model, input_ids, attention_mask, frozen, device, feed)
     epoch_seconds: list[float] = []
-    for epoch in range(start_epoch, config.epochs):
+    for epoch in range(start_epoch, plan.epochs):
         epoch_start = time.perf_counter()
         model.train()
         if is_frozen:
             model.backbone.eval()
-        rng = np.random.default_rng([config.seed, epoch])
+        rng = np.random.default_rng([plan.seed, epoch])
         losses: list[float] = []
-        shares = plan_epoch(epoch, len(train_split.videos), config, rng, grouped, is_frozen, world.rank,
+        shares = plan_epoch(epoch, len(train_split.videos), plan, rng, grouped, is_frozen, world.rank,
                             world.size)
-        batches = zip(shares, epoch_batches(epoch, shares, config, video_loader, device), strict=True)
-        for share, (frames, frame_mask) in reporter.track(batches, f"epoch {epoch + 1}/{config.epochs}",
+        batches = zip(shares, epoch_batches(epoch, shares, video_loader), strict=True)
+        for share, (frames, frame_mask) in reporter.track(batches, f"epoch {epoch + 1}/{plan.epochs}",
                                                           total=len(shares)):
             with autocast(precision, device):
                 loss = step(frames, frame_mask, share)
@@ -362,8 +361,8 @@ def train(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | 
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(optimizer)
-            if config.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(trained_parameters, config.grad_clip)
+            if plan.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(trained_parameters, plan.grad_clip)
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
@@ -372,7 +371,7 @@ def train(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | 
         record: dict[str, Any] = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else None,
                                   "steps": len(losses)}
         if selection_split is not None:
-            record["selection"] = selection_score(model, selection_split, sampling, config, device, reporter,
+            record["selection"] = selection_score(model, selection_split, sampling, plan.selection, device, reporter,
                                                   frozen.selection_frames if frozen else None)
             if best is None or record["selection"]["rsum"] > best[0]:
                 best = (record["selection"]["rsum"], epoch,
