@@ -104,6 +104,22 @@ def test_xpool_matches_the_official_scores_and_loss(heads):
     assert_parity(head.loss(batch_text, batch_video), data["train_loss_dropout"])
 
 
+def test_xpool_evaluation_path_computes_the_training_path_without_dropout():
+    generator = torch.Generator().manual_seed(1)
+    head = XPoolHead(16, 4, 0.0, 0.0)
+    with torch.no_grad():
+        for parameter in head.parameters():
+            parameter.add_(0.3 * torch.randn(parameter.shape, generator=generator))
+    text = torch.randn(5, 16, generator=generator)
+    frames = torch.randn(3, 6, 16, generator=generator)
+    mask = torch.tensor([[1] * 6, [1, 1, 0, 0, 0, 0], [1, 1, 1, 1, 1, 0]])
+    pooling = head.pool_frames
+    with torch.no_grad():
+        pooled_in_training = pooling.train()(text, frames, mask)  # dropout 0: the official order of operations
+        pooled_factored = pooling.eval()(text, frames, mask)
+    torch.testing.assert_close(pooled_factored, pooled_in_training, rtol=1e-5, atol=1e-5)
+
+
 def test_xpool_pools_a_video_and_its_reversal_to_the_same_bits():
     generator = torch.Generator().manual_seed(0)
     head = XPoolHead(16, 2, 0.0, math.log(20.0)).eval()
@@ -236,29 +252,6 @@ def test_tmass_loss_matches_the_official_training_step():
     assert_parity(head.loss(batch_text, batch_video), data["train_loss_dropout"])
 
 
-def official_indexing(head: TMassHead, data: dict[str, np.ndarray], draws: torch.Tensor) -> np.ndarray:
-    """What the official evaluation computes (``sim_matrix_inference_stochastic``): the trial is chosen against
-    p(v | t), but the chosen text is then scored against p(v | the caption of v in t's slot), NaN where v has none.
-    For a pair whose caption is not v's, that is v's vector conditioned on one of v's own (ground-truth) captions."""
-    video_of_text = data["video_of_text"].tolist()
-    captions_of = {video: [j for j, other in enumerate(video_of_text) if other == video] for video in video_of_text}
-    slot = [captions_of[video].index(j) for j, video in enumerate(video_of_text)]
-    text, frames = torch.from_numpy(data["text"]), torch.from_numpy(data["frames"])
-    mask = torch.ones(frames.shape[:2], dtype=torch.long)
-    with torch.no_grad():
-        pooled = head.pool_frames(text, frames, mask)
-        pooled = pooled / pooled.norm(dim=-1, keepdim=True)
-        stochastic = text[None, :, None] + draws * head.radius(text, frames, mask)[None]
-        stochastic = stochastic / stochastic.norm(dim=-1, keepdim=True)
-    scores = np.full((len(text), len(frames)), np.nan)
-    for j in range(len(text)):
-        for v in range(len(frames)):
-            chosen = int((stochastic[:, j, v] * pooled[v, j]).sum(dim=-1).argmax())
-            if slot[j] < len(captions_of[v]):
-                scores[j, v] = float((stochastic[chosen, j, v] * pooled[v, captions_of[v][slot[j]]]).sum())
-    return scores
-
-
 def test_tmass_trials_match_the_official_evaluation_and_its_indexing_bug():
     data = fixture("tmass")
     head = tmass_from(data, trials=setting(data, "trials")).eval()
@@ -272,7 +265,7 @@ def test_tmass_trials_match_the_official_evaluation_and_its_indexing_bug():
     # a caption against its own video: the official score is the best trial's cosine
     assert_parity(scores[rows, truth], official[rows.numpy(), truth.numpy()])
     # every other official score comes from the ground-truth-conditioned vector: reproduced, NaNs included ...
-    reproduced = official_indexing(head, data, draws)
+    reproduced = head.official_indexing_cosines(text, video, truth, draws).numpy()
     assert np.array_equal(np.isnan(reproduced), np.isnan(official))
     assert_parity(torch.from_numpy(np.nan_to_num(reproduced)), np.nan_to_num(official))
     # ... and it changes the numbers: the head scores p(v | t) for every pair

@@ -174,6 +174,45 @@ class TMassHead(nn.Module):
     def forward(self, text: TextFeatures, video: VideoFeatures) -> torch.Tensor:
         return self.scale() * self.stochastic_cosines(text, video)
 
+    def official_indexing_cosines(self, text: TextFeatures, video: VideoFeatures, video_of_text: torch.Tensor,
+                                  draws: torch.Tensor | None = None) -> torch.Tensor:
+        """The official evaluation's scores, for comparison only: ``[Nt, Nv]``, NaN where it has none.
+
+        The official ``sim_matrix_inference_stochastic`` picks each pair's trial against ``p(t, v)`` as the head
+        does, but then scores the chosen text against ``p(c, v)``, where c is the caption of v that sits in t's
+        place among its own video's captions (NaN when v has no caption there): for every pair but the matching
+        one, the video is pooled for one of *its own* captions (a reshape that pairs the wrong axes). It needs
+        each caption's ground-truth video (``video_of_text``), which no align head sees in a run, so it is not an
+        option of the head. Small splits only (everything is held at once).
+        """
+        video_of_text = torch.as_tensor(video_of_text).long()
+        n_text, n_video = len(text), len(video)
+        slot = torch.zeros(n_text, dtype=torch.long)
+        captions_of: dict[int, list[int]] = {}
+        for row, owner in enumerate(video_of_text.tolist()):
+            slot[row] = len(captions_of.setdefault(owner, []))
+            captions_of[owner].append(row)
+        condition = torch.full((n_text, n_video), -1, dtype=torch.long)
+        for owner, rows in captions_of.items():
+            for position, caption in enumerate(rows):
+                condition[slot == position, owner] = caption
+        with torch.no_grad(), torch.autocast(device_type=text.eot.device.type, enabled=False):
+            sentences, frames = text.eot.float(), video.frames.float()
+            pooled = l2_normalise(self.pool_frames(sentences, frames, video.frame_mask))  # [Nv, Nt, D]
+            radius = self.radius(sentences, frames, video.frame_mask)
+            if draws is None:
+                sigma = self.trial_draws(*self.row_keys(text, video)).permute(2, 0, 1, 3)
+            else:
+                sigma = draws.float()
+            stochastic = l2_normalise(sentences[None, :, None] + sigma * radius[None])  # [K, Nt, Nv, D]
+            own = pooled.transpose(0, 1)  # p(t, v) as [Nt, Nv, D]
+            chosen = (stochastic * own[None]).sum(dim=-1).argmax(dim=0)  # [Nt, Nv]
+            picked = torch.gather(stochastic, 0, chosen[None, ..., None].expand(1, *stochastic.shape[1:]))[0]
+            columns = torch.arange(n_video)[None, :].expand(n_text, n_video)
+            target = pooled[columns, condition.clamp(min=0)]  # p(c, v) as [Nt, Nv, D]
+            scores = (picked * target).sum(dim=-1)
+            return scores.masked_fill(condition < 0, float("nan"))
+
     # -- training ------------------------------------------------------------------------------------------------
 
     def training_draws(self, sentences: torch.Tensor) -> torch.Tensor:
