@@ -336,9 +336,14 @@ def test_tmass_protocol_is_empty_only_for_the_deterministic_pass():
 # the plug-in rules and a short training run of each
 
 
-@pytest.mark.parametrize("name", ["xpool", "drl", "tmass"])
-def test_conforms(name):
-    assert_plugin_conforms(name)
+# test_conformance_kit.py runs the kit on every built-in with its default options; here, the other variants
+@pytest.mark.parametrize(("name", "options"), [
+    ("xpool", {"heads": "2"}),
+    ("drl", {"interaction": "ti", "frames": "none", "cdcr": "2", "legacy_padding": "true"}),
+    ("tmass", {"trials": "0", "prior": "normal", "prior_std": "0.1"}),
+], ids=["xpool-heads2", "drl-ti-raw-frames-legacy", "tmass-single-pass-normal"])
+def test_other_variants_conform(name, options):
+    assert_plugin_conforms(name, options=options)
 
 
 def test_each_head_trains_on_the_embedded_dataset_and_tmass_trials_stay_apart(tmp_path):

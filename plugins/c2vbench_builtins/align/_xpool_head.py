@@ -118,26 +118,31 @@ class TextConditionedPooling(nn.Module):
     def factored(self, text: torch.Tensor, frames: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
         """The pooling without dropout, with ``W_o`` and ``W_l`` applied per frame instead of per pair.
 
-        ``W_o`` is linear and the attention weights of a head sum to 1, so the centred output of ``W_o`` is the
-        weighted sum of the centred per-frame vectors ``ũ_hf = centre(W_o[:, h] v_hf)`` plus the centred bias:
-        ``x̃ = Σ a_hf ũ_hf + b̃``. LayerNorm 2 only centres (done) and divides by one number per pair, σ, so
-        ``W_l LN2(x) = (Σ a_hf W_l(γ2 ⊙ ũ_hf) + W_l(γ2 ⊙ b̃)) / σ + W_l β2``. A pair then costs two weighted sums of
-        ``H·T`` vectors instead of two ``D × D`` products: at D = 512 and T = 12, about twenty times fewer operations.
+        ``W_o`` is linear and a head's attention weights sum to 1, so the centred output of ``W_o`` is a weighted
+        sum of centred per-frame vectors, ``x̃ = Σ a_hf ũ_hf + b̃`` with ``ũ_hf = centre(W_o[:, h] v_hf)``.
+        LayerNorm 2 only centres (done) and divides by one number per pair, ``σ``, whose square is a quadratic form
+        in the weights (``|x̃|² = aᵀ G a + 2 aᵀ ũ b̃ + |b̃|²``, G the frames' Gram matrix). So the block's output
+        before LayerNorm 3 is ``(Σ a_hf w_hf + w_b) / σ + c`` with per-frame ``w_hf = γ2 ⊙ ũ_hf + W_l(γ2 ⊙ ũ_hf)``:
+        a pair costs one weighted sum of ``H·T`` vectors instead of two ``D × D`` products.
         """
         attention = self.cross_attn
         heads, width = attention.heads, text.shape[-1]
+        n_video, n_text = frames.shape[0], text.shape[0]
         weights = attention.weights(text, frames, frame_mask)  # [Nv, H, Nt, T]
+        coefficients = weights.permute(0, 2, 1, 3).reshape(n_video, n_text, -1)  # [Nv, Nt, H·T]
         out_weight = attention.out_proj.weight.reshape(width, heads, width // heads)
-        per_frame = torch.einsum("vfhe,dhe->vhfd", attention.values(frames), out_weight)  # [Nv, H, T, D]
-        per_frame = per_frame - per_frame.mean(dim=-1, keepdim=True)
-        bias = attention.out_proj.bias - attention.out_proj.bias.mean()
+        per_frame = torch.einsum("vfhe,dhe->vhfd", attention.values(frames), out_weight).reshape(n_video, -1, width)
+        per_frame = per_frame - per_frame.mean(dim=-1, keepdim=True)  # ũ_hf, [Nv, H·T, D]
+        bias = attention.out_proj.bias - attention.out_proj.bias.mean()  # b̃
+        squared = (torch.bmm(coefficients, per_frame @ per_frame.transpose(1, 2)) * coefficients).sum(dim=-1)
+        squared = squared + 2.0 * torch.bmm(coefficients, (per_frame @ bias)[..., None])[..., 0] + bias.square().sum()
+        sigma = torch.sqrt(squared.clamp(min=0.0) / width + self.layer_norm2.eps)[..., None]  # [Nv, Nt, 1]
         gain, shift = self.layer_norm2.weight, self.layer_norm2.bias
-        projected = (per_frame * gain) @ self.linear_proj.weight.t()  # W_l(γ2 ⊙ ũ_hf)
-        centred = torch.einsum("vhtf,vhfd->vtd", weights, per_frame) + bias  # x̃, [Nv, Nt, D]
-        scale = torch.sqrt(centred.square().mean(dim=-1, keepdim=True) + self.layer_norm2.eps)
-        linear = (torch.einsum("vhtf,vhfd->vtd", weights, projected) + self.linear_proj.weight @ (gain * bias))
-        linear = linear / scale + self.linear_proj(shift)
-        return self.layer_norm3(gain * centred / scale + shift + linear)
+        scaled = per_frame * gain
+        mixed_frames = scaled + scaled @ self.linear_proj.weight.t()  # w_hf
+        mixed_bias = gain * bias + self.linear_proj.weight @ (gain * bias)  # w_b
+        summed = torch.baddbmm(mixed_bias.expand(n_video, n_text, width), coefficients, mixed_frames)
+        return self.layer_norm3(torch.addcdiv(shift + self.linear_proj(shift), summed, sigma))
 
     @staticmethod
     def floats_per_pair(width: int, slots: int, heads: int) -> int:
