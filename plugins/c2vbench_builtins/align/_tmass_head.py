@@ -153,10 +153,11 @@ class TMassHead(nn.Module):
             keys = self.row_keys(text, video) if draws is None and self.trials > 0 else None
             width, slots = frames.shape[-1], frames.shape[1]
             trials = draws.shape[0] if draws is not None else self.trials
+            pooler = self.pool_frames.pair_pooler(sentences, frames, video.frame_mask)
 
             def block(rows: slice, columns: slice) -> torch.Tensor:
                 mask = video.frame_mask[columns]
-                pooled = l2_normalise(self.pool_frames(sentences[rows], frames[columns], mask)).transpose(0, 1)
+                pooled = l2_normalise(pooler(rows, columns)).transpose(0, 1)
                 sentence = sentences[rows][:, None]  # [Nt, 1, D]
                 if trials == 0:
                     return (l2_normalise(sentence) * pooled).sum(dim=-1)

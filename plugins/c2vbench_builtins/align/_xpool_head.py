@@ -10,7 +10,9 @@ it. Written from the official repository (layer6ai-labs/xpool at bc88718): ``mod
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -54,27 +56,43 @@ class CrossModalAttention(nn.Module):
         self.v_proj = nn.Linear(width, width)
         self.out_proj = nn.Linear(width, width)
 
-    def weights(self, text: torch.Tensor, frames: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
-        """The attention weights ``[Nv, H, Nt, T]`` of every caption over every video's frames."""
-        n_text, width = text.shape
-        n_video, slots, _ = frames.shape
-        head_width = width // self.heads
-        query = self.q_proj(text).reshape(n_text, self.heads, head_width)
-        key = self.k_proj(frames).reshape(n_video, slots, self.heads, head_width)
-        logits = torch.einsum("vfhd,thd->vhtf", key, query) / math.sqrt(head_width)
+    def split(self, projected: torch.Tensor) -> torch.Tensor:
+        """``[..., D]`` to ``[..., H, D / H]``."""
+        return projected.reshape(*projected.shape[:-1], self.heads, projected.shape[-1] // self.heads)
+
+    def weights(self, query: torch.Tensor, key: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
+        """Attention weights ``[Nv, H, Nt, T]`` from ``query [Nt, H, d]`` and ``key [Nv, T, H, d]``."""
+        logits = torch.einsum("vfhd,thd->vhtf", key, query) / math.sqrt(query.shape[-1])
         logits = logits.masked_fill((frame_mask == 0)[:, None, None, :], float("-inf"))
         return torch.softmax(logits, dim=-1)
 
-    def values(self, frames: torch.Tensor) -> torch.Tensor:
-        """The values ``[Nv, T, H, D / H]``."""
-        n_video, slots, width = frames.shape
-        return self.v_proj(frames).reshape(n_video, slots, self.heads, width // self.heads)
-
     def forward(self, text: torch.Tensor, frames: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
         """``text [Nt, D]``, ``frames [Nv, T, D]``, ``frame_mask [Nv, T]`` to ``[Nv, Nt, D]``."""
-        weights = self.weights(text, frames, frame_mask)
-        mixed = torch.einsum("vhtf,vfhd->vthd", weights, self.values(frames))
+        weights = self.weights(self.split(self.q_proj(text)), self.split(self.k_proj(frames)), frame_mask)
+        mixed = torch.einsum("vhtf,vfhd->vthd", weights, self.split(self.v_proj(frames)))
         return self.out_proj(mixed.reshape(frames.shape[0], text.shape[0], text.shape[1]))
+
+
+@dataclasses.dataclass
+class PreparedVideos:
+    """What :meth:`TextConditionedPooling.factored` needs of a set of videos, computed once per video.
+
+    Attributes:
+        keys: ``[Nv, T, H, d]``; mask: ``[Nv, T]`` (frames in canonical order);
+        frames: ``[Nv, H·T, D]`` the centred per-frame, per-head outputs of ``W_o`` (``ũ_hf``);
+        gram: ``[Nv, H·T, H·T]`` their Gram matrix; bias_products: ``[Nv, H·T]`` their products with ``b̃``;
+        mixed: ``[Nv, H·T, D]`` ``γ2 ⊙ ũ_hf + W_l(γ2 ⊙ ũ_hf)``.
+    """
+
+    keys: torch.Tensor
+    mask: torch.Tensor
+    frames: torch.Tensor
+    gram: torch.Tensor
+    bias_products: torch.Tensor
+    mixed: torch.Tensor
+
+    def index(self, columns: slice) -> PreparedVideos:
+        return PreparedVideos(*(getattr(self, field.name)[columns] for field in dataclasses.fields(self)))
 
 
 class TextConditionedPooling(nn.Module):
@@ -84,6 +102,11 @@ class TextConditionedPooling(nn.Module):
     ``out = LN3(a + dropout(W_l a + b_l))``. Every linear layer starts as the identity with zero bias (official
     ``_init_parameters``). State-dict keys are the official ones (``cross_attn.q_proj.weight``,
     ``linear_proj.bias``, ``layer_norm1.weight`` …).
+
+    In training the official order of operations runs (dropout acts on every pair's ``W_l a``); at evaluation the
+    same function runs factored (:meth:`factored`): the two ``D × D`` products move from the pairs to the frames,
+    and the text and video sides are prepared once (:meth:`prepare_texts`, :meth:`prepare_videos`) for every block
+    of pairs.
     """
 
     def __init__(self, width: int, heads: int, dropout: float):
@@ -103,20 +126,47 @@ class TextConditionedPooling(nn.Module):
                         parameter.zero_()
 
     def forward(self, text: torch.Tensor, frames: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
-        """``text [Nt, D]`` (sentence vectors), ``frames [Nv, T, D]``, ``frame_mask [Nv, T]`` to ``[Nv, Nt, D]``.
-
-        In training, the official order of operations (dropout acts on every pair's ``W_l a``); at evaluation the
-        same function through :meth:`factored`, which moves both ``D × D`` products from the pairs to the frames.
-        """
-        frames, frame_mask = canonical_frame_order(frames, frame_mask)
-        text, frames = self.layer_norm1(text), self.layer_norm1(frames)
+        """``text [Nt, D]`` (sentence vectors), ``frames [Nv, T, D]``, ``frame_mask [Nv, T]`` to ``[Nv, Nt, D]``."""
         if not self.training:
-            return self.factored(text, frames, frame_mask)
-        attended = self.layer_norm2(self.cross_attn(text, frames, frame_mask))
+            return self.factored(self.prepare_texts(text), self.prepare_videos(frames, frame_mask))
+        frames, frame_mask = canonical_frame_order(frames, frame_mask)
+        attended = self.layer_norm2(self.cross_attn(self.layer_norm1(text), self.layer_norm1(frames), frame_mask))
         return self.layer_norm3(attended + self.dropout(self.linear_proj(attended)))
 
-    def factored(self, text: torch.Tensor, frames: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
-        """The pooling without dropout, with ``W_o`` and ``W_l`` applied per frame instead of per pair.
+    def pair_pooler(self, text: torch.Tensor, frames: torch.Tensor,
+                    frame_mask: torch.Tensor) -> Callable[[slice, slice], torch.Tensor]:
+        """``pooled(rows, columns)``: the ``[Nv, Nt, D]`` vectors of a block of pairs; at evaluation both sides are
+        prepared once here and every block only combines them."""
+        if self.training:
+            return lambda rows, columns: self(text[rows], frames[columns], frame_mask[columns])
+        queries, videos = self.prepare_texts(text), self.prepare_videos(frames, frame_mask)
+        return lambda rows, columns: self.factored(queries[rows], videos.index(columns))
+
+    def prepare_texts(self, text: torch.Tensor) -> torch.Tensor:
+        """The queries ``[Nt, H, d]``."""
+        return self.cross_attn.split(self.cross_attn.q_proj(self.layer_norm1(text)))
+
+    def prepare_videos(self, frames: torch.Tensor, frame_mask: torch.Tensor) -> PreparedVideos:
+        """Everything per video that :meth:`factored` reads."""
+        attention = self.cross_attn
+        frames, frame_mask = canonical_frame_order(frames, frame_mask)
+        frames = self.layer_norm1(frames)
+        n_video, width = frames.shape[0], frames.shape[-1]
+        out_weight = attention.split(attention.out_proj.weight)  # [D, H, d]
+        values = attention.split(attention.v_proj(frames))  # [Nv, T, H, d]
+        per_frame = torch.einsum("vfhe,dhe->vhfd", values, out_weight).reshape(n_video, -1, width)
+        per_frame = per_frame - per_frame.mean(dim=-1, keepdim=True)
+        scaled = per_frame * self.layer_norm2.weight
+        return PreparedVideos(attention.split(attention.k_proj(frames)), frame_mask, per_frame,
+                              per_frame @ per_frame.transpose(1, 2), per_frame @ self._centred_bias(),
+                              scaled + scaled @ self.linear_proj.weight.t())
+
+    def _centred_bias(self) -> torch.Tensor:
+        bias = self.cross_attn.out_proj.bias
+        return bias - bias.mean()
+
+    def factored(self, queries: torch.Tensor, videos: PreparedVideos) -> torch.Tensor:
+        """The pooling without dropout, from prepared texts and videos, as ``[Nv, Nt, D]``.
 
         ``W_o`` is linear and a head's attention weights sum to 1, so the centred output of ``W_o`` is a weighted
         sum of centred per-frame vectors, ``x̃ = Σ a_hf ũ_hf + b̃`` with ``ũ_hf = centre(W_o[:, h] v_hf)``.
@@ -125,23 +175,17 @@ class TextConditionedPooling(nn.Module):
         before LayerNorm 3 is ``(Σ a_hf w_hf + w_b) / σ + c`` with per-frame ``w_hf = γ2 ⊙ ũ_hf + W_l(γ2 ⊙ ũ_hf)``:
         a pair costs one weighted sum of ``H·T`` vectors instead of two ``D × D`` products.
         """
-        attention = self.cross_attn
-        heads, width = attention.heads, text.shape[-1]
-        n_video, n_text = frames.shape[0], text.shape[0]
-        weights = attention.weights(text, frames, frame_mask)  # [Nv, H, Nt, T]
+        n_video, n_text, width = videos.keys.shape[0], queries.shape[0], videos.frames.shape[-1]
+        weights = self.cross_attn.weights(queries, videos.keys, videos.mask)  # [Nv, H, Nt, T]
         coefficients = weights.permute(0, 2, 1, 3).reshape(n_video, n_text, -1)  # [Nv, Nt, H·T]
-        out_weight = attention.out_proj.weight.reshape(width, heads, width // heads)
-        per_frame = torch.einsum("vfhe,dhe->vhfd", attention.values(frames), out_weight).reshape(n_video, -1, width)
-        per_frame = per_frame - per_frame.mean(dim=-1, keepdim=True)  # ũ_hf, [Nv, H·T, D]
-        bias = attention.out_proj.bias - attention.out_proj.bias.mean()  # b̃
-        squared = (torch.bmm(coefficients, per_frame @ per_frame.transpose(1, 2)) * coefficients).sum(dim=-1)
-        squared = squared + 2.0 * torch.bmm(coefficients, (per_frame @ bias)[..., None])[..., 0] + bias.square().sum()
+        bias = self._centred_bias()
+        squared = (torch.bmm(coefficients, videos.gram) * coefficients).sum(dim=-1)
+        squared = squared + 2.0 * torch.bmm(coefficients, videos.bias_products[..., None])[..., 0]
+        squared = squared + bias.square().sum()
         sigma = torch.sqrt(squared.clamp(min=0.0) / width + self.layer_norm2.eps)[..., None]  # [Nv, Nt, 1]
         gain, shift = self.layer_norm2.weight, self.layer_norm2.bias
-        scaled = per_frame * gain
-        mixed_frames = scaled + scaled @ self.linear_proj.weight.t()  # w_hf
-        mixed_bias = gain * bias + self.linear_proj.weight @ (gain * bias)  # w_b
-        summed = torch.baddbmm(mixed_bias.expand(n_video, n_text, width), coefficients, mixed_frames)
+        mixed_bias = gain * bias + self.linear_proj.weight @ (gain * bias)
+        summed = torch.baddbmm(mixed_bias.expand(n_video, n_text, width), coefficients, videos.mixed)
         return self.layer_norm3(torch.addcdiv(shift + self.linear_proj(shift), summed, sigma))
 
     @staticmethod
@@ -180,10 +224,10 @@ class XPoolHead(nn.Module):
         with torch.autocast(device_type=text.eot.device.type, enabled=False):
             sentences, frames = text.eot.float(), video.frames.float()
             width, slots = frames.shape[-1], frames.shape[1]
+            pooled = self.pool_frames.pair_pooler(sentences, frames, video.frame_mask)
 
             def block(rows: slice, columns: slice) -> torch.Tensor:
-                pooled = self.pool_frames(sentences[rows], frames[columns], video.frame_mask[columns])
-                return pair_cosines(sentences[rows], pooled)
+                return pair_cosines(sentences[rows], pooled(rows, columns))
 
             per_pair = TextConditionedPooling.floats_per_pair(width, slots, self.pool_frames.cross_attn.heads)
             return blockwise_scores(len(text), len(video), per_pair, block, sentences)

@@ -12,7 +12,9 @@ meanp``. Scored tile by tile through ``forward``. With ``frames=seqtransf`` the 
 positions); with ``none`` it is not, though it still declares itself order-sensitive.
 
 ``legacy_padding=True`` reproduces the official maxima, in which padded words and frames take part with a cosine
-of 0 (see :mod:`._drl_head`); the default leaves them out.
+of 0 (see :mod:`._drl_head`); the default leaves them out. Where the official CDCR divides by a channel's standard
+deviation of 0 (NaN, which stops training: it happens when every frame's best word is the start-of-text token),
+that channel standardises to 0 here.
 
 Official defaults (foolwood/DRL ``main.py`` and the README's MSR-VTT command): ``wti`` with ``wti_arch`` 2,
 ``seqTransf`` with 4 layers, ``cdcr`` 3 with ``α1`` 0.11, ``α2`` 0 and ``λ`` 0.001 (``main.py``'s own argparse

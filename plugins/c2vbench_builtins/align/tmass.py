@@ -13,6 +13,13 @@ ranked together (each gets its own leaderboard section). ``trials=0`` adds nothi
 single-pass head. The draws are reproducible and the same for a pair in every tile (:mod:`._stochastic_draws`,
 salted with ``trial_seed``).
 
+**The official evaluation's indexing** (not an option): the official ``sim_matrix_inference_stochastic`` scores the
+chosen stochastic text of a pair (t, v) against v's vector pooled for *v's own* caption (the one in t's place among
+v's captions), not for t; only matching pairs are scored as the method describes. Reproducing it needs each
+caption's ground-truth video, which no align head sees, so the head scores every pair with ``p(t, v)``;
+``TMassHead.official_indexing_cosines`` computes the official numbers for comparison (``tests/test_successor_heads.py``
+shows they match the official code) and ``benchmarks/bench_tmass_indexing.py`` measures the difference.
+
 Reads ``TextFeatures.eot`` and ``VideoFeatures.frames`` (pair it with ``--temporal meanp``); scored tile by tile
 through ``forward``. The radius module weighs frame slots by position, so the head is order-sensitive. State-dict
 keys under ``align_head.``: ``logit_scale``, ``pool_frames.<X-Pool key>``, ``radius.linear_proj.{weight,bias}``
