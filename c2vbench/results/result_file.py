@@ -406,6 +406,9 @@ def build_result(settings: Mapping[str, Any], plan: EvaluationPlan, assembly: As
                                     "groups": sorted(set(contrast.groups))}
                              for name, contrast in split.contrasts.items()}
     model = assembly.model
+    head_protocol = model.evaluation_protocol()
+    if head_protocol:  # e.g. T-MASS's stochastic trials: never ranked with single-pass scores
+        card["align_head_evaluation"] = head_protocol
     ran = execution(plan.precision, device)
     config_key = configuration_key(settings, ran, assembly.options, checkpoint)
     result: dict[str, Any] = {
