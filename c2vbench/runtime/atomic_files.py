@@ -45,10 +45,14 @@ def write_failure(path: str | Path, error: BaseException) -> WriteFailed:
 
 
 def check_writable_folder(folder: str | Path, flag: str = "--out") -> Path:
-    """Create ``folder`` if needed and prove that a file can be written in it, before any work is done."""
+    """Prove that a file can be written in ``folder``, before any work is done.
+
+    Folders created for the check are removed again (when still empty), so that a run refused later, before its
+    work, leaves nothing behind."""
     folder = Path(folder).expanduser()
     if folder.exists() and not folder.is_dir():
         raise C2VBenchError(f"{flag} {folder} is a file, not a folder", f"give {flag} a folder")
+    created = [path for path in (folder, *folder.parents) if not path.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
         handle, probe = tempfile.mkstemp(prefix=".c2vbench-write-check.", dir=folder)
@@ -62,6 +66,10 @@ def check_writable_folder(folder: str | Path, flag: str = "--out") -> Path:
         failure = write_failure(folder, error)
         raise WriteFailed(f"{flag} {folder} is not writable ({os.strerror(error.errno) if error.errno else error})",
                           failure.fix) from None
+    finally:
+        for path in created:  # innermost first; only the empty folders this check made
+            with contextlib.suppress(OSError):
+                path.rmdir()
     return folder
 
 
