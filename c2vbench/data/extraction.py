@@ -291,6 +291,7 @@ def prepare_videos(videos_dir: Path, out_dir: Path, fps: float = 5.0, workers: i
     check_grid_fps(fps)  # before any work: a nonsense rate, a missing decoder or an unwritable --out is one line
     decoder = resolve_video_decoder(decoder)
     check_writable_folder(out_dir, "--out")
+    out_dir.mkdir(parents=True, exist_ok=True)
     missing: list[str] = []
     if sources is not None:
         found = {key: Path(path) for key, path in sources.items() if Path(path).is_file()}
