@@ -76,6 +76,9 @@ class RunConfig:
     decoder: str = "auto"
     num_workers: int = 0
     precision: str = "fp32"
+    compile: bool = False
+    checkpoint_activations: bool = False
+    prefetch_batches: int = 2  # training batches prepared ahead (0: each when its step asks)
     preprocess: str = "tensor"
     embedding_cache: bool = True
     save_checkpoint: bool | None = None  # None: save trained models only (zeroshot runs save nothing)
@@ -117,6 +120,8 @@ class RunConfig:
             value = getattr(self, name)
             if value < (0 if name == "epochs" else 1):
                 raise C2VBenchError(f"--{name.replace('_', '-')} must be positive (got {value})")
+        if self.prefetch_batches < 0:
+            raise C2VBenchError(f"prefetch_batches must be 0 or more (got {self.prefetch_batches})")
         if self.protocol != "zeroshot" and self.epochs == 0:
             raise C2VBenchError("--epochs 0 trains nothing", "use --protocol zeroshot to evaluate without training")
         if not 0 <= self.seed <= MAX_SEED:
@@ -170,7 +175,7 @@ class RunConfig:
             backbone_lr=self.backbone_lr, backbone_lr_scale=self.backbone_lr_scale, weight_decay=self.weight_decay,
             warmup_proportion=self.warmup_proportion, grad_clip=self.grad_clip, num_workers=self.num_workers,
             preprocess=self.preprocess, precision=self.precision, selection=self.evaluation_plan(),
-            components=f"{self.temporal}/{self.align}")
+            components=f"{self.temporal}/{self.align}", prefetch_batches=self.prefetch_batches)
 
     def reuses_backbone_features(self) -> bool:
         """Whether the backbone's embeddings may come from the embedding cache: it is on, and the protocol does not

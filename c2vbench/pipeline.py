@@ -27,6 +27,7 @@ from c2vbench.runtime.atomic_files import WriteFailed, check_writable_folder
 from c2vbench.runtime.distributed import World, current_world, distributed_session, main_process_first
 from c2vbench.runtime.distributed import select_device as select_device  # noqa: PLC0414 - kept importable from here
 from c2vbench.runtime.progress import Reporter
+from c2vbench.training.compile import apply_execution_options
 
 
 @dataclasses.dataclass
@@ -111,6 +112,7 @@ def _run_locked(config: RunConfig, registry: ComponentRegistry, reporter: Report
         stage = "checking the videos"
         splits = screen.screen_all([name for name in needed if name])  # every split's problems, in one message
         model = assembly.model.to(device)
+        apply_execution_options(model, config.compile, config.checkpoint_activations)
         feature_cache = BackboneFeatureCache.for_run(model, dataset, config.evaluation_plan(), device,
                                                      enabled=config.reuses_backbone_features(), reporter=reporter)
 
@@ -306,6 +308,7 @@ def evaluate_and_build_result(config: RunConfig, assembly: Assembly, test, scree
     if test.contrasts:
         add_contrasts(result, model, test, encoded, config, device, reporter)
     result["env"].update(distributed_description(config, world))
+    result["config"]["data_parallel"] = data_parallel_layout(config, world)
     result["cost"]["embedding_cache"] = dict(feature_cache.log) if feature_cache is not None else "off"
     if config.probe == "order":
         add_order_probes(result, config, assembly, test, encoded, device, reporter, evaluation_seconds)
@@ -362,6 +365,21 @@ def distributed_description(config: RunConfig, world: World) -> dict[str, Any]:
             "per_process_batch_size": config.batch_size // world.size}
 
 
+def data_parallel_layout(config: RunConfig, world: World) -> dict[str, Any]:
+    """How training was spread (for ``config``): processes, nodes, the global batch and each device's share of it
+    (batches are None for a run that trained nothing).
+
+    The global batch is ``--batch-size`` and enters the configuration key; the others do not change a number (the
+    features of the whole global batch are gathered before the loss), so they are recorded beside it, never hashed.
+    """
+    from c2vbench.runtime.distributed import launched_nodes
+
+    trained = config.protocol != "zeroshot"
+    return {"world_size": world.size, "nodes": launched_nodes(world),
+            "global_batch": config.batch_size if trained else None,
+            "per_device_batch": config.batch_size // world.size if trained else None}
+
+
 def evaluate_checkpoint(config: RunConfig, checkpoint: str | Path, checkpoint_format: str, legacy_mask: bool,
                         registry: ComponentRegistry | None = None, reporter: Reporter | None = None,
                         checkpoint_options: dict[str, Any] | None = None) -> RunOutcome:
@@ -386,6 +404,7 @@ def _evaluate_checkpoint(config: RunConfig, checkpoint: str | Path, checkpoint_f
                                            checkpoint_options)
     check_frame_memory(config, assembly)
     assembly.model.to(device)
+    apply_execution_options(assembly.model, config.compile, config.checkpoint_activations)
     ran = ran_config(config, assembly)
     feature_cache = BackboneFeatureCache.for_run(assembly.model, assembly.dataset, ran.evaluation_plan(), device,
                                                  enabled=ran.reuses_backbone_features(), reporter=reporter)

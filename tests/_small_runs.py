@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from c2vbench.config import RunConfig
@@ -33,3 +36,18 @@ def tiny_args(command: str, out: Path, *extra: str) -> list[str]:
     for value in TINY_BACKBONE:
         args += ["--backbone-option", value]
     return args
+
+
+@contextlib.contextmanager
+def dataset_cache(folder: Path) -> Iterator[None]:
+    """``C2VBENCH_CACHE`` set to ``folder`` for a module-scoped fixture (the per-test isolation fixture sets it for
+    tests only), restored afterwards."""
+    saved = os.environ.get("C2VBENCH_CACHE")
+    os.environ["C2VBENCH_CACHE"] = str(folder)
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("C2VBENCH_CACHE", None)
+        else:
+            os.environ["C2VBENCH_CACHE"] = saved

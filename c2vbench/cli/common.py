@@ -62,8 +62,8 @@ def run_options(function):
                      help="none, dsl or qbnorm."),
         click.option("--allow-missing", is_flag=True, help="Skip missing/unreadable videos (recorded in the result)."),
         click.option("--decoder", default=config_default("decoder"), show_default=True,
-                     help="auto (decord where installed, else PyAV), decord, pyav, or frames (extracted frame "
-                          "folders). Recorded with its version in the protocol."),
+                     help="auto (the first of torchcodec, decord and pyav installed), torchcodec, decord, pyav, or "
+                          "frames (extracted frame folders). Recorded with its version in the protocol."),
         click.option("--num-workers", type=int, default=config_default("num_workers"), show_default=True,
                      help="Decoding worker processes (0: decode in the main process; -1: one per CPU core)."),
         click.option("--probe", default=config_default("probe"), show_default=True, metavar="none|order",
@@ -73,6 +73,10 @@ def run_options(function):
                      help="Fixed shuffle permutations of --probe order (seeds 0..N-1)."),
         click.option("--precision", default=config_default("precision"), show_default=True,
                      help="fp32, fp16 or bf16: autocast of the model where the device supports it (recorded)."),
+        click.option("--compile", "compile", is_flag=True, default=config_default("compile"),
+                     help="torch.compile the backbone's encoders and the temporal module (slow first steps)."),
+        click.option("--checkpoint-activations", is_flag=True, default=config_default("checkpoint_activations"),
+                     help="Recompute the frame encoder's blocks in the backward pass: less memory, same numbers."),
         click.option("--preprocess", default=config_default("preprocess"), show_default=True,
                      help="tensor (batched resize/crop/normalise on the model's device, antialiased bicubic) or "
                           "pil (the official per-frame PIL path, for exact reproduction)."),

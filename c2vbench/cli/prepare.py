@@ -21,7 +21,8 @@ import click
 @click.option("--fps", type=float, default=5.0, show_default=True, help="Grid rate (the official pipeline uses 5).")
 @click.option("--workers", type=int, default=-1, help="Parallel extraction processes (default: every CPU core).")
 @click.option("--decoder", default="auto", show_default=True,
-              help="auto (decord where installed, else PyAV), decord or pyav; frames is refused (nothing to extract).")
+              help="auto (the first of torchcodec, decord and pyav installed), torchcodec, decord or pyav; "
+                   "frames is refused (nothing to extract).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def prepare_command(dataset: str, videos_dir: str, out_dir: str, data_root: str | None,
                     dataset_option: tuple[str, ...], fps: float, workers: int, decoder: str, as_json: bool) -> None:

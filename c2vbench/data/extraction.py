@@ -147,9 +147,9 @@ def extract_video(source: Path, out_dir: Path, fps: float = 5.0, decoder: str = 
                   video_id: str | None = None) -> ExtractionOutcome:
     """Extract one video's grid frames and write its manifest (see the module docstring).
 
-    ``decoder``: ``auto`` (decord where installed, else PyAV), ``decord`` or ``pyav``; decord falls back to PyAV on
-    a file it cannot open (the manifest names the decoder that ran). ``video_id``: the frame folder's name (default:
-    the file name up to the first ``.``).
+    ``decoder``: ``auto`` (the first of TorchCodec, decord and PyAV that is installed), ``torchcodec``, ``decord``
+    or ``pyav``; decord and TorchCodec fall back to PyAV on a file they cannot open or seek in (the manifest names
+    the decoder that ran). ``video_id``: the frame folder's name (default: the file name up to the first ``.``).
     """
     source, out_dir = Path(source), Path(out_dir)
     decoder = resolve_video_decoder(decoder)
@@ -171,7 +171,7 @@ def extract_video(source: Path, out_dir: Path, fps: float = 5.0, decoder: str = 
         shutil.rmtree(staging)  # a previous, interrupted attempt
     staging.mkdir(parents=True)
     try:
-        written = _write_grid_frames(source, staging, fps, probe.decoder)
+        written, used = _write_grid_frames(source, staging, fps, probe.decoder)
     except Exception as error:  # any decoder failure on this one video: report it, keep going with the others
         shutil.rmtree(staging, ignore_errors=True)
         if getattr(error, "errno", None) in WRITE_ERRNOS:  # a full disk or a read-only folder stops the whole run
@@ -201,8 +201,8 @@ def extract_video(source: Path, out_dir: Path, fps: float = 5.0, decoder: str = 
         "height": probe.height,
         "grid_fps": fps,
         "frames_written": written,
-        "decoder": probe.decoder,
-        "decoder_version": decoder_version(probe.decoder),
+        "decoder": used,
+        "decoder_version": decoder_version(used),
         "status": status,
         "partial": probe.partial,
     }
@@ -214,16 +214,21 @@ def extract_video(source: Path, out_dir: Path, fps: float = 5.0, decoder: str = 
     return ExtractionOutcome(video_id, status, probe.partial or "", manifest)
 
 
-def _write_grid_frames(source: Path, folder: Path, fps: float, decoder: str) -> int:
-    """Decode the frames of the ``fps`` grid and save them as ``%08d.jpg``; returns the number written.
+def _write_grid_frames(source: Path, folder: Path, fps: float, decoder: str) -> tuple[int, str]:
+    """Decode the frames of the ``fps`` grid and save them as ``%08d.jpg``; returns the number written and the
+    decoder that wrote them.
 
-    The grid comes from the reader's timestamps (the same for decord and PyAV); a PyAV stream that ends early
-    (a partial video) is put on the grid of the frames it can decode.
+    The grid comes from the reader's timestamps (the same for every decoder); a PyAV stream that ends early
+    (a partial video) is put on the grid of the frames it can decode. Where TorchCodec cannot seek in the file
+    (:class:`~c2vbench.data.video_readers.TimelineMismatch`), PyAV writes the frames again, from the first.
     """
-    from PIL import Image
+    from c2vbench.data.video_readers import DecordReader, PyAVReader, TimelineMismatch, TorchCodecReader
 
-    from c2vbench.data.video_readers import DecordReader, PyAVReader
-
+    if decoder == "torchcodec":
+        try:
+            return _write_frames_from(TorchCodecReader(source), folder, fps), decoder
+        except TimelineMismatch:
+            decoder = "pyav"
     if decoder == "decord":
         reader = DecordReader(source)
         timestamps = reader.index.timestamps
@@ -238,6 +243,15 @@ def _write_grid_frames(source: Path, folder: Path, fps: float, decoder: str) -> 
             kept = reader.frames(indices)
             return np.stack([kept[index] for index in indices])
 
+    return _write_frames_from(reader, folder, fps, timestamps, frames_for), decoder
+
+
+def _write_frames_from(reader, folder: Path, fps: float, timestamps=None, frames_for=None) -> int:
+    """Write ``reader``'s grid frames (by default its index's timestamps and ``frames`` method); the count."""
+    from PIL import Image
+
+    timestamps = reader.index.timestamps if timestamps is None else timestamps
+    frames_for = reader.frames if frames_for is None else frames_for
     frame_map = ffmpeg_cfr_frame_map(timestamps, fps)
     written = 0
     with reader:

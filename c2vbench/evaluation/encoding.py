@@ -149,13 +149,15 @@ def video_dataset_for(model, split: RetrievalSplit, sampling: FrameSampling, dev
                       preprocess: str, train: bool = False, seed: int = 0, num_workers: int = 0) -> VideoClipDataset:
     """The split's clips for ``model``; on CUDA, JPEG frames travel encoded and are decoded on the GPU, unless
     there are enough workers to decode them faster on their CPUs
-    (:func:`~c2vbench.data.feed.default_worker_decoded_share`)."""
-    from c2vbench.data.feed import default_worker_decoded_share
+    (:func:`~c2vbench.data.feed.default_worker_decoded_share`), and with TorchCodec video files are decoded on the
+    GPU (:func:`~c2vbench.data.feed.decodes_videos_on_device`)."""
+    from c2vbench.data.feed import decodes_videos_on_device, default_worker_decoded_share
 
     on_cuda = device.type == "cuda"
     return VideoClipDataset(split.videos, sampling, image_format_of(model.backbone), train=train, seed=seed,
                             preprocess=preprocess, jpegs_to_device=on_cuda,
-                            worker_decoded_share=default_worker_decoded_share(device, num_workers) if on_cuda else 0.0)
+                            worker_decoded_share=default_worker_decoded_share(device, num_workers) if on_cuda else 0.0,
+                            videos_to_device=decodes_videos_on_device(sampling.decoder, device, preprocess))
 
 
 @torch.no_grad()

@@ -134,7 +134,9 @@ class Backbone(Protocol):
         context_length: number of token positions ``tokenize`` produces.
 
     Optional: ``describe() -> dict`` (JSON-friendly: what was built, e.g. widths, projections, weight-file
-    checksums), recorded as ``config.backbone_details`` in every result file; ``recommended_lr_scale`` (float).
+    checksums), recorded as ``config.backbone_details`` in every result file; ``recommended_lr_scale`` (float);
+    ``set_activation_checkpointing(enabled: bool)`` (``--checkpoint-activations``: recompute the image encoder's
+    blocks in the backward pass instead of keeping their activations; it must not change a number).
     """
 
     embed_dim: int

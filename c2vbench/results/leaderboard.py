@@ -162,8 +162,27 @@ def grouped_entries(
                 counts[entry.name] = counts.get(entry.name, 0) + 1
             for entry in entries:
                 suffix = entry.group_key.partition(":")[2][:8]
-                entry.label = entry.name if counts[entry.name] == 1 else f"{entry.name} (config {suffix})"
+                if counts[entry.name] == 1:
+                    entry.label = entry.name
+                    continue
+                # runs trained with other global batches are other configurations: say which, not only a hash
+                batches = {_global_batch(other) for other in entries if other.name == entry.name}
+                batch = _global_batch(entry)
+                shown = f"global batch {batch}, " if len(batches) > 1 and batch is not None else ""
+                entry.label = f"{entry.name} ({shown}config {suffix})"
     return tables, set_aside
+
+
+def _global_batch(entry: Entry) -> int | None:
+    """The global training batch of an entry's runs (``config.data_parallel``, else ``batch_size``); None when
+    they trained nothing."""
+    config = entry.results[0].get("config", {})
+    if config.get("protocol") == "zeroshot":
+        return None
+    layout = config.get("data_parallel")
+    if isinstance(layout, Mapping) and layout.get("global_batch") is not None:
+        return int(layout["global_batch"])
+    return config.get("batch_size")
 
 
 # ---------------------------------------------------------------------------------------------------------------

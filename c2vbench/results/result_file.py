@@ -395,7 +395,7 @@ def build_result(settings: Mapping[str, Any], plan: EvaluationPlan, assembly: As
         "v2t_mode": plan.v2t_mode,
         "preprocess": describe_preprocessing(plan.preprocess, device,
                                              any(Path(video.source).is_dir() for video in split.videos[:1]),
-                                             plan.num_workers),
+                                             plan.num_workers, assembly.sampling.decoder),
     }
     if legacy_batching is not None:
         card["legacy_mask_batching"] = legacy_batching

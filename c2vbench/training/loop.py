@@ -46,6 +46,7 @@ from c2vbench.runtime.distributed import (
 )
 from c2vbench.runtime.precision import autocast, effective_precision
 from c2vbench.runtime.progress import Reporter
+from c2vbench.training.feed import training_batches
 from c2vbench.training.plan import TrainingPlan
 
 TRAINING_STATE_FILE = "training_state.pt"
@@ -217,21 +218,6 @@ def plan_epoch(epoch: int, n_videos: int, plan: TrainingPlan, rng: np.random.Gen
     return shares
 
 
-def epoch_batches(epoch: int, shares: list[BatchShare], video_loader):
-    """``(frames, frame_mask)`` of this rank's share of every planned batch; None, None under ``frozen``.
-
-    ``video_loader`` is made once per run (:func:`training_loader`) and keeps its workers across epochs: each
-    epoch's planned batches, and the epoch itself (for the sampling jitter), reach them through its batch sampler.
-    """
-    if video_loader is None:
-        for _ in shares:
-            yield None, None
-        return
-    video_loader.batch_sampler.plan(epoch, [share.local_videos.tolist() for share in shares])
-    for frames, frame_mask, _ in video_loader:
-        yield frames, frame_mask
-
-
 def training_loader(video_dataset: VideoClipDataset, plan: TrainingPlan, device: torch.device):
     """The ``finetune`` loader: persistent workers, prefetching, pinned memory on CUDA; batches planned per epoch."""
     return make_video_loader(video_dataset, plan.batch_size, plan.num_workers, pin_memory=device.type == "cuda",
@@ -308,7 +294,8 @@ def train(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | 
     total_steps = steps_per_epoch(len(train_split.videos), plan.batch_size) * plan.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total_steps, plan.warmup_proportion))
     precision = effective_precision(plan.precision, device)
-    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and precision == "fp16")
+    # fp16 gradients underflow without loss scaling (bf16 has float32's range and needs none)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
 
     history: list[dict[str, Any]] = []
     best: tuple[float, int, dict] | None = None
@@ -339,7 +326,8 @@ def train(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | 
                                               seed=plan.seed, num_workers=plan.num_workers)
             video_loader = training_loader(video_dataset, plan, device)
             feed = frame_feed(model, sampling, device)
-        step = loss_step(model, input_ids, attention_mask, frozen, device, feed)
+        # frames reach the step as model input, prepared ahead (c2vbench.training.feed)
+        step = loss_step(model, input_ids, attention_mask, frozen, device)
     epoch_seconds: list[float] = []
     for epoch in range(start_epoch, plan.epochs):
         epoch_start = time.perf_counter()
@@ -350,7 +338,8 @@ def train(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | 
         losses: list[float] = []
         shares = plan_epoch(epoch, len(train_split.videos), plan, rng, grouped, is_frozen, world.rank,
                             world.size)
-        batches = zip(shares, epoch_batches(epoch, shares, video_loader), strict=True)
+        batches = zip(shares, training_batches(epoch, [share.local_videos for share in shares], video_loader, feed,
+                                               device, plan.prefetch_batches), strict=True)
         for share, (frames, frame_mask) in reporter.track(batches, f"epoch {epoch + 1}/{plan.epochs}",
                                                           total=len(shares)):
             with autocast(precision, device):
