@@ -17,6 +17,10 @@
 # beside the numbers reported in papers (leaderboards/reported/<dataset>.json), which are never ranked with them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# One intra-op thread: the same numbers on any machine with the same instruction set and torch build, whatever its
+# core count (docs/reliability.md: one against two threads moves seed 0 of tdb · tab by 11 points of T2V R@1). Every
+# result records its threads, CPU and libraries under env.numerics.
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 c2v=${C2VBENCH:-.venv/bin/c2vbench}
 probe=()
 if $c2v run --help | grep -q -- "--probe"; then probe=(--probe order); fi

@@ -254,7 +254,7 @@ def test_compare_compares_content_not_run_ids(result_path, tmp_path, capsys):
     copy = dict(raw, run_id="another-id-0000")  # the same run under another id
     (tmp_path / "copy.json").write_text(json.dumps(seal_result(copy)))
     code, _, err = run_cli(["compare", str(result_path), str(tmp_path / "copy.json")], capsys)
-    assert code == 2 and "hold the same run (identical per-query ranks" in err
+    assert code == 2 and "are the same run (identical per-query ranks" in err
     other = json.loads(result_path.read_text())
     other["per_query"]["t2v_rank"] = [rank + 1 for rank in other["per_query"]["t2v_rank"]]
     (tmp_path / "other.json").write_text(json.dumps(seal_result(other)))  # same id, other ranks

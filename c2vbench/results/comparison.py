@@ -109,7 +109,29 @@ def rank_drift(kept: Mapping[str, Any], rerun: Mapping[str, Any]) -> str | None:
     before, after = float(kept["metrics"]["t2v"]["R@1"]), float(rerun["metrics"]["t2v"]["R@1"])
     return (f"its ranks differ on {moved['t2v'][0]} of {moved['t2v'][1]} text→video and {moved['v2t'][0]} of "
             f"{moved['v2t'][1]} video→text queries (T2V R@1 {after:.2f} vs {before:.2f}, {after - before:+.2f}): "
-            "the same seed computed differently (threads, CPU, numeric libraries: see env.numerics of both)")
+            f"the same seed computed differently ({numeric_differences(kept, rerun)})")
+
+
+NUMERIC_FIELDS = {"intra_op_threads": "threads", "cpu_capability": "instruction set", "cpu": "CPU",
+                  "build": "numeric libraries"}
+
+
+def numeric_differences(first: Mapping[str, Any], second: Mapping[str, Any]) -> str:
+    """What the two results' ``env`` records differently among what changes CPU arithmetic, in words."""
+    env_a, env_b = first.get("env") or {}, second.get("env") or {}
+    numerics_a, numerics_b = env_a.get("numerics"), env_b.get("numerics")
+    found = [f"torch {env_a.get('torch')} vs {env_b.get('torch')}"] if env_a.get("torch") != env_b.get("torch") \
+        else []
+    if not isinstance(numerics_a, Mapping) or not isinstance(numerics_b, Mapping):
+        found.append("one of them does not record its threads, CPU and libraries (env.numerics)")
+    else:
+        for key, words in NUMERIC_FIELDS.items():
+            if numerics_a.get(key) != numerics_b.get(key):
+                shown = (f"{numerics_b.get(key)} vs {numerics_a.get(key)}" if key != "build" else "differ")
+                found.append(f"{words} {shown}")
+    if env_a.get("c2vbench") != env_b.get("c2vbench"):
+        found.append(f"c2vbench {env_b.get('c2vbench')} vs {env_a.get('c2vbench')}")
+    return "; ".join(found) or "threads, CPU and libraries recorded alike: another code version or build?"
 
 
 @dataclasses.dataclass

@@ -186,7 +186,7 @@ def refuse_shared_runs(first: Sequence[dict[str, Any]], second: Sequence[dict[st
     if shared:
         example = shared[0][0].get("run_id", "?")
         if len(first) == len(second) == 1:
-            raise ResultFileError(f"{label_a} and {label_b} hold the same run (identical per-query ranks, run "
+            raise ResultFileError(f"{label_a} and {label_b} are the same run (identical per-query ranks, run "
                                   f"{example}): every difference would be 0", "compare two different runs")
         raise ResultFileError(f"{label_a} and {label_b} share {len(shared)} run(s) (identical per-query ranks, e.g. "
                               f"{example}), so the two sides are not independent", "give each side its own runs")
