@@ -68,16 +68,17 @@ def pair_codes(text_keys: torch.Tensor, video_keys: torch.Tensor, trials: int, c
     """
     counter = mix32(torch.arange(1, trials * columns + 1, device=text_keys.device, dtype=torch.int64))
     pair_key = mix32(text_keys[:, None] ^ mix32(video_keys[None, :] ^ _salt(seed, 1)))
-    codes = ((pair_key[:, :, None] ^ counter) * 0x2C1B3C6D) & MASK_32
-    codes ^= codes >> 17
-    return (codes >> (32 - CODE_BITS)).reshape(len(text_keys), len(video_keys), trials, columns)
+    codes = pair_key[:, :, None] ^ counter  # the only allocation of this size: the rest works in place
+    codes.mul_(0x2C1B3C6D).bitwise_and_(MASK_32)
+    codes.bitwise_xor_(codes >> 17).bitwise_right_shift_(32 - CODE_BITS)
+    return codes.reshape(len(text_keys), len(video_keys), trials, columns)
 
 
 def draws_from_codes(codes: torch.Tensor, prior: str, prior_std: float) -> torch.Tensor:
     """The draws (``[..., width]``, float32) from :func:`pair_codes`: uniform on [0, 1), or normal with standard
     deviation ``prior_std`` from two uniforms (``columns`` twice the width)."""
     if prior == "uniform01":
-        return codes.to(torch.float32) / CODE_RANGE
+        return codes.to(torch.float32).mul_(1.0 / CODE_RANGE)
     width = codes.shape[-1] // 2
     radius = torch.sqrt(-2.0 * torch.log((codes[..., :width].to(torch.float32) + 0.5) / CODE_RANGE))
     angle = (2.0 * math.pi / CODE_RANGE) * codes[..., width:].to(torch.float32)
