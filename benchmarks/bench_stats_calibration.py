@@ -1,129 +1,349 @@
-"""Size and power of c2vbench's comparison of two configurations, under training noise plus query sampling.
+"""Size, power and coverage of c2vbench's comparison of two configurations, under training noise and query sampling.
 
-Each replicate draws a fresh test set (queries, optionally 5 captions per video) and fresh training seeds for two
-systems, and scores T2V R@1 hits:
+Every replicate draws a fresh test set from a fixed population of queries and fresh training seeds for two
+configurations, ranks each query's ground truth for every seed, and scores R@1, R@5, R@10, MnR and MRR, text→video
+(captions, clustered by video) and video→text. The model, in logits of "a distractor outranks the ground truth":
 
-    hit ~ Bernoulli(sigmoid(query difficulty + system-by-query affinity + seed offset + seed-by-video noise + shift))
+* **query difficulty** from a U-shaped Beta: each video's R@1 at baseline skill is Beta(0.4, 0.4) (many queries
+  always or never found), captions of one video vary around it (sd 0.7) when there are several per video;
+* a **configuration-by-query affinity** (sd 0.5 per video, 0.3 per caption) and a **configuration-by-topic** effect
+  (20 topics; queries' topics drawn uniformly): queries differ in which configuration suits them;
+* **training noise**: a seed offset, and a **seed-by-topic** interaction (each seed helps some topics and hurts others)
+  built so that the topic effects of two seeds of one configuration correlate 0.5; seed-by-video noise (sd 0.5);
+  optionally **failed seeds** (10% of runs lose 2.5 logits: a collapsed training run, kept in the results);
+* ranks are Binomial(gallery - 1, p) + 1, gallery = the test videos (text→video) or captions (video→text).
 
-* query difficulty (shared by both systems; with multi-caption sets part of it is shared by a video's captions),
-* a system-by-query affinity (queries differ in which system suits them: the reason the test set is a sample),
-* a seed offset per trained model whose spread is set so that per-seed R@1 varies by about 0, 5 or 10 points,
-* seed-by-video noise (what one trained model happens to get right), shared by a video's captions,
-* ``shift`` = 0 under the null; for power, a shift worth about +5 R@1 points for system B.
+Two nulls: **same recipe** (B is A trained again: the same affinities and topic effects, other seeds) and
+**different recipes of equal skill** (independent affinities, B's topic effects a permutation of A's, so the
+population means are equal exactly). Seed splits 2v2 … 2v20 and 1v3, 1v5, 1v1; alpha 0.05 and 0.01 on the same
+simulations; the procedure ``c2vbench compare`` uses now (:mod:`c2vbench.results.seed_test`) against the previous one
+(a frozen copy below, ``previous_p_values``) on the very same replicates. Power: balanced splits with B shifted by
+0.25 logits. Coverage: the leaderboard's entry intervals (``mean_interval``) against the configuration's true mean
+(from a large simulation of the population), and the previous two-level bootstrap intervals.
 
-For each cell it prints how often the test rejects at alpha = 0.05: the size (null) and the power (+5 points), for
-the procedure ``c2vbench compare`` and ``leaderboard`` use (seed-level t test when both sides have >= 2 seeds;
-none for 1 seed), and for reference the rejection rate of the query-level sign-flip test (what is shown, labelled
-conditional on the seeds, when a side has one seed) and of the two-level bootstrap c2vbench used before.
-
-    python benchmarks/bench_stats_calibration.py               # full grid, ~2-4 minutes on 2 busy cores
-    python benchmarks/bench_stats_calibration.py --replicates 300 --old-replicates 0
+    python benchmarks/bench_stats_calibration.py              # the grid of BENCHMARKS.md (about an hour, 2 busy cores)
+    python benchmarks/bench_stats_calibration.py --replicates 200 --quick
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import numpy as np
+from scipy import special
+from scipy import stats as scipy_stats
 
-from c2vbench.results.stats import bootstrap_differences, bootstrap_p_value, paired_randomization_test, seed_level_test
+from c2vbench.results.seed_test import NoSeedLevelTest, mean_interval, seed_level_test
+from c2vbench.results.stats import bootstrap_means, cluster_ids, cluster_totals, percentile_interval
 
-ALPHA = 0.05
-BASE_LOGIT = np.log(0.4 / 0.6)  # R@1 around 40%
-LOGIT_PER_POINT = 1.0 / (100 * 0.4 * 0.6)  # d sigmoid / d logit at 40% ≈ 0.24
-CAPTIONS_PER_VIDEO = 5
-
-
-def simulate(rng: np.random.Generator, replicates: int, n_queries: int, k: int, spread_points: float, multi: bool,
-             shift_points: float) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """``(a_hits [k, n, replicates], b_hits [k, n, replicates], clusters or None)``, hits in percent.
-
-    Every replicate (last axis) has its own test set, system affinities and seeds; the cluster structure (which
-    captions share a video) is the same for all, so they can be tested in one vectorised call.
-    """
-    if multi:
-        n_videos = n_queries // CAPTIONS_PER_VIDEO
-        clusters = np.repeat(np.arange(n_videos), CAPTIONS_PER_VIDEO)
-    else:
-        n_videos = n_queries
-        clusters = np.arange(n_queries)
-    shape = (n_queries, replicates)
-    difficulty = (BASE_LOGIT + rng.normal(0.0, 1.0, (n_videos, replicates))[clusters]
-                  + rng.normal(0.0, 0.7 if multi else 0.0, shape))
-    seed_sd = spread_points * LOGIT_PER_POINT
-
-    def system(shift: float) -> np.ndarray:
-        affinity = rng.normal(0.0, 0.5, (n_videos, replicates))[clusters] + rng.normal(0.0, 0.3, shape)
-        offsets = rng.normal(0.0, seed_sd, (k, 1, replicates))
-        seed_by_video = rng.normal(0.0, 0.5, (k, n_videos, replicates))[:, clusters]
-        logits = difficulty[None] + affinity[None] + offsets + seed_by_video + shift
-        return 100.0 * (rng.random((k, *shape)) < 1.0 / (1.0 + np.exp(-logits)))
-
-    a = system(0.0)
-    b = system(shift_points * LOGIT_PER_POINT)
-    return a, b, clusters if multi else None
+METRICS = ("R@1", "R@5", "R@10", "MnR", "MRR")
+ALPHAS = (0.05, 0.01)
+TOPICS = 20
+SPLITS = ((2, 2), (2, 3), (3, 3), (3, 5), (5, 5), (2, 10), (2, 20), (1, 3), (1, 5), (1, 1))
+CHUNK = 100  # replicates simulated at once (memory stays below a few hundred MB at 10,000 queries)
 
 
-def rejection_rates(rng, replicates, conditional_replicates, old_replicates, n_queries, k, spread, multi, shift):
-    """Rejection rates at ALPHA: (seed-level test or None, query-level sign-flip, old two-level bootstrap or None)."""
-    a, b, clusters = simulate(rng, replicates, n_queries, k, spread, multi, shift)
-    seed_level = None
-    if k >= 2:
-        seed_level = float(np.mean(seed_level_test(a, b, clusters).p_value < ALPHA))
-    conditional = None
-    if conditional_replicates:
-        used = slice(0, conditional_replicates)
-        p_values = paired_randomization_test(a[:, :, used].mean(axis=0), b[:, :, used].mean(axis=0), clusters, 999)
-        conditional = float(np.mean(np.asarray(p_values) < ALPHA))
-    old = None
-    if old_replicates and k >= 2:
-        used = slice(0, old_replicates)
-        samples = bootstrap_differences(a[:, :, used], b[:, :, used], clusters, 999 if n_queries <= 100 else 199,
-                                        seed=1)
-        old = float(np.mean(np.asarray(bootstrap_p_value(samples)) < ALPHA))
-    return seed_level, conditional, old
+@dataclasses.dataclass(frozen=True)
+class Design:
+    """One simulated population and training-noise level."""
+
+    name: str
+    videos: int
+    captions: int  # per video
+    offset_sd: float  # seed offset, logits
+    topic_sd: float  # seed-by-topic and configuration-by-topic, logits
+    failed: float = 0.0  # share of collapsed runs
+
+    @property
+    def queries(self) -> int:
+        return self.videos * self.captions
 
 
-def _show(rate: float | None) -> str:
-    return "no p-value (1 seed)" if rate is None else f"{rate:.3f}"
+DESIGNS = (
+    Design("1,000 queries, training noise small", 1000, 1, 0.05, 0.15),
+    Design("1,000 queries, training noise moderate", 1000, 1, 0.15, 0.3),
+    Design("1,000 queries, training noise large", 1000, 1, 0.35, 0.6),
+    Design("90 queries, training noise moderate", 90, 1, 0.15, 0.3),
+    Design("1,000 captions (200 videos x 5), moderate", 200, 5, 0.15, 0.3),
+    Design("2,000 captions (100 videos x 20), moderate", 100, 20, 0.15, 0.3),
+    Design("10,000 queries, training noise moderate", 10_000, 1, 0.15, 0.3),
+    Design("1,000 queries, moderate, 10% failed seeds", 1000, 1, 0.15, 0.3, failed=0.1),
+)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the simulated world
+
+
+@dataclasses.dataclass
+class Population:
+    """The fixed part of a design: each recipe's topic effects (drawn once, so that a configuration's true mean is
+    a fixed number)."""
+
+    design: Design
+    topic_effects: dict[str, np.ndarray]  # recipe -> [TOPICS]
+
+    @classmethod
+    def draw(cls, design: Design, rng: np.random.Generator) -> Population:
+        base = rng.normal(0.0, 1.0, TOPICS)
+        return cls(design, {"A": base, "same": base, "different": base[rng.permutation(TOPICS)]})
+
+
+def _rank_model(probability: np.ndarray, gallery: int) -> np.ndarray:
+    """Logit of "one distractor outranks the ground truth" giving R@1 = ``probability`` at zero effect."""
+    return special.logit(1.0 - np.clip(probability, 1e-3, 1 - 1e-3) ** (1.0 / (gallery - 1)))
+
+
+def simulate(population: Population, rng: np.random.Generator, replicates: int, seeds_a: int, seeds_b: int,
+             recipe_b: str, shift_b: float = 0.0) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+    """``{direction: (a [k_a, n, replicates * 5], b [k_b, n, replicates * 5], clusters)}``: per-query metric values
+    of ``replicates`` fresh test sets and seeds (metrics vary fastest along the last axis)."""
+    design = population.design
+    videos, captions = design.videos, design.captions
+    n_captions = videos * captions
+    caption_video = np.repeat(np.arange(videos), captions)
+    shape_v = (videos, replicates)
+    video_difficulty = rng.beta(0.4, 0.4, shape_v)
+    caption_jitter = rng.normal(0.0, 0.7, (n_captions, replicates)) if captions > 1 else 0.0
+    t2v_base = _rank_model(video_difficulty, videos)[caption_video] + caption_jitter
+    v2t_base = _rank_model(video_difficulty, n_captions)
+    topic = rng.integers(0, TOPICS, shape_v)
+
+    def affinity() -> tuple[np.ndarray, np.ndarray]:
+        per_video = rng.normal(0.0, 0.5, shape_v)
+        per_caption = per_video[caption_video] + (rng.normal(0.0, 0.3, (n_captions, replicates)) if captions > 1
+                                                  else 0.0)
+        return per_video, per_caption
+
+    affinity_a = affinity()
+
+    def side(seeds: int, recipe: str, shift: float) -> dict[str, np.ndarray]:
+        per_video, per_caption = affinity_a if recipe in ("A", "same") else affinity()
+        configuration_topic = population.topic_effects[recipe][topic] * design.topic_sd * np.sqrt(0.5)
+        seed_topic = rng.normal(0.0, design.topic_sd * np.sqrt(0.5), (seeds, TOPICS, replicates))
+        seed_topic_of_video = np.take_along_axis(seed_topic, np.broadcast_to(topic, (seeds, *shape_v)), axis=1)
+        offsets = rng.normal(0.0, design.offset_sd, (seeds, 1, replicates))
+        offsets = offsets - 2.5 * (rng.random((seeds, 1, replicates)) < design.failed)
+        video_effect = (configuration_topic[None] + seed_topic_of_video + offsets
+                        + rng.normal(0.0, 0.5, (seeds, *shape_v)) + shift)
+        values = {}
+        for direction, base, gallery, effect in (
+            ("t2v", t2v_base, videos, video_effect[:, caption_video] + per_caption[None]),
+            ("v2t", v2t_base, n_captions, video_effect + per_video[None]),
+        ):
+            ranks = 1.0 + rng.binomial(gallery - 1, special.expit(base[None] - effect))
+            stacked = np.stack([100.0 * (ranks <= 1), 100.0 * (ranks <= 5), 100.0 * (ranks <= 10), ranks,
+                                1.0 / ranks], axis=-1)  # [k, n, replicates, 5]
+            values[direction] = stacked.reshape(seeds, ranks.shape[1], -1)
+        return values
+
+    a = side(seeds_a, "A", 0.0)
+    b = side(seeds_b, recipe_b, shift_b)
+    return {"t2v": (a["t2v"], b["t2v"], caption_video if captions > 1 else None),
+            "v2t": (a["v2t"], b["v2t"], None)}
+
+
+def true_means(population: Population, rng: np.random.Generator, seeds: int = 400, replicates: int = 40
+               ) -> dict[str, np.ndarray]:
+    """Configuration A's expected metric values (over seeds and the query population), by a large simulation."""
+    totals: dict[str, list[np.ndarray]] = {"t2v": [], "v2t": []}
+    for _ in range(seeds // 20):
+        values = simulate(population, rng, replicates, 20, 1, "same")
+        for direction, (a, _, _) in values.items():
+            totals[direction].append(a.reshape(20, a.shape[1], -1, len(METRICS)).mean(axis=(0, 1, 2)))
+    return {direction: np.mean(parts, axis=0) for direction, parts in totals.items()}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the previous procedure (c2vbench before issue 22), frozen here for the comparison on the same replicates
+
+
+def previous_p_values(a: np.ndarray, b: np.ndarray, clusters: np.ndarray | None) -> np.ndarray:
+    """p of the previous ``compare``: its seed-level t test with >= 2 seeds a side (floored seed offsets,
+    Satterthwaite df that drops a floored term), otherwise the query-level test it put in the same field."""
+    k_a, k_b, n_queries = a.shape[0], b.shape[0], a.shape[1]
+    dense, n_clusters = cluster_ids(clusters, n_queries)
+    sizes = np.bincount(dense, minlength=n_clusters).astype(np.float64)
+    a_totals, b_totals = cluster_totals(a, dense, n_clusters), cluster_totals(b, dense, n_clusters)
+    a_means, b_means = a.mean(axis=1), b.mean(axis=1)
+    difference = b_means.mean(axis=0) - a_means.mean(axis=0)
+    paired = b_totals.mean(axis=0) - a_totals.mean(axis=0)
+    residuals = paired - sizes[:, None] * difference[None, :]
+    query_part = (residuals**2).sum(axis=0) * n_clusters / max(n_clusters - 1, 1) / n_queries**2
+    if k_a < 2 or k_b < 2:  # the query-level test (a paired t over clusters: the sign-flip test's large-sample twin)
+        return 2.0 * scipy_stats.t.sf(np.abs(difference) / np.sqrt(query_part), n_clusters - 1)
+
+    def noise(totals: np.ndarray, means: np.ndarray) -> np.ndarray:
+        return (totals - sizes[None, :, None] * means[:, None, :]).var(axis=0, ddof=1).sum(axis=0) / n_queries**2 \
+            / totals.shape[0]
+
+    seed_a, seed_b = a_means.var(axis=0, ddof=1) / k_a, b_means.var(axis=0, ddof=1) / k_b
+    noise_a, noise_b = noise(a_totals, a_means), noise(b_totals, b_means)
+    offsets_a, offsets_b = np.maximum(seed_a - noise_a, 0.0), np.maximum(seed_b - noise_b, 0.0)
+    variance = offsets_a + offsets_b + query_part
+    denominator = (np.where(offsets_a > 0, seed_a**2 / (k_a - 1) + noise_a**2 / (n_clusters * (k_a - 1)), 0.0)
+                   + np.where(offsets_b > 0, seed_b**2 / (k_b - 1) + noise_b**2 / (n_clusters * (k_b - 1)), 0.0)
+                   + query_part**2 / max(n_clusters - 1, 1))
+    degrees = np.maximum(variance**2 / np.where(denominator > 0, denominator, 1.0), 1.0)
+    return 2.0 * scipy_stats.t.sf(np.abs(difference) / np.sqrt(variance), degrees)
+
+
+def new_p_values(a: np.ndarray, b: np.ndarray, clusters: np.ndarray | None) -> np.ndarray | None:
+    try:
+        return seed_level_test(a, b, clusters).p_value
+    except NoSeedLevelTest:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the three studies
+
+
+def rejection_rates(p_values: np.ndarray, replicates: int) -> np.ndarray:
+    """``[alphas, metrics]`` share of replicates rejecting."""
+    grid = p_values.reshape(replicates, len(METRICS))
+    return np.stack([(grid < alpha).mean(axis=0) for alpha in ALPHAS])
+
+
+def size_study(population: Population, rng: np.random.Generator, replicates: int, splits) -> list[dict]:
+    rows = []
+    for seeds_a, seeds_b in splits:
+        for recipe in ("same", "different"):
+            rates = {"new": [], "old": []}
+            for start in range(0, replicates, CHUNK):
+                count = min(CHUNK, replicates - start)
+                for a, b, clusters in simulate(population, rng, count, seeds_a, seeds_b, recipe).values():
+                    new = new_p_values(a, b, clusters)
+                    if new is not None:
+                        rates["new"].append(rejection_rates(new, count) * count)
+                    rates["old"].append(rejection_rates(previous_p_values(a, b, clusters), count) * count)
+            row = {"split": f"{seeds_a}v{seeds_b}", "null": recipe}
+            for name, parts in rates.items():
+                if not parts:
+                    row[name] = None
+                    continue
+                directions = np.stack(parts).reshape(-1, 2, len(ALPHAS), len(METRICS)).sum(axis=0) / replicates
+                row[name] = directions  # [direction, alpha, metric]
+            rows.append(row)
+    return rows
+
+
+def power_study(population: Population, rng: np.random.Generator, replicates: int, shift: float) -> list[dict]:
+    rows = []
+    for seeds in (2, 3, 5):
+        totals = {"new": 0.0, "old": 0.0}
+        for start in range(0, replicates, CHUNK):
+            count = min(CHUNK, replicates - start)
+            a, b, clusters = simulate(population, rng, count, seeds, seeds, "different", shift)["t2v"]
+            totals["new"] = totals["new"] + rejection_rates(new_p_values(a, b, clusters), count)[0] * count
+            totals["old"] = totals["old"] + rejection_rates(previous_p_values(a, b, clusters), count)[0] * count
+        rows.append({"split": f"{seeds}v{seeds}", **{name: value / replicates for name, value in totals.items()}})
+    return rows
+
+
+def coverage_study(population: Population, rng: np.random.Generator, replicates: int, truth: np.ndarray,
+                   bootstrap_replicates: int) -> list[dict]:
+    rows = []
+    for seeds in (1, 2, 3, 5):
+        covered_new = np.zeros(len(METRICS))
+        covered_old = np.zeros(len(METRICS))
+        old_count = 0
+        for start in range(0, replicates, CHUNK):
+            count = min(CHUNK, replicates - start)
+            a, _, clusters = simulate(population, rng, count, seeds, 1, "same")["t2v"]
+            low, high = mean_interval(a, clusters).interval
+            inside = (low <= np.tile(truth, count)) & (np.tile(truth, count) <= high)
+            covered_new += inside.reshape(count, len(METRICS)).sum(axis=0)
+            if old_count < bootstrap_replicates:
+                samples = bootstrap_means(a, clusters, n_resamples=499, seed=start)
+                old_low, old_high = percentile_interval(samples)
+                inside = (old_low <= np.tile(truth, count)) & (np.tile(truth, count) <= old_high)
+                covered_old += inside.reshape(count, len(METRICS)).sum(axis=0)
+                old_count += count
+        rows.append({"seeds": seeds, "new": covered_new / replicates,
+                     "old": covered_old / old_count if old_count else None})
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# report
+
+
+def _worst(rates: np.ndarray, alpha_index: int) -> tuple[float, str]:
+    """Largest rejection rate over directions and metrics at one alpha, and where."""
+    grid = rates[:, alpha_index, :]
+    direction, metric = np.unravel_index(int(np.argmax(grid)), grid.shape)
+    return float(grid[direction, metric]), f"{('t2v', 'v2t')[direction]} {METRICS[metric]}"
+
+
+def _cell(value: float, replicates: int, alpha: float) -> str:
+    error = np.sqrt(alpha * (1 - alpha) / replicates)
+    return f"{value:.3f} ± {error:.3f}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--replicates", type=int, default=2000)
-    parser.add_argument("--conditional-replicates", type=int, default=1000,
-                        help="replicates for the query-level sign-flip column")
-    parser.add_argument("--old-replicates", type=int, default=400,
-                        help="replicates for the old two-level bootstrap column (a quarter of them, with 199 "
-                             "resamples, for 1000 queries: it is slow)")
-    parser.add_argument("--seed", type=int, default=20261126)
+    parser.add_argument("--replicates", type=int, default=1000, help="replicates per null cell")
+    parser.add_argument("--power-replicates", type=int, default=500)
+    parser.add_argument("--coverage-replicates", type=int, default=500)
+    parser.add_argument("--bootstrap-replicates", type=int, default=200,
+                        help="replicates for the previous two-level bootstrap's coverage (499 resamples each)")
+    parser.add_argument("--quick", action="store_true", help="two designs only")
+    parser.add_argument("--seed", type=int, default=20261127)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
-    start = time.perf_counter()
-    print(f"alpha = {ALPHA}; {args.replicates} replicates per cell ({args.conditional_replicates} for the sign-flip "
-          f"column, {args.old_replicates} for the old bootstrap at 90 queries, {args.old_replicates // 4} at 1000); "
-          "power at +5 R@1 points")
-    print("| captions | queries | seeds per side | seed spread (R@1 pts) | size | power +5 | "
-          "query-level sign-flip rejects (null) | old two-level bootstrap size |")
-    print("|---|---|---|---|---|---|---|---|")
-    worst = 0.0
-    for multi in (False, True):
-        for n_queries in (90, 1000):
-            for k in (1, 2, 3, 5):
-                for spread in (0, 5, 10):
-                    size, conditional, old = rejection_rates(
-                        rng, args.replicates, args.conditional_replicates,
-                        args.old_replicates if n_queries <= 100 else args.old_replicates // 4, n_queries, k, spread,
-                        multi, 0.0)
-                    power, _, _ = rejection_rates(rng, args.replicates, 0, 0, n_queries, k, spread, multi, 5.0)
-                    if size is not None:
-                        worst = max(worst, size)
-                    print(f"| {'5 per video' if multi else 'single'} | {n_queries} | {k} | {spread} | {_show(size)} "
-                          f"| {_show(power)} | {conditional:.3f} | {'–' if old is None else f'{old:.3f}'} |",
-                          flush=True)
-    print(f"largest size where a p-value is given: {worst:.3f} (target <= 0.06); "
-          f"{time.perf_counter() - start:.0f} s")
+    started = time.perf_counter()
+    designs = DESIGNS[:2] if args.quick else DESIGNS
+    print(f"{args.replicates} replicates per null cell (Monte-Carlo standard error "
+          f"{np.sqrt(0.05 * 0.95 / args.replicates):.4f} at 0.05, {np.sqrt(0.01 * 0.99 / args.replicates):.4f} at "
+          f"0.01); {args.power_replicates} for power, {args.coverage_replicates} for coverage; worst over both nulls, "
+          "both directions and the five metrics\n")
+    print("| design | seeds | new size @0.05 | new size @0.01 | old size @0.05 | old size @0.01 "
+          "| worst cell (new, @0.01) |")
+    print("|---|---|---|---|---|---|---|")
+    for design in designs:
+        population = Population.draw(design, rng)
+        replicates = args.replicates if design.queries < 5000 else max(200, args.replicates // 3)
+        for row_pair in _pairs(size_study(population, rng, replicates, SPLITS)):
+            split = row_pair[0]["split"]
+            new = np.maximum(*(row["new"] for row in row_pair)) if row_pair[0]["new"] is not None else None
+            old = np.maximum(*(row["old"] for row in row_pair))
+            cells = []
+            for rates in (new, old):
+                for alpha_index, alpha in enumerate(ALPHAS):
+                    cells.append("no test (1 seed each)" if rates is None
+                                 else _cell(_worst(rates, alpha_index)[0], replicates, alpha))
+            where = "–" if new is None else _worst(new, 1)[1]
+            print(f"| {design.name} ({replicates} replicates) | {split} | {' | '.join(cells)} | {where} |",
+                  flush=True)
+    print("\nPower at alpha 0.05, text→video, different recipes, B shifted by +0.25 logits (R@1 / R@5 / R@10 / MnR / "
+          "MRR):\n")
+    print("| design | seeds | previous | new | change (points) |")
+    print("|---|---|---|---|---|")
+    for design in designs[:3] if not args.quick else designs:
+        population = Population.draw(design, rng)
+        for row in power_study(population, rng, args.power_replicates, 0.25):
+            show = lambda values: " / ".join(f"{value:.2f}" for value in values)  # noqa: E731
+            change = " / ".join(f"{100 * (new - old):+.0f}" for new, old in zip(row["new"], row["old"], strict=True))
+            print(f"| {design.name} | {row['split']} | {show(row['old'])} | {show(row['new'])} | {change} |",
+                  flush=True)
+    print("\nCoverage of one configuration's 95% interval (leaderboard entries), text→video, R@1 / R@5 / R@10 / MnR / "
+          "MRR:\n")
+    print("| design | seeds | new (seed_test.mean_interval) | previous (two-level bootstrap) |")
+    print("|---|---|---|---|")
+    for design in (designs[1], designs[2], designs[4]) if not args.quick else designs:
+        population = Population.draw(design, rng)
+        truth = true_means(population, rng)["t2v"]
+        for row in coverage_study(population, rng, args.coverage_replicates, truth, args.bootstrap_replicates):
+            show = lambda values: "–" if values is None else " / ".join(f"{v:.3f}" for v in values)  # noqa: E731
+            print(f"| {design.name} | {row['seeds']} | {show(row['new'])} | {show(row['old'])} |", flush=True)
+    print(f"\n{time.perf_counter() - started:.0f} s")
+
+
+def _pairs(rows: list[dict]) -> list[tuple[dict, dict]]:
+    return [(rows[i], rows[i + 1]) for i in range(0, len(rows), 2)]
 
 
 if __name__ == "__main__":

@@ -117,8 +117,8 @@ def result_pair(tmp_path: Path) -> tuple[Path, Path]:
     rng = np.random.default_rng(1)
     a_t2v = rng.integers(1, 12, 50)
     b_t2v = np.maximum(1, a_t2v - rng.integers(0, 4, 50))
-    first = write_result(tmp_path / "a.json", a_t2v, rng.integers(1, 12, 25))
-    second = write_result(tmp_path / "b.json", b_t2v, rng.integers(1, 12, 25))
+    first = write_result(tmp_path / "a.json", a_t2v, rng.integers(1, 12, 50))  # one caption per video
+    second = write_result(tmp_path / "b.json", b_t2v, rng.integers(1, 12, 50))
     return first, second
 
 

@@ -84,7 +84,7 @@ def make_result(
 
 def standard_results() -> list[tuple[Path, dict]]:
     results = [make_result("tiny-clip", "meanp", "cosine", 0.3, seed=s) for s in range(3)]
-    results += [make_result("tiny-clip", "tdb", "tab", 0.8, seed=s) for s in range(2)]
+    results += [make_result("tiny-clip", "tdb", "tab", 0.8, seed=s) for s in range(3)]
     results += [make_result("tiny-clip", "seqtransf", "cosine", 0.3, seed=7)]
     results += [
         make_result("tiny-clip", "evil|`x`<b>&_[1]*", "cosine", 0.05, seed=s,
@@ -128,7 +128,7 @@ def test_plugin_strings_are_escaped():
     table_lines = [line for line in markdown.splitlines() if line.startswith("|")]
     assert len(table_lines) == 2 * 4 + 1 + 4 + 1 + 1  # header + rule per table, and 7 rows
     for line in table_lines:
-        assert len(re.findall(r"(?<!\\)\|", line)) == 13  # 12 columns
+        assert len(re.findall(r"(?<!\\)\|", line)) == 14  # 13 columns
 
 
 def test_escape_markdown_covers_specials_and_newlines():
@@ -174,18 +174,18 @@ def test_baseline_marks_use_holm_adjusted_p_values():
     rows = table_rows(markdown, "### Plain inference")
     assert rows["tiny-clip · meanp · cosine"][-1] == "baseline"
     assert rows["tiny-clip · tdb · tab"][-1].startswith("▲")
-    # one seed: training noise cannot be estimated, so no verdict, only the query-level p conditional on seeds
-    assert rows["tiny-clip · seqtransf · cosine"][-1].startswith("no verdict (1 seed); p\\_q=")
+    # one seed against the baseline's three: its seed variance is borrowed from the baseline, and the cell says so
+    assert rows["tiny-clip · seqtransf · cosine"][-1].endswith("1 seed, seed variance borrowed)")
 
     # recompute: raw p-values of the seed-level rows of the plain table, Holm-adjusted together
     tables = group_entries(results)
     plain_entries = tables["1" * 64]["inductive"]
     baseline = next(e for e in plain_entries if e.name == "tiny-clip · meanp · cosine")
-    others = sorted((e for e in plain_entries if e is not baseline and len(e.runs) > 1), key=lambda e: e.label)
-    assert len(others) == 2
+    others = sorted((e for e in plain_entries if e is not baseline), key=lambda e: e.label)
+    assert len(others) == 3
     raw = [significance_vs_baseline(e, baseline, 300, 0).p_value for e in others]
     for entry, adjusted in zip(others, holm_adjust(raw), strict=True):
-        assert rows[escape_markdown(entry.label)][-1].endswith(f"p={adjusted:.3f}")
+        assert f"p={adjusted:.3f} (detectable" in rows[escape_markdown(entry.label)][-1]
     assert holm_adjust(raw) != raw  # the adjustment changes something in this fixture
 
 

@@ -8,7 +8,7 @@ from scipy import stats as scipy_stats
 
 from c2vbench.evaluation.metrics import metrics_from_ranks
 from c2vbench.platform.errors import ResultFileError
-from c2vbench.results.comparison import QUERY_LEVEL_TEST, SEED_LEVEL_TEST, compare_results
+from c2vbench.results.comparison import NO_SEED_LEVEL_TEST, SEED_LEVEL_TEST, compare_results
 from c2vbench.results.stats import (
     bootstrap_differences,
     bootstrap_means,
@@ -213,9 +213,11 @@ def test_holm_hand_worked_example():
 
 def test_compare_results_shape_and_values():
     rng = np.random.default_rng(7)
-    a = make_result(rng.integers(1, 20, 40), rng.integers(1, 20, 20))
+    captions_of = [i % 20 for i in range(40)]
+    a = make_result(rng.integers(1, 20, 40), rng.integers(1, 20, 20), t2v_video=captions_of)
     b = make_result(
-        np.maximum(1, np.array(a["per_query"]["t2v_rank"]) - rng.integers(0, 3, 40)), rng.integers(1, 20, 20)
+        np.maximum(1, np.array(a["per_query"]["t2v_rank"]) - rng.integers(0, 3, 40)), rng.integers(1, 20, 20),
+        t2v_video=captions_of, seed=1,
     )
     comparison = compare_results(a, b, n_resamples=2000, seed=0)
     assert set(comparison) == {"t2v", "v2t"}
@@ -223,16 +225,17 @@ def test_compare_results_shape_and_values():
         assert set(comparison[direction]) == {"R@1", "R@5", "R@10", "MnR", "MRR"}
         for metric in ("R@1", "R@5", "R@10", "MnR"):
             row = comparison[direction][metric]
-            assert {"a", "b", "diff", "ci", "p", "test"} <= set(row)
-            assert row["test"] == QUERY_LEVEL_TEST and not row["seed_level"]
+            assert {"a", "b", "diff", "ci", "p", "test", "p_query", "detectable"} <= set(row)
+            # 1 seed each: no verdict; the query-level p has its own field and never stands in for the verdict
+            assert row["test"] == NO_SEED_LEVEL_TEST and not row["seed_level"] and row["ci_conditional"]
+            assert row["p"] is None and 0 < row["p_query"] <= 1 and row["detectable"] > 0
             assert row["a"] == pytest.approx(a["metrics"][direction][metric])
             assert row["b"] == pytest.approx(b["metrics"][direction][metric])
             assert row["diff"] == pytest.approx(row["b"] - row["a"])
-            assert 0 < row["p"] <= 1
     mrr = comparison["t2v"]["MRR"]
     assert mrr["a"] == pytest.approx(np.mean(1 / np.array(a["per_query"]["t2v_rank"])))
-    # b improves ranks: MnR diff negative with an interval below zero
-    assert comparison["t2v"]["MnR"]["ci"][1] < 0 and comparison["t2v"]["MnR"]["p"] < 0.05
+    # b improves ranks: MnR diff negative with an interval below zero (conditional on the two trained models)
+    assert comparison["t2v"]["MnR"]["ci"][1] < 0 and comparison["t2v"]["MnR"]["p_query"] < 0.05
 
 
 def test_compare_refuses_different_protocols_naming_fields():
@@ -260,12 +263,12 @@ def test_compare_uses_t2v_video_clusters():
     a = make_result(a_ranks, rng.integers(1, 5, 10), t2v_video=clusters)
     b = make_result(b_ranks, rng.integers(1, 5, 10), t2v_video=clusters)
     clustered = compare_results(a, b, n_resamples=3000)["t2v"]["MnR"]
-    independent = compare_results(
-        make_result(a_ranks, rng.integers(1, 5, 10)), make_result(b_ranks, rng.integers(1, 5, 10)), n_resamples=3000
+    independent = compare_results(  # the same ranks as 40 single-caption videos
+        make_result(a_ranks, rng.integers(1, 5, 40)), make_result(b_ranks, rng.integers(1, 5, 40)), n_resamples=3000
     )["t2v"]["MnR"]
     assert clustered["diff"] == pytest.approx(independent["diff"])
     assert clustered["ci"][1] - clustered["ci"][0] > independent["ci"][1] - independent["ci"][0]
-    assert clustered["p"] == pytest.approx(
+    assert clustered["p_query"] == pytest.approx(
         paired_randomization_test(a_ranks.astype(float), b_ranks.astype(float), clusters=clusters)
     )
 
@@ -273,8 +276,11 @@ def test_compare_uses_t2v_video_clusters():
 def test_compare_multi_seed_lists_use_seed_means():
     rng = np.random.default_rng(9)
     base = rng.integers(1, 15, 30)
-    a_runs = [make_result(base + shift, rng.integers(1, 9, 15), seed=s) for s, shift in enumerate([0, 1, 2])]
-    b_runs = [make_result(np.maximum(1, base - 3 + s), rng.integers(1, 9, 15), seed=s) for s in range(3)]
+    captions_of = [i % 15 for i in range(30)]
+    a_runs = [make_result(base + shift, rng.integers(1, 9, 15), seed=s, t2v_video=captions_of)
+              for s, shift in enumerate([0, 1, 2])]
+    b_runs = [make_result(np.maximum(1, base - 3 + s), rng.integers(1, 9, 15), seed=s, t2v_video=captions_of)
+              for s in range(3)]
     comparison = compare_results(a_runs, b_runs, n_resamples=2000)
     assert comparison["t2v"]["MnR"]["test"] == SEED_LEVEL_TEST
     expected_a = np.mean([r["metrics"]["t2v"]["MnR"] for r in a_runs])

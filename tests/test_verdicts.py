@@ -11,7 +11,7 @@ import numpy as np
 from _cli_runner import run_cli
 
 from c2vbench.evaluation.metrics import metrics_from_ranks
-from c2vbench.results.comparison import compare_results
+from c2vbench.results.comparison import BORROWED_SEED_TEST, NO_SEED_LEVEL_TEST, compare_results
 from c2vbench.results.leaderboard import render_leaderboard
 
 PROTOCOL = {"dataset": "synthetic-motion", "split": "test", "hash": "7" * 64}
@@ -122,14 +122,18 @@ def test_seed_level_test_keeps_its_size_under_training_noise():
     assert np.mean(rejections) <= 0.08
 
 
-def test_one_seed_on_a_side_gives_no_seed_level_p_value_and_says_so():
+def test_one_seed_against_several_borrows_their_seed_variance_and_one_against_one_gives_no_verdict():
     rng = np.random.default_rng(3)
     a_runs, b_runs = simulated_null_pair(rng, 200, 3, 10.0)
     row = compare_results(a_runs, b_runs[:1], n_resamples=300, metrics=("R@1",))["t2v"]["R@1"]
-    assert row["seed_level"] is False and "conditional on the trained seeds" in row["test"]
-    assert row["seeds"] == [3, 1]
+    assert row["seed_level"] is True and row["test"] == BORROWED_SEED_TEST and row["seeds"] == [3, 1]
+    assert "equal seed variance" in row["assumption"] and 0 < row["p"] <= 1
+    assert row["ci"][0] <= row["diff"] <= row["ci"][1] and row["detectable"] > 0
+    row = compare_results(a_runs[:1], b_runs[:1], n_resamples=300, metrics=("R@1",))["t2v"]["R@1"]
+    assert row["p"] is None and row["test"] == NO_SEED_LEVEL_TEST and row["ci_conditional"] is True
+    assert 0 < row["p_query"] <= 1  # the conditional query-level p keeps its own field
     row = compare_results(a_runs, b_runs, n_resamples=300, metrics=("R@1",))["t2v"]["R@1"]
-    assert row["seed_level"] is True and row["test"].startswith("seed-level t test")
+    assert row["seed_level"] is True and row["test"].startswith("seed-level t test") and row["assumption"] is None
 
 
 def test_compare_prints_the_test_behind_its_p_values(tmp_path, capsys):
@@ -141,9 +145,13 @@ def test_compare_prints_the_test_behind_its_p_values(tmp_path, capsys):
             (tmp_path / name / f"{seed}.json").write_text(json.dumps(result))
     code, out, _ = run_cli(["compare", str(tmp_path / "a"), str(tmp_path / "b")], capsys)
     text = " ".join(out.split())
-    assert code == 0 and "seed-level t test" in text and "sign-flip" not in text
+    assert code == 0 and "p and 95% CI: seed-level t test" in text and "detectable (80%)" in text
+    code, out, _ = run_cli(["compare", str(tmp_path / "a"), str(tmp_path / "b" / "0.json")], capsys)
+    text = " ".join(out.split())
+    assert code == 0 and "borrowing the other side's seed variance" in text and "Assumption: equal seed" in text
     code, out, _ = run_cli(["compare", str(tmp_path / "a" / "0.json"), str(tmp_path / "b" / "0.json")], capsys)
-    assert code == 0 and "sign-flip test over queries, conditional on the trained seeds" in " ".join(out.split())
+    text = " ".join(out.split())
+    assert code == 0 and "No verdict" in text and "conditional on the trained seeds" in text
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import click
 
+QUERY_LEVEL_TEST_NOTE = ("paired sign-flip test over queries, conditional on the trained seeds: whether these trained "
+                         "models differ, not whether the configurations do; never a verdict")
+
 
 def _format_value(metric: str, value: float) -> str:
     return f"{value:.4f}" if metric == "MRR" else f"{value:.2f}"
@@ -28,16 +31,18 @@ def load_side(path: Path) -> list[dict]:
 @click.argument("result_b", type=click.Path(exists=True, path_type=Path))
 @click.option("--n-resamples", default=10_000, show_default=True, type=click.IntRange(min=100), help="Resamples.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the resampling.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON only: {t2v|v2t: {METRIC: {a, b, diff, ci, p}}}.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON only: {t2v|v2t: {METRIC: {a, b, diff, ci, p, p_query, detectable, test, ...}}}.")
 def compare_command(result_a: Path, result_b: Path, n_resamples: int, seed: int, as_json: bool) -> None:
     """Paired comparison of RESULT_B against RESULT_A on the same test set (diff = B - A).
 
     Each side is a result file, or a folder with the runs of one configuration under several seeds.
 
-    Both sides with >= 2 seeds: a seed-level t test (training noise + query sampling) gives p and the interval.
-    A side with 1 seed: no seed-level test is possible; p is the paired sign-flip test over queries and the
-    interval a paired bootstrap (videos resampled as clusters), both conditional on the trained seeds. The test
-    used is printed under the table (and is each metric's "test" in --json).
+    p and the interval are the verdict about the configurations, over training seeds and test queries: >= 2 seeds
+    on both sides, the seed-level t test; 1 seed against several, the same test with the single run borrowing the
+    other side's seed variance (equal seed variance assumed, and printed); 1 against 1, no verdict (p is "–" and
+    the interval is conditional on the trained seeds). "detectable" is the smallest difference the test would find
+    with 80% power at alpha 0.05. p_query (sign-flip over queries) only says whether these trained models differ.
 
     Example: c2vbench compare results/meanp.json results/tdb.json
     """
@@ -64,6 +69,9 @@ def compare_command(result_a: Path, result_b: Path, n_resamples: int, seed: int,
         terminal.print_json(comparison)
         return
 
+    def difference(metric: str, value: float) -> str:
+        return f"{value:+.4f}" if metric == "MRR" else f"{value:+.2f}"
+
     rows = []
     for direction, label in terminal.DIRECTIONS.items():
         for metric, row in comparison[direction].items():
@@ -73,21 +81,33 @@ def compare_command(result_a: Path, result_b: Path, n_resamples: int, seed: int,
                 metric,
                 _format_value(metric, row["a"]),
                 _format_value(metric, row["b"]),
-                f"{row['diff']:+.4f}" if metric == "MRR" else f"{row['diff']:+.2f}",
+                difference(metric, row["diff"]),
                 f"[{_format_value(metric, low)}, {_format_value(metric, high)}]",
-                f"{row['p']:.4f}",
+                "–" if row["p"] is None else f"{row['p']:.4f}",
+                "±" + _format_value(metric, row["detectable"]),
+                f"{row['p_query']:.4f}",
             ])
     for name, groups in comparison.get("contrasts", {}).items():
         for group, row in groups.items():
             low, high = row["ci"]
             rows.append([f"{name}: {group}", "accuracy %", f"{row['a']:.2f}", f"{row['b']:.2f}",
-                         f"{row['diff']:+.2f}", f"[{low:.2f}, {high:.2f}]", f"{row['p']:.4f}"])
-    columns = ("direction", "metric", "A", "B", "B − A", "95% CI", "p")
+                         f"{row['diff']:+.2f}", f"[{low:.2f}, {high:.2f}]", f"{row['p']:.4f}", "–", "–"])
+    columns = ("direction", "metric", "A", "B", "B − A", "95% CI", "p", "detectable (80%)", "p_query (cond.)")
     terminal.console().print(terminal.table(f"A = {result_a}   B = {result_b}", columns, rows, right=columns[2:]))
-    test = next(iter(comparison["t2v"].values()))["test"]
-    seeds = next(iter(comparison["t2v"].values()))["seeds"]
+    first_row = next(iter(comparison["t2v"].values()))
+    seeds, test = first_row["seeds"], first_row["test"]
+    if first_row["seed_level"]:
+        verdict = f"p and 95% CI: {test}."
+    else:
+        verdict = (f"No verdict ({test}); the 95% CI is a paired bootstrap over queries, conditional on the trained "
+                   f"seeds ({n_resamples} resamples, seed {seed}).")
+    terminal.print_line(f"Seeds: A {seeds[0]}, B {seeds[1]}. {verdict}")
+    if first_row["assumption"]:
+        terminal.print_line(f"Assumption: {first_row['assumption']}.")
     terminal.print_line(
-        f"Seeds: A {seeds[0]}, B {seeds[1]}. p and 95% CI: {test}"
-        + ("" if test.startswith("seed-level") else f" ({n_resamples} resamples, seed {seed})")
-        + ". Two-sided; not corrected for multiple metrics. Lower MnR is better; MRR in 0..1."
+        "detectable (80%): the smallest difference this comparison would detect with 80% power at alpha 0.05, from "
+        "the estimated variance components" + ("" if first_row["seed_level"] else " (query sampling only)")
+        + "; no significant difference means no difference larger than that could have been seen. "
+        f"p_query: {QUERY_LEVEL_TEST_NOTE}. Two-sided; not corrected for multiple metrics. Lower MnR is better; "
+        "MRR in 0..1."
     )

@@ -43,6 +43,7 @@ def leaderboard_command(
     Example: c2vbench leaderboard results/ --format html --out site/
     """
     from c2vbench.platform.errors import C2VBenchError, ResultFileError
+    from c2vbench.results.comparison import require_caption_map
     from c2vbench.results.inputs import collect_results, leaderboard_command_line
     from c2vbench.results.leaderboard_export import render_board
 
@@ -60,7 +61,14 @@ def leaderboard_command(
     collected = collect_results(inputs)
     for line in collected.messages():
         click.echo(line, err=True)
-    results = collected.results
+    results = []
+    for path, loaded in collected.results:
+        try:  # several captions per video and no caption→video map: the queries cannot be paired honestly
+            require_caption_map(loaded, str(path))
+        except ResultFileError as error:
+            click.echo(f"skipped {error}", err=True)
+            continue
+        results.append((path, loaded))
     reported_numbers = None
     if reported is not None:
         from c2vbench.results.reported import load_reported

@@ -7,11 +7,17 @@ video-to-text mode, test set), which runs form one configuration, and which proc
 * **Grouping** (:func:`group_runs`): runs are one configuration when they share protocol hash, post-processing
   track and ``config_key`` (what can change a number, seed excluded). Each ``(config_key, seed)`` counts once: a
   re-run of the same seed is *set aside* and named (:class:`SetAside`), never counted as another seed.
-* **Choice of test** (:func:`choose_test`): both sides with >= 2 seeds → the seed-level t test
-  (:data:`SEED_LEVEL_TEST`), which accounts for training noise and query sampling; a side with a single seed →
-  no seed-level p-value exists, and the p-value shown is the sign-flip test over queries (:data:`QUERY_LEVEL_TEST`),
-  valid only *conditional on the trained models* and labelled so. Post-processed results are compared with their
-  own plain scores (:data:`PAIRED_POSTPROCESS_TEST`): same runs, same queries, exactly paired.
+* **Choice of test** (:func:`choose_test`): >= 2 seeds on both sides → the seed-level t test
+  (:data:`SEED_LEVEL_TEST`, :mod:`c2vbench.results.seed_test`), which accounts for training noise and query sampling;
+  1 seed against >= 2 → the same test with the single run borrowing the other side's seed variance
+  (:data:`BORROWED_SEED_TEST`, equal seed variance assumed and said so); 1 seed against 1 → no configuration-level
+  test (:data:`NO_SEED_LEVEL_TEST`): ``p`` is None and only the conditional query-level p is given.
+  Every comparison also carries ``p_query``, the sign-flip test over queries (:data:`QUERY_LEVEL_TEST`), valid only
+  *conditional on the trained models* and never shown as the verdict, and the smallest difference it could detect
+  at 80% power. Post-processed results are compared with their own plain scores (:data:`PAIRED_POSTPROCESS_TEST`):
+  same runs, same queries, exactly paired.
+* **Caption map** (:func:`require_caption_map`): a result whose text queries outnumber its videos must say which
+  video each caption describes (``per_query["t2v_video"]``); otherwise captions would count as independent queries.
 """
 
 from __future__ import annotations
@@ -25,23 +31,44 @@ import numpy as np
 
 from c2vbench.evaluation.metrics import TIE_POLICIES, per_query_contributions
 from c2vbench.platform.errors import ResultFileError
+from c2vbench.results.seed_test import DETECTION_ALPHA, POWER, seed_level_test
 from c2vbench.results.stats import (
     COMPARE_METRICS,
     DEFAULT_RESAMPLES,
     bootstrap_differences,
     paired_randomization_test,
     percentile_interval,
-    seed_level_test,
 )
 
-SEED_LEVEL_TEST = "seed-level t test (training noise + query sampling, Satterthwaite df)"
-QUERY_LEVEL_TEST = "paired sign-flip test over queries, conditional on the trained seeds (no seed-level test: 1 seed)"
+SEED_LEVEL_TEST = "seed-level t test (training noise + query sampling, guarded Satterthwaite df)"
+BORROWED_SEED_TEST = ("seed-level t test, the 1-seed side borrowing the other side's seed variance "
+                      "(equal seed variance assumed)")
+NO_SEED_LEVEL_TEST = "none: 1 seed on each side, so training noise cannot be estimated and there is no verdict"
+QUERY_LEVEL_TEST = "paired sign-flip test over queries, conditional on the trained seeds"
 PAIRED_POSTPROCESS_TEST = "paired sign-flip test over queries: post-processed vs the same runs' plain scores"
+CONFIGURATION_TESTS = (SEED_LEVEL_TEST, BORROWED_SEED_TEST)
 
 
 def choose_test(seeds_a: int, seeds_b: int) -> str:
     """The test a comparison of ``seeds_a`` vs ``seeds_b`` runs uses (see the module docstring)."""
-    return SEED_LEVEL_TEST if seeds_a >= 2 and seeds_b >= 2 else QUERY_LEVEL_TEST
+    if seeds_a >= 2 and seeds_b >= 2:
+        return SEED_LEVEL_TEST
+    if max(seeds_a, seeds_b) >= 2:
+        return BORROWED_SEED_TEST
+    return NO_SEED_LEVEL_TEST
+
+
+def require_caption_map(result: Mapping[str, Any], label: str) -> None:
+    """Refuse a result whose text queries outnumber its videos but that does not say which video each caption
+    belongs to: its captions would otherwise count as independent queries (overconfident by the caption count)."""
+    per_query = result.get("per_query", {})
+    captions, videos = len(per_query.get("t2v_rank", [])), len(per_query.get("v2t_rank", []))
+    if captions > videos and per_query.get("t2v_video") is None:
+        raise ResultFileError(
+            f"{label} has {captions} text queries for {videos} videos but no caption -> video map "
+            "(per_query.t2v_video), so its captions cannot be resampled by video",
+            "re-score it with this c2vbench (`c2vbench eval` of its checkpoint writes the map)",
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -319,16 +346,26 @@ def compare_results(
     """Paired comparison of two results (or two lists of same-config results from different seeds).
 
     Returns:
-        ``{"t2v": {METRIC: {"a", "b", "diff", "ci": [low, high], "p", "test", "seed_level"}}, "v2t": {...}}`` for
-        ``metrics`` (R@K in percent, MnR in ranks, MRR in 0..1), ``diff = b - a``. ``test`` names the procedure
-        behind ``p`` and ``ci`` (:func:`choose_test`): with >= 2 seeds on both sides the seed-level t test and its
-        t interval (``seed_level`` true); otherwise the sign-flip test and the paired (cluster-aware) bootstrap
-        interval over queries of the seed-averaged values, conditional on the trained seeds (``seed_level`` false).
+        ``{"t2v": {METRIC: {...}}, "v2t": {...}}`` for ``metrics`` (R@K in percent, MnR in ranks, MRR in 0..1), each
+        with ``a``, ``b``, ``diff = b - a``, and
+
+        * ``p`` and ``ci``: the verdict, from the test :func:`choose_test` names in ``test`` (``seed_level`` true).
+          With 1 seed on each side there is no verdict: ``p`` is None and ``ci`` is the paired (cluster-aware)
+          bootstrap interval over queries, conditional on the trained seeds (``ci_conditional`` true);
+        * ``p_query``: the sign-flip test over queries of the seed-averaged values (:data:`QUERY_LEVEL_TEST`),
+          conditional on the trained seeds, for every design; never the verdict;
+        * ``detectable``: the smallest difference the verdict's test would detect with 80% power at alpha 0.05,
+          from the estimated variance components (conditional on the seeds when ``ci_conditional``);
+        * ``df``, ``se``: the test's degrees of freedom and standard error (None without a verdict);
+        * ``assumption``: what the test assumed beyond its model (the borrowed seed variance), or None;
+        * ``seeds``: ``[k_a, k_b]``.
 
     Raises:
         ResultFileError: different protocol hashes (naming the fields that differ), tie policies, video-to-text
-            modes or query counts.
+            modes or query counts, or a multi-caption result without its caption -> video map.
     """
+    from scipy import stats as scipy_stats
+
     a_list = _as_list(a)
     b_list = _as_list(b)
     everything = a_list + b_list
@@ -336,6 +373,8 @@ def compare_results(
         f"{labels[1]}[{i}]" if len(b_list) > 1 else labels[1] for i in range(len(b_list))
     ]
     check_same_protocol(everything, all_labels)
+    for result, label in zip(everything, all_labels, strict=True):
+        require_caption_map(result, label)
     tie = _check_same_setting(everything, all_labels, "tie", "expected")
     if tie not in TIE_POLICIES:
         raise ResultFileError(f"unknown tie policy {tie!r} in the results")
@@ -352,15 +391,19 @@ def compare_results(
                 f"{labels[0]} has {a_values.shape[1]} {direction} queries but {labels[1]} has {b_values.shape[1]}",
                 "compare results of the same test set",
             )
-        if test == SEED_LEVEL_TEST:
-            outcome = seed_level_test(a_values, b_values, clusters, confidence)
-            low, high = outcome.interval
-            p_values = outcome.p_value
+        a_mean, b_mean = a_values.mean(axis=0), b_values.mean(axis=0)  # [n_queries, n_metrics], seed-averaged
+        p_query = np.atleast_1d(paired_randomization_test(a_mean, b_mean, clusters, n_resamples, seed))
+        verdict = None
+        if test in CONFIGURATION_TESTS:
+            verdict = seed_level_test(a_values, b_values, clusters, confidence)
+            low, high = verdict.interval
+            detectable = verdict.detectable
         else:
-            a_mean, b_mean = a_values.mean(axis=0), b_values.mean(axis=0)  # [n_queries, n_metrics]
             samples = bootstrap_differences(a_mean[None], b_mean[None], clusters, n_resamples, seed)
             low, high = percentile_interval(samples, confidence)
-            p_values = np.atleast_1d(paired_randomization_test(a_mean, b_mean, clusters, n_resamples, seed))
+            # conditional on the seeds: query sampling only (the standard deviation of the bootstrap differences)
+            quantiles = scipy_stats.norm.ppf(1 - DETECTION_ALPHA / 2) + scipy_stats.norm.ppf(POWER)
+            detectable = quantiles * samples.std(axis=0, ddof=1)
         a_means = a_values.mean(axis=1).mean(axis=0)
         b_means = b_values.mean(axis=1).mean(axis=0)
         comparison[direction] = {
@@ -369,9 +412,15 @@ def compare_results(
                 "b": float(b_means[i]),
                 "diff": float(b_means[i] - a_means[i]),
                 "ci": [float(low[i]), float(high[i])],
-                "p": float(p_values[i]),
+                "p": None if verdict is None else float(verdict.p_value[i]),
                 "test": test,
-                "seed_level": test == SEED_LEVEL_TEST,
+                "seed_level": verdict is not None,
+                "ci_conditional": verdict is None,
+                "df": None if verdict is None else float(verdict.degrees_of_freedom[i]),
+                "se": None if verdict is None else float(verdict.standard_error[i]),
+                "detectable": float(detectable[i]),
+                "assumption": None if verdict is None else verdict.assumption,
+                "p_query": float(p_query[i]),
                 "seeds": [len(a_list), len(b_list)],
             }
             for i, metric in enumerate(metrics)

@@ -4,11 +4,14 @@ Layout: one section per protocol hash (results on different protocols are never 
 table per post-processing track (plain inference, query bank, transductive). Runs are grouped by
 :func:`c2vbench.results.comparison.group_runs`: runs that differ only by seed share a ``config_key`` and form one entry,
 each (configuration, seed) counted once (re-runs are set aside and listed under the tables). An entry's numbers are the
-mean over seeds with a two-level (seeds, then queries) bootstrap CI; a single-seed entry gets the query-bootstrap CI.
-Text queries are resampled by video when the result files carry the caption -> video map.
+mean over seeds with an interval over seeds and queries (:func:`c2vbench.results.seed_test.mean_interval`; a
+single-seed entry's interval counts query sampling only, and the table says so), and a 95% rank interval from a
+bootstrap over seeds and queries (:mod:`c2vbench.results.rank_intervals`). Text queries are resampled by video: a
+result whose text queries outnumber its videos must carry the caption -> video map.
 
 Marks: plain rows against the baseline use the test :func:`c2vbench.results.comparison.choose_test` picks (the
-seed-level t test when both have >= 2 seeds, Holm-adjusted; otherwise no verdict, only the query-level p conditional on
+seed-level t test, borrowing the other side's seed variance when one side has one seed, Holm-adjusted, with the
+smallest difference it could detect; with one seed on both sides no verdict, only the query-level p conditional on
 the seeds); post-processed rows are tested against their own plain scores (same runs, exactly paired).
 
 The rendering is deterministic — inputs sorted, fixed bootstrap seeds, no timestamps — so re-rendering the same
@@ -29,6 +32,8 @@ import numpy as np
 
 from c2vbench.platform.errors import C2VBenchError
 from c2vbench.results.comparison import (
+    BORROWED_SEED_TEST,
+    CONFIGURATION_TESTS,
     PAIRED_POSTPROCESS_TEST,
     QUERY_LEVEL_TEST,
     SEED_LEVEL_TEST,
@@ -38,14 +43,11 @@ from c2vbench.results.comparison import (
     direction_values,
     group_runs,
     postprocess_of,
+    require_caption_map,
 )
-from c2vbench.results.stats import (
-    bootstrap_means,
-    holm_adjust,
-    paired_randomization_test,
-    percentile_interval,
-    seed_level_test,
-)
+from c2vbench.results.rank_intervals import rank_intervals
+from c2vbench.results.seed_test import mean_interval, seed_level_test
+from c2vbench.results.stats import holm_adjust, paired_randomization_test
 
 DEFAULT_RESAMPLES = 2000
 SIGNIFICANCE_LEVEL = 0.05
@@ -55,6 +57,7 @@ TRACK_TITLES = {
     "transductive": "Transductive (uses the whole test query set)",
 }
 T2V_METRICS = ("R@1", "R@5", "R@10", "MnR")
+METRIC_BOUNDS = (np.array([0.0, 0.0, 0.0, 1.0]), np.array([100.0, 100.0, 100.0, np.inf]))  # of T2V_METRICS
 _MARKDOWN_REPLACEMENTS = {
     "\\": "\\\\",
     "|": "\\|",
@@ -200,18 +203,24 @@ def _clusters(entry: Entry) -> np.ndarray | None:
     return None if mapping is None else np.asarray(mapping)
 
 
+def _mean_and_interval(values: np.ndarray, clusters: np.ndarray | None,
+                       bounds: tuple[float, float] = (0.0, 100.0)) -> tuple[np.ndarray, np.ndarray]:
+    """Means over seeds and queries of ``[k, n, m]`` values with their 95% intervals (``[2, m]``), from
+    :func:`c2vbench.results.seed_test.mean_interval` (query sampling only with one seed), cut to the values the
+    quantity can take (a recall in 0..100, a mean rank from 1)."""
+    outcome = mean_interval(values, clusters)
+    return outcome.mean, np.clip(outcome.interval, *bounds)
+
+
 def entry_numbers(entry: Entry, n_resamples: int, seed: int) -> EntryNumbers:
-    """Means over seeds of the per-query metric values, with bootstrap CIs."""
+    """Means over seeds of the per-query metric values, with intervals over seeds and queries."""
     t2v = direction_values(entry.results, "t2v", T2V_METRICS, entry.tie)
     v2t = direction_values(entry.results, "v2t", ("R@1",), entry.tie)
-    t2v_samples = bootstrap_means(t2v, _clusters(entry), n_resamples, seed)
-    v2t_samples = bootstrap_means(v2t, None, n_resamples, seed)
-    t2v_low, t2v_high = percentile_interval(t2v_samples)
-    v2t_low, v2t_high = percentile_interval(v2t_samples)
-    t2v_means = t2v.mean(axis=1).mean(axis=0)
+    t2v_means, (t2v_low, t2v_high) = _mean_and_interval(t2v, _clusters(entry), METRIC_BOUNDS)
+    v2t_means, (v2t_low, v2t_high) = _mean_and_interval(v2t, None)
     means = {metric: float(t2v_means[i]) for i, metric in enumerate(T2V_METRICS)}
     intervals = {metric: (float(t2v_low[i]), float(t2v_high[i])) for i, metric in enumerate(T2V_METRICS)}
-    means["V2T R@1"] = float(v2t.mean(axis=1).mean())
+    means["V2T R@1"] = float(v2t_means[0])
     intervals["V2T R@1"] = (float(v2t_low[0]), float(v2t_high[0]))
     return EntryNumbers(means, intervals)
 
@@ -231,9 +240,8 @@ def subset_numbers(entry: Entry, subset: str, n_resamples: int, seed: int) -> tu
     views = [{"per_query": result["subsets"][subset]["per_query"]} for result in entry.results]
     values = direction_values(views, "t2v", ("R@1",), entry.tie)
     mapping = views[0]["per_query"].get("t2v_video")
-    samples = bootstrap_means(values, None if mapping is None else np.asarray(mapping), n_resamples, seed)
-    low, high = percentile_interval(samples)
-    return float(values.mean(axis=1).mean()), (float(low[0]), float(high[0]))
+    mean, (low, high) = _mean_and_interval(values, None if mapping is None else np.asarray(mapping))
+    return float(mean[0]), (float(low[0]), float(high[0]))
 
 
 def shared_pairwise_subsets(entries: Sequence[Entry], subsets: Sequence[str]) -> list[str]:
@@ -248,9 +256,8 @@ def pairwise_numbers(entry: Entry, subset: str, n_resamples: int, seed: int) -> 
     blocks = [result["subsets"][subset] for result in entry.results]
     values = np.stack([100.0 * np.asarray(block["pairwise"]["per_query"], dtype=np.float64) for block in blocks])
     mapping = blocks[0]["per_query"].get("t2v_video")
-    samples = bootstrap_means(values[:, :, None], None if mapping is None else np.asarray(mapping), n_resamples, seed)
-    low, high = percentile_interval(samples)
-    return float(values.mean()), (float(low[0]), float(high[0]))
+    mean, (low, high) = _mean_and_interval(values[:, :, None], None if mapping is None else np.asarray(mapping))
+    return float(mean[0]), (float(low[0]), float(high[0]))
 
 
 def shared_contrast_columns(entries: Sequence[Entry]) -> list[str]:
@@ -268,8 +275,8 @@ def shared_contrast_columns(entries: Sequence[Entry]) -> list[str]:
 
 
 def contrast_numbers(entry: Entry, column: str, n_resamples: int, seed: int) -> tuple[float, tuple[float, float]]:
-    """Accuracy (percent) of one contrast column, mean over seeds pair by pair, with a bootstrap interval (seeds,
-    then videos as clusters)."""
+    """Accuracy (percent) of one contrast column, mean over seeds pair by pair, with its interval over seeds and
+    queries (videos as clusters)."""
     from c2vbench.results.contrasts import ALL
 
     name, group = column.split(": ", 1)
@@ -277,9 +284,8 @@ def contrast_numbers(entry: Entry, column: str, n_resamples: int, seed: int) -> 
     labels = np.asarray(blocks[0]["group"], dtype=object)
     rows = np.arange(len(labels)) if group == ALL else np.flatnonzero(labels == group)
     values = np.stack([100.0 * np.asarray(block["outcome"], dtype=np.float64)[rows] for block in blocks])
-    samples = bootstrap_means(values, np.asarray(blocks[0]["video"])[rows], n_resamples, seed)
-    low, high = percentile_interval(samples)
-    return float(values.mean()), (float(low), float(high))
+    mean, (low, high) = _mean_and_interval(values[:, :, None], np.asarray(blocks[0]["video"])[rows])
+    return float(mean[0]), (float(low[0]), float(high[0]))
 
 
 def has_probes(entries: Sequence[Entry]) -> bool:
@@ -312,10 +318,8 @@ def order_sensitivity_cell(entry: Entry, n_resamples: int, seed: int) -> str:
         after = direction_values([{"per_query": run["per_query"]} for run in probe["runs"]], "t2v", ("R@1",),
                                  entry.tie)[:, :, 0].mean(axis=0)
         drops.append(before - after)
-    values = np.stack(drops)
-    samples = bootstrap_means(values, _clusters(entry), n_resamples, seed)
-    low, high = percentile_interval(samples)
-    return _with_interval(float(values.mean(axis=1).mean()), (float(low), float(high))) + suffix
+    mean, (low, high) = _mean_and_interval(np.stack(drops)[:, :, None], _clusters(entry), (-100.0, 100.0))
+    return _with_interval(float(mean[0]), (float(low[0]), float(high[0]))) + suffix
 
 
 @dataclasses.dataclass(frozen=True)
@@ -325,10 +329,11 @@ class Verdict:
     difference: float
     p_value: float
     test: str
+    detectable: float | None = None  # smallest difference detected with 80% power at alpha 0.05
 
     @property
     def seed_level(self) -> bool:
-        return self.test == SEED_LEVEL_TEST
+        return self.test in CONFIGURATION_TESTS
 
 
 def significance_vs_baseline(entry: Entry, baseline: Entry, n_resamples: int, seed: int) -> Verdict | None:
@@ -343,11 +348,11 @@ def significance_vs_baseline(entry: Entry, baseline: Entry, n_resamples: int, se
     clusters = _clusters(baseline)
     difference = float(entry_values.mean(axis=1).mean() - baseline_values.mean(axis=1).mean())
     test = choose_test(baseline_values.shape[0], entry_values.shape[0])
-    if test == SEED_LEVEL_TEST:
-        p_value = float(seed_level_test(baseline_values, entry_values, clusters).p_value[0])
-    else:
-        p_value = float(paired_randomization_test(baseline_values.mean(axis=0), entry_values.mean(axis=0), clusters,
-                                                  n_resamples, seed))
+    if test in CONFIGURATION_TESTS:
+        outcome = seed_level_test(baseline_values, entry_values, clusters)
+        return Verdict(difference, float(outcome.p_value[0]), test, float(outcome.detectable[0]))
+    p_value = float(paired_randomization_test(baseline_values.mean(axis=0), entry_values.mean(axis=0), clusters,
+                                              n_resamples, seed))
     return Verdict(difference, p_value, test)
 
 
@@ -371,13 +376,16 @@ def baseline_marks(ordered: Sequence[Entry], baseline: Entry, n_resamples: int, 
     adjusted = holm_adjust([verdicts[id(entry)].p_value for entry in seed_level])
     marks = {id(baseline): "baseline"}
     for entry, p_value in zip(seed_level, adjusted, strict=True):
-        marks[id(entry)] = f"{_symbol(verdicts[id(entry)].difference, p_value)} p={p_value:.3f}"
+        verdict = verdicts[id(entry)]
+        borrowed = "; 1 seed, seed variance borrowed" if verdict.test == BORROWED_SEED_TEST else ""
+        marks[id(entry)] = (f"{_symbol(verdict.difference, p_value)} p={p_value:.3f} "
+                            f"(detectable ±{_number(verdict.detectable or 0.0)}{borrowed})")
     for entry in compared:
         verdict = verdicts[id(entry)]
         if verdict is None:
             marks[id(entry)] = "n/a"
         elif not verdict.seed_level:
-            marks[id(entry)] = f"no verdict (1 seed); p_q={verdict.p_value:.3f}"
+            marks[id(entry)] = f"no verdict (1 seed each); p_q={verdict.p_value:.3f}"
     return marks
 
 
@@ -512,6 +520,12 @@ class RankedRow:
     order_sensitivity: str | None = None  # T2V R@1 drop under frame shuffling (when the table has probes)
     cell: str | None = None  # the mark as printed, with the test's verdict (see baseline_marks / plain_marks)
     contrasts: dict[str, tuple[float, tuple[float, float]]] = dataclasses.field(default_factory=dict)
+    rank_interval: tuple[int, int] | None = None  # the ranks it could hold at 95% (None: not rankable together)
+
+    @property
+    def tied_with_top(self) -> bool:
+        """Whether its rank interval reaches 1: it cannot be separated from the top."""
+        return self.rank_interval is not None and self.rank_interval[0] == 1
 
 
 @dataclasses.dataclass
@@ -554,6 +568,7 @@ def rank_entries(
     pairwise = shared_pairwise_subsets(entries, subsets)
     probes = has_probes(entries)
     contrast_columns = shared_contrast_columns(entries)
+    intervals = table_rank_intervals(ordered, n_resamples, seed)
     rows = []
     for position, entry in enumerate(ordered, start=1):
         cell = cells.get(id(entry), "n/a") if show_marks else None
@@ -563,8 +578,32 @@ def rank_entries(
             {name: subset_numbers(entry, name, n_resamples, seed) for name in subsets},
             {name: pairwise_numbers(entry, name, n_resamples, seed) for name in pairwise},
             mark, p_value, order_sensitivity_cell(entry, n_resamples, seed) if probes else None, cell,
-            {column: contrast_numbers(entry, column, n_resamples, seed) for column in contrast_columns}))
+            {column: contrast_numbers(entry, column, n_resamples, seed) for column in contrast_columns},
+            intervals[position - 1] if intervals is not None else None))
     return rows, subsets, pairwise
+
+
+def table_rank_intervals(ordered: Sequence[Entry], n_resamples: int, seed: int) -> list[tuple[int, int]] | None:
+    """95% rank interval of each entry by T2V R@1 (:mod:`c2vbench.results.rank_intervals`), or None when the
+    entries do not rank the same queries under one tie policy."""
+    if not ordered or len({entry.tie for entry in ordered}) > 1:
+        return None
+    values = [direction_values(entry.results, "t2v", ("R@1",), entry.tie)[:, :, 0] for entry in ordered]
+    if len({array.shape[1] for array in values}) > 1:
+        return None
+    return rank_intervals(values, _clusters(ordered[0]), n_resamples, seed)
+
+
+def _rank_cell(row: RankedRow) -> str:
+    if row.rank_interval is None:
+        return "–"
+    low, high = row.rank_interval
+    text = str(low) if low == high else f"{low}–{high}"
+    return f"{text} (top)" if row.tied_with_top else text
+
+
+def _seeds_cell(entry: Entry) -> str:
+    return str(len(entry.runs)) if len(entry.runs) > 1 else "1 (intervals: queries only)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -601,7 +640,7 @@ def table_header(table: LeaderboardTable, show_significance: bool,
     header += [f"{escape(column)} acc. %" for column in table.contrast_columns]
     if table.has_probes:
         header.append("T2V R@1 drop under shuffle")
-    header += ["Seeds", "Params", "Inference", "Provided by"]
+    header += ["Seeds", "Params", "Inference", "Provided by", "Rank (95%)"]
     if post_processed or show_significance:
         header.append("vs own plain scores (T2V R@1)" if post_processed else "vs baseline")
     return header
@@ -622,8 +661,9 @@ def row_cells(row: RankedRow, table: LeaderboardTable, show_significance: bool) 
     if table.has_probes:
         cells.append(_text_cell(row.order_sensitivity or "–"))
     parameters = _mean_cost(entry, "parameters")
-    cells += [Cell(str(len(entry.runs)), float(len(entry.runs))), Cell(_parameters_cell(entry), parameters),
-              _text_cell(_inference_cell(entry)), Cell(_providers_cell(entry), free_text=True)]
+    cells += [Cell(_seeds_cell(entry), float(len(entry.runs))), Cell(_parameters_cell(entry), parameters),
+              _text_cell(_inference_cell(entry)), Cell(_providers_cell(entry), free_text=True),
+              Cell(_rank_cell(row), None if row.rank_interval is None else float(row.rank_interval[0]))]
     if table.track != "inductive" or show_significance:
         cells.append(Cell(row.cell or "n/a", row.p_value, free_text=True))
     return cells
@@ -652,6 +692,8 @@ def leaderboard_tables(
     """
     if not results:
         raise C2VBenchError("no usable result files", "give result files or directories that contain them")
+    for path, result in results:
+        require_caption_map(result, str(path))
     tables, _ = grouped_entries(results)
     if baseline is not None:
         everything = [entry for tracks in tables.values() for entries in tracks.values() for entry in entries]
@@ -763,9 +805,16 @@ def render_leaderboard(
 def legend_lines(tables: Sequence[LeaderboardTable], has_baseline: bool, n_resamples: int, seed: int) -> list[str]:
     """The legend's items (markdown inline text: code spans, escaped underscores), shared by every rendering."""
     lines = [
-        f"Numbers are means over seeds with {int(100 * 0.95)}% percentile bootstrap intervals ({n_resamples} "
-        f"resamples, seed {seed}): seeds then queries for multi-seed entries, queries (videos for multi-caption "
-        "text queries) for single runs. Recall in percent; lower MnR is better.",
+        "Numbers are means over seeds with 95% intervals for the configuration, over training seeds and test "
+        "queries (a t interval whose variance adds the seed-to-seed spread, net of the seed-by-query noise, to the "
+        "query-sampling variance, with guarded degrees of freedom; `c2vbench.results.seed_test`). An entry with one "
+        "seed (Seeds: 1, intervals: queries only) has intervals that count query sampling alone: training noise cannot "
+        "be estimated from one run, so they are not intervals for the configuration. Text queries are resampled by "
+        "video when they are captions of videos. Recall in percent; lower MnR is better.",
+        f"Rank (95%): the ranks by T2V R@1 the entry could hold, from a bootstrap over seeds and queries "
+        f"({n_resamples} resamples, seed {seed}; the test queries drawn once for all entries, seeds drawn within each "
+        "entry and rescaled by sqrt(k / (k - 1))). (top): the interval reaches rank 1, so the entry cannot be "
+        "separated from the top.",
         "Tracks are never ranked together: post-processed rows use extra information (a training-caption bank, "
         "or the whole test query set).",
         f"{SELECTED_ON_TEST_MARK} the checkpoint was selected on the test split (optimistic).",
@@ -793,9 +842,12 @@ def legend_lines(tables: Sequence[LeaderboardTable], has_baseline: bool, n_resam
     if has_baseline:
         lines.append(
             f"vs baseline (T2V R@1, level {SIGNIFICANCE_LEVEL}): when the entry and the baseline both have >= 2 "
-            f"seeds, the {escape_markdown(SEED_LEVEL_TEST)}, Holm-adjusted across those rows of the table: "
-            "▲ significantly better, ▼ significantly worse, = no significant difference. With 1 seed on either "
-            "side training noise cannot be estimated: no verdict, and p\\_q is the "
+            f"seeds, the {escape_markdown(SEED_LEVEL_TEST)}; when one of them has a single seed, the "
+            f"{escape_markdown(BORROWED_SEED_TEST)} (marked: seed variance borrowed); Holm-adjusted across those rows "
+            "of the table: ▲ significantly better, ▼ significantly worse, = no significant difference. detectable: "
+            "the smallest difference that comparison would detect with 80% power at level 0.05 (from its estimated "
+            "variance components), so = reads as no difference larger than that could have been seen. With 1 seed on "
+            "both sides training noise cannot be estimated: no verdict, and p\\_q is the "
             f"{escape_markdown(QUERY_LEVEL_TEST)} (it says whether these particular trained models differ, not "
             "whether the configurations do). n/a: not comparable (different tie policy or query count)."
         )

@@ -53,6 +53,9 @@ def table_records(tables: Sequence[LeaderboardTable]) -> list[dict[str, Any]]:
                 "t2v_r1_drop_under_shuffle": row.order_sensitivity,
                 "contrast_accuracy": {column: _interval(*row.contrasts[column]) for column in table.contrast_columns},
                 "vs_baseline": None if row.mark is None else {"mark": row.mark, "p": row.p_value},
+                "rank_interval": None if row.rank_interval is None else list(row.rank_interval),
+                "tied_with_top": row.tied_with_top,
+                "seed_level_intervals": len(entry.runs) > 1,
             })
     return records
 
@@ -69,7 +72,8 @@ def records_table(records: Sequence[dict[str, Any]]) -> tuple[list[str], list[li
         header += [f"T2V R@1 ({name})", f"T2V R@1 ({name}) low", f"T2V R@1 ({name}) high"]
     for name in pairwise_names:
         header += [f"{name} own > rival %", f"{name} own > rival % low", f"{name} own > rival % high"]
-    header += ["parameters", "selected_on_test", "T2V R@1 drop under shuffle", "vs_baseline", "p"]
+    header += ["parameters", "selected_on_test", "T2V R@1 drop under shuffle", "vs_baseline", "p", "rank low",
+               "rank high", "tied with top"]
     rows = []
     for record in records:
         row = [record[key] for key in ("protocol_hash", "dataset", "split", "track", "rank", "entry", "seeds")]
@@ -85,6 +89,7 @@ def records_table(records: Sequence[dict[str, Any]]) -> tuple[list[str], list[li
         baseline = record["vs_baseline"] or {}
         row += [record["parameters"], record["selected_on_test"], record["t2v_r1_drop_under_shuffle"] or None,
                 baseline.get("mark"), None if baseline.get("p") is None else round(baseline["p"], 4)]
+        row += [*(record["rank_interval"] or [None, None]), record["tied_with_top"]]
         rows.append(row)
     return header, rows
 

@@ -12,22 +12,17 @@ so they can be compared query by query (paired). Choices, all deterministic for 
   vector is enumerated and the p-value is exact (the share of sign vectors at least as extreme, identity included);
   otherwise ``n_resamples`` random sign vectors are drawn and ``p = (1 + #extreme) / (1 + n_resamples)``, the
   correction that keeps a Monte-Carlo p-value valid (never 0).
-* **Several seeds per side (seed-level test, k_a >= 2 and k_b >= 2)**: :func:`seed_level_test`, a Welch-type t
-  test on the per-seed means whose variance adds the between-seed variance of each side (training noise) and the
-  query-sampling variance of the difference (the test set is a sample of queries shared by every seed), with
-  Satterthwaite degrees of freedom. Its size stays at or below the nominal level from 2 seeds a side upwards
-  (``benchmarks/bench_stats_calibration.py``). The earlier two-level bootstrap (:func:`bootstrap_differences` with
-  seed matrices) is kept for intervals of one entry's mean, never for p-values: with 2-5 seeds the bootstrap of
-  seeds underestimates their spread (it divides by k, not k - 1, and resamples a handful of values) and rejected
-  8-13% of true nulls at alpha = 0.05 with 3 vs 3 seeds.
-* **One seed on a side**: training noise cannot be estimated, so no seed-level p-value exists; callers report the
-  sign-flip test on the (seed-averaged) per-query values, which is valid *conditional on the trained models*.
+* **Configuration-level test** (training noise and query sampling): :mod:`c2vbench.results.seed_test`. The
+  bootstraps here that resample seeds are kept for rank intervals (:mod:`c2vbench.results.rank_intervals`), never
+  for p-values: with 2-5 seeds a bootstrap of seeds underestimates their spread and rejected 8-13% of true nulls at
+  alpha = 0.05 with 3 vs 3 seeds.
+* **Conditional on the trained models**: the sign-flip test is valid for the question "do these trained models
+  differ on queries like these", never for "do these configurations differ" (that needs the seed variance).
 * **Multiple comparisons**: Holm-Bonferroni adjusted p-values (:func:`holm_adjust`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from collections.abc import Sequence
 from typing import Any
@@ -57,7 +52,7 @@ def cluster_ids(clusters: Sequence[int] | np.ndarray | None, n_queries: int) -> 
     return dense.reshape(-1), int(dense.max()) + 1
 
 
-def _as_seed_matrix(values: Any) -> np.ndarray:
+def as_seed_matrix(values: Any) -> np.ndarray:
     """``[n_seeds, n_queries, n_stats]`` float64 view of 1-D, 2-D (seeds x queries) or 3-D input."""
     array = np.asarray(values, dtype=np.float64)
     if array.ndim == 1:
@@ -71,23 +66,24 @@ def _as_seed_matrix(values: Any) -> np.ndarray:
     return array
 
 
-def _cluster_sums(values: np.ndarray, dense: np.ndarray, n_clusters: int) -> np.ndarray:
-    """``[n_seeds, n_clusters, k]`` sums of per-query values over each cluster."""
-    sums = np.empty((values.shape[0], n_clusters, values.shape[2]))
-    for seed_index in range(values.shape[0]):
-        for stat in range(values.shape[2]):
-            sums[seed_index, :, stat] = np.bincount(dense, weights=values[seed_index, :, stat], minlength=n_clusters)
-    return sums
+def cluster_totals(values: np.ndarray, dense: np.ndarray, n_clusters: int) -> np.ndarray:
+    """``[n_seeds, n_clusters, k]`` sums of ``[n_seeds, n_queries, k]`` per-query values over each cluster."""
+    if n_clusters == values.shape[1] and np.array_equal(dense, np.arange(n_clusters)):
+        return values.copy()
+    order = np.argsort(dense, kind="stable")
+    sizes = np.bincount(dense, minlength=n_clusters)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    return np.add.reduceat(values[:, order], starts, axis=1)
 
 
-def _cluster_draw_counts(rng: np.random.Generator, n_clusters: int, batch: int) -> np.ndarray:
+def cluster_draw_counts(rng: np.random.Generator, n_clusters: int, batch: int) -> np.ndarray:
     """``[batch, n_clusters]``: how often each cluster is drawn when drawing n_clusters with replacement."""
     draws = rng.integers(0, n_clusters, size=(batch, n_clusters))
     flat = (draws + (np.arange(batch) * n_clusters)[:, None]).ravel()
     return np.bincount(flat, minlength=batch * n_clusters).reshape(batch, n_clusters).astype(np.float64)
 
 
-def _batches(n_resamples: int, n_clusters: int) -> list[int]:
+def resample_batches(n_resamples: int, n_clusters: int) -> list[int]:
     size = max(1, min(n_resamples, _BATCH_CELLS // max(1, n_clusters)))
     return [min(size, n_resamples - start) for start in range(0, n_resamples, size)]
 
@@ -128,14 +124,14 @@ def bootstrap_means(
     Returns:
         ``[n_resamples, k]`` (``[n_resamples]`` when the input had no statistics axis).
     """
-    array = _as_seed_matrix(values)
+    array = as_seed_matrix(values)
     dense, n_clusters = cluster_ids(clusters, array.shape[1])
-    sums = _cluster_sums(array, dense, n_clusters)
+    sums = cluster_totals(array, dense, n_clusters)
     sizes = np.bincount(dense, minlength=n_clusters).astype(np.float64)
     rng = np.random.default_rng(seed)
     parts = []
-    for batch in _batches(n_resamples, n_clusters):
-        draw_counts = _cluster_draw_counts(rng, n_clusters, batch)
+    for batch in resample_batches(n_resamples, n_clusters):
+        draw_counts = cluster_draw_counts(rng, n_clusters, batch)
         parts.append(_resample_seed_average(rng, _seed_means(draw_counts, sums, sizes)))
     samples = np.concatenate(parts)
     return samples if np.ndim(values) == 3 else samples[:, 0]
@@ -154,21 +150,21 @@ def bootstrap_differences(
     paired; with several seeds per side, each side's seeds are also resampled, independently (two-level bootstrap).
     Shapes as in :func:`bootstrap_means`; both sides must have the same number of queries.
     """
-    a_array = _as_seed_matrix(a_values)
-    b_array = _as_seed_matrix(b_values)
+    a_array = as_seed_matrix(a_values)
+    b_array = as_seed_matrix(b_values)
     if a_array.shape[1:] != b_array.shape[1:]:
         raise ResultFileError(
             f"cannot pair {a_array.shape[1]} queries with {b_array.shape[1]} queries",
             "compare results of the same test set",
         )
     dense, n_clusters = cluster_ids(clusters, a_array.shape[1])
-    a_sums = _cluster_sums(a_array, dense, n_clusters)
-    b_sums = _cluster_sums(b_array, dense, n_clusters)
+    a_sums = cluster_totals(a_array, dense, n_clusters)
+    b_sums = cluster_totals(b_array, dense, n_clusters)
     sizes = np.bincount(dense, minlength=n_clusters).astype(np.float64)
     rng = np.random.default_rng(seed)
     parts = []
-    for batch in _batches(n_resamples, n_clusters):
-        draw_counts = _cluster_draw_counts(rng, n_clusters, batch)
+    for batch in resample_batches(n_resamples, n_clusters):
+        draw_counts = cluster_draw_counts(rng, n_clusters, batch)
         a_mean = _resample_seed_average(rng, _seed_means(draw_counts, a_sums, sizes))
         b_mean = _resample_seed_average(rng, _seed_means(draw_counts, b_sums, sizes))
         parts.append(b_mean - a_mean)
@@ -232,7 +228,7 @@ def paired_randomization_test(
         raise ResultFileError(f"cannot pair per-query values of shapes {a_array.shape} and {b_array.shape}")
     differences = (b_array - a_array).reshape(a_array.shape[0], -1)
     dense, n_units = cluster_ids(clusters, differences.shape[0])
-    unit_sums = _cluster_sums(differences[None, :, :], dense, n_units)[0]
+    unit_sums = cluster_totals(differences[None, :, :], dense, n_units)[0]
     observed = np.abs(unit_sums.sum(axis=0))
     # relative tolerance so that floating-point noise in equal sums does not make a statistic "less extreme"
     threshold = observed - 1e-9 * np.maximum(1.0, np.abs(unit_sums).sum(axis=0))
@@ -244,120 +240,12 @@ def paired_randomization_test(
     else:
         rng = np.random.default_rng(seed)
         extreme = np.zeros(differences.shape[1])
-        for batch in _batches(n_resamples, n_units):
+        for batch in resample_batches(n_resamples, n_units):
             signs = rng.choice(np.array([1.0, -1.0]), size=(batch, n_units))
             extreme += (np.abs(signs @ unit_sums) >= threshold).sum(axis=0)
         p_value = (extreme + 1.0) / (n_resamples + 1.0)
     p_value = np.minimum(1.0, p_value)
     return float(p_value[0]) if a_array.ndim == 1 else p_value
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# seed-level test
-
-
-@dataclasses.dataclass(frozen=True)
-class SeedLevelTest:
-    """Outcome of :func:`seed_level_test`, one value per statistic (arrays of length k)."""
-
-    difference: np.ndarray
-    standard_error: np.ndarray
-    degrees_of_freedom: np.ndarray
-    p_value: np.ndarray
-    interval: np.ndarray  # [2, k]: low, high
-
-
-def seed_level_test(
-    a_values: Any,
-    b_values: Any,
-    clusters: Sequence[int] | np.ndarray | None = None,
-    confidence: float = 0.95,
-) -> SeedLevelTest:
-    """Test "mean(b) = mean(a)" over both training seeds and query sampling (needs >= 2 seeds per side).
-
-    Model: the per-query value of seed i of a system is ``query effect + seed offset + seed-by-query noise``. The
-    difference of the seed-averaged means, ``D = mean_i mean_q b - mean_i mean_q a``, then has variance
-
-        Var(D) = var_seeds(a) / k_a + var_seeds(b) / k_b + Var_queries(D | seeds averaged out)
-
-    * the first two terms come from the spread of the per-seed means (``k - 1`` degrees of freedom each). That spread
-      holds the seed offsets *and* the seed-by-query noise averaged over the test set; the noise part is estimated
-      far more precisely (``C·(k - 1)`` df) from how each query cluster's total varies across seeds once the seed
-      offsets are removed, so only the offsets' share, ``max(0, spread - noise)``, is taken from the few seeds;
-    * the third is the query-sampling variance of the paired difference together with that noise: the
-      cluster-robust variance of the mean of the per-query (per-video-cluster) seed-averaged differences
-      (``C - 1`` degrees of freedom, C clusters).
-
-    ``t = D / sqrt(Var(D))`` is referred to Student's t with Satterthwaite's degrees of freedom for the sum of the
-    three terms; the interval is ``D ± t_{1-α/2, df} · se``. Why this and not a bootstrap over seeds: with 2-5
-    seeds a resampling distribution of seeds is far too narrow (a bootstrap of k values has variance (k-1)/k of
-    the plug-in estimate and only k^k distinct outcomes), which made the two-level bootstrap reject true nulls
-    8-13% of the time at nominal 5% (3 vs 3 seeds) in simulations with training noise. A t reference with few
-    degrees of freedom pays for few seeds with width instead.
-
-    Args:
-        a_values, b_values: ``[k_seeds, n_queries]`` or ``[k_seeds, n_queries, m]`` per-query values (the same
-            queries in the same order on both sides); each side needs at least 2 seeds.
-        clusters: cluster label of each query (the video of each caption), or None.
-        confidence: of the interval.
-
-    Raises:
-        ValueError: fewer than two seeds on a side, or query counts that differ.
-    """
-    from scipy import stats as scipy_stats
-
-    a_array = _as_seed_matrix(a_values)
-    b_array = _as_seed_matrix(b_values)
-    if a_array.shape[0] < 2 or b_array.shape[0] < 2:
-        raise ValueError(f"a seed-level test needs at least 2 seeds per side, got {a_array.shape[0]} and "
-                         f"{b_array.shape[0]}")
-    if a_array.shape[1:] != b_array.shape[1:]:
-        raise ValueError(f"cannot pair {a_array.shape[1:]} with {b_array.shape[1:]} per-query values")
-    n_queries = a_array.shape[1]
-    dense, n_clusters = cluster_ids(clusters, n_queries)
-    sizes = np.bincount(dense, minlength=n_clusters).astype(np.float64)
-    a_seed_means = a_array.mean(axis=1)  # [k_a, m]
-    b_seed_means = b_array.mean(axis=1)
-    difference = b_seed_means.mean(axis=0) - a_seed_means.mean(axis=0)
-    seed_part_a = a_seed_means.var(axis=0, ddof=1) / a_array.shape[0]
-    seed_part_b = b_seed_means.var(axis=0, ddof=1) / b_array.shape[0]
-
-    a_totals = _cluster_sums(a_array, dense, n_clusters)  # [k_a, C, m]
-    b_totals = _cluster_sums(b_array, dense, n_clusters)
-    paired_totals = b_totals.mean(axis=0) - a_totals.mean(axis=0)  # [C, m]
-    residuals = paired_totals - sizes[:, None] * difference[None, :]
-    query_part = (residuals**2).sum(axis=0) * n_clusters / max(n_clusters - 1, 1) / n_queries**2
-
-    def seed_by_query_noise(totals: np.ndarray, seed_means: np.ndarray) -> np.ndarray:
-        without_offsets = totals - sizes[None, :, None] * seed_means[:, None, :]
-        return without_offsets.var(axis=0, ddof=1).sum(axis=0) / n_queries**2 / totals.shape[0]
-
-    noise_a = seed_by_query_noise(a_totals, a_seed_means)
-    noise_b = seed_by_query_noise(b_totals, b_seed_means)
-    # Regrouped: pure seed offsets (between-seed variance net of the seed-by-query noise, floored at 0) plus the
-    # gross query part (query sampling + that noise, estimated from all clusters). The same total in expectation,
-    # but a seed-mean variance that comes out small by chance (1 df with 2 seeds) can no longer hide the noise.
-    offsets_a = np.maximum(seed_part_a - noise_a, 0.0)
-    offsets_b = np.maximum(seed_part_b - noise_b, 0.0)
-    variance = offsets_a + offsets_b + query_part
-    # Satterthwaite for the linear combination of the estimated variance terms, each with its own df
-    noise_df_a = max(n_clusters, 1) * (a_array.shape[0] - 1)
-    noise_df_b = max(n_clusters, 1) * (b_array.shape[0] - 1)
-    denominator = (np.where(offsets_a > 0, seed_part_a**2 / (a_array.shape[0] - 1) + noise_a**2 / noise_df_a, 0.0)
-                   + np.where(offsets_b > 0, seed_part_b**2 / (b_array.shape[0] - 1) + noise_b**2 / noise_df_b, 0.0)
-                   + query_part**2 / max(n_clusters - 1, 1))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        degrees = np.where(denominator > 0, variance**2 / np.where(denominator > 0, denominator, 1.0), 1.0)
-        standard_error = np.sqrt(variance)
-        statistic = np.where(standard_error > 0, np.abs(difference) / np.where(standard_error > 0,
-                                                                                 standard_error, 1.0), 0.0)
-    degrees = np.maximum(degrees, 1.0)
-    p_value = 2.0 * scipy_stats.t.sf(statistic, degrees)
-    # no variance at all: identical sides give p = 1, a constant non-zero shift p = 0
-    p_value = np.where(standard_error > 0, p_value, np.where(difference == 0, 1.0, 0.0))
-    half_width = scipy_stats.t.ppf(0.5 + confidence / 2.0, degrees) * standard_error
-    interval = np.stack([difference - half_width, difference + half_width])
-    return SeedLevelTest(difference, standard_error, degrees, np.minimum(1.0, p_value), interval)
 
 
 # ---------------------------------------------------------------------------------------------------------------
