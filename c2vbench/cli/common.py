@@ -122,6 +122,7 @@ def resolve_config(ctx: click.Context, params: dict[str, Any], **fixed: Any) -> 
 
 def check_components(config: RunConfig, roles: tuple[str, ...] | None = None) -> None:
     """Look up the selected plug-ins and validate their options before torch is imported (a typo fails at once)."""
+    from c2vbench.data.decoders import VIDEO_DECODERS, require_decoder
     from c2vbench.model.assembly import check_data_root
     from c2vbench.platform.registry import get_registry
     from c2vbench.platform.specs import ROLE_KIND, ROLES, build_options
@@ -137,6 +138,8 @@ def check_components(config: RunConfig, roles: tuple[str, ...] | None = None) ->
         refuse_code_in_option_files(role, overrides[role])
         if role == "dataset":
             check_data_root(spec, config.data_root)
+    if config.decoder in VIDEO_DECODERS:  # a video library asked for by name: installed, before --out is made
+        require_decoder(config.decoder)
 
 
 def check_output(config: RunConfig) -> None:

@@ -34,6 +34,7 @@ import numpy as np
 from c2vbench.data.decoders import decoder_version, resolve_video_decoder
 from c2vbench.data.decoding import VIDEO_SUFFIXES, probe_source
 from c2vbench.data.sampling import constant_rate_timestamps, ffmpeg_cfr_frame_map
+from c2vbench.data.workers import one_torch_thread
 from c2vbench.runtime.hashing import sha256_file  # also c2vbench.plugin.sha256_file
 
 MANIFEST_DIR = ".manifests"
@@ -322,7 +323,7 @@ def prepare_videos(videos_dir: Path, out_dir: Path, fps: float = 5.0, workers: i
             if on_done is not None:
                 on_done(outcomes[-1], len(outcomes), total)
     else:
-        with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
+        with concurrent.futures.ProcessPoolExecutor(max_workers=workers, initializer=one_torch_thread) as pool:
             futures = [pool.submit(_extract_task, task) for task in pending]
             try:
                 for future in concurrent.futures.as_completed(futures):

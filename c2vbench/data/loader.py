@@ -21,7 +21,7 @@ from c2vbench.data.feed import RawClip, VideoFrameRequest, collate_raw, decode_j
 from c2vbench.data.preprocess import preprocess_frames
 from c2vbench.data.sampling import FrameSampling
 from c2vbench.data.types import VideoRecord
-from c2vbench.data.workers import default_num_workers
+from c2vbench.data.workers import default_num_workers, one_torch_thread
 from c2vbench.platform.errors import DataError
 
 
@@ -144,11 +144,6 @@ def _read_jpeg_bytes(path) -> torch.Tensor:
         raise DataError(f"cannot read frame {path}: {error}", "re-extract this video with `c2vbench prepare`") from None
 
 
-def _worker_init(worker_id: int) -> None:
-    # One decoding process per core: intra-op threads inside workers would only contend with each other.
-    torch.set_num_threads(1)
-
-
 class EpochSampler(Sampler):
     """Yields ``(epoch, index)``: the order of an epoch and the epoch itself, which reaches the workers with every
     index, so that they can persist across epochs. The shuffled order is the one ``DataLoader(shuffle=True)``
@@ -206,7 +201,7 @@ def make_video_loader(dataset: VideoClipDataset, batch_size: int, num_workers: i
         num_workers = default_num_workers()
     extra = {}
     if num_workers > 0:
-        extra = {"worker_init_fn": _worker_init, "prefetch_factor": 4, "persistent_workers": persistent}
+        extra = {"worker_init_fn": one_torch_thread, "prefetch_factor": 4, "persistent_workers": persistent}
     if dataset.preprocess == "tensor":
         extra["collate_fn"] = collate_raw
     # the loader's own generator: iterating never draws from (and so never shifts) torch's global generator
