@@ -8,10 +8,12 @@ small plans it makes from it (:meth:`RunConfig.assembly_plan`, :meth:`~RunConfig
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
+from c2vbench.platform.choices import POSTPROCESSOR_NAMES, TIE_POLICIES, V2T_MODES
 from c2vbench.platform.errors import C2VBenchError
 from c2vbench.results.identity import NON_NUMERIC_SETTINGS
 from c2vbench.runtime.hashing import canonical_hash
@@ -28,6 +30,10 @@ PROBE_SETS = ("none", "order")  # --probe: see c2vbench.probes.order_probes
 
 PRECISIONS = ("fp32", "fp16", "bf16")
 PREPROCESS_PATHS = ("tensor", "pil")
+SELECTION_CHOICES = ("auto", "none")  # or the name of one of the dataset's splits (checked against the dataset)
+SPLIT_NAME = re.compile(r"[a-z][a-z0-9_-]*")
+MAX_SEED = 2**32 - 1  # numpy's legacy seed range; torch's generators take it too
+MAX_WORKERS = 256
 
 
 @dataclasses.dataclass
@@ -70,6 +76,9 @@ class RunConfig:
     decoder: str = "auto"
     num_workers: int = 0
     precision: str = "fp32"
+    compile: bool = False
+    checkpoint_activations: bool = False
+    prefetch_batches: int = 2  # training batches prepared ahead (0: each when its step asks)
     preprocess: str = "tensor"
     embedding_cache: bool = True
     save_checkpoint: bool | None = None  # None: save trained models only (zeroshot runs save nothing)
@@ -78,33 +87,61 @@ class RunConfig:
     probe_shuffles: int = 3
 
     def __post_init__(self) -> None:
+        check_setting_types(self.to_dict(), "")
+        self._check_choices()
+        self._check_numbers()
+        from c2vbench.data.decoders import check_decoder_choice
+
+        self.decoder = check_decoder_choice(self.decoder)
+        self.backbone, self.temporal, self.align, self.dataset = (
+            name.lower() for name in (self.backbone, self.temporal, self.align, self.dataset))
+
+    def _check_choices(self) -> None:
+        """Every setting with a fixed vocabulary: a typo is one line before anything is built or read."""
         if self.protocol not in PROTOCOLS:
             raise C2VBenchError(f"unknown protocol '{self.protocol}'", f"use one of {', '.join(PROTOCOLS)}")
         if self.device not in DEVICES and not CUDA_INDEX.fullmatch(str(self.device)):
             raise C2VBenchError(f"unknown device '{self.device}'",
                                 f"use one of {', '.join(DEVICES)}, or cuda:N for the N-th GPU (cuda:0, cuda:1, ...)")
-        if self.precision not in PRECISIONS:
-            raise C2VBenchError(f"unknown precision '{self.precision}'", f"use one of {', '.join(PRECISIONS)}")
-        if self.preprocess not in PREPROCESS_PATHS:
-            raise C2VBenchError(f"unknown preprocessing path '{self.preprocess}'",
-                                f"use one of {', '.join(PREPROCESS_PATHS)}")
+        vocabularies = [("precision", "precision", PRECISIONS), ("preprocess", "preprocessing path", PREPROCESS_PATHS),
+                        ("tie", "tie policy", TIE_POLICIES), ("v2t_mode", "video-to-text mode", V2T_MODES),
+                        ("postprocess", "post-processor", POSTPROCESSOR_NAMES), ("probe", "probe set", PROBE_SETS)]
+        for name, what, allowed in vocabularies:
+            if getattr(self, name) not in allowed:
+                raise C2VBenchError(f"unknown {what} '{getattr(self, name)}' (--{name.replace('_', '-')})",
+                                    f"use one of {', '.join(allowed)}")
+        if self.select_on not in SELECTION_CHOICES and not SPLIT_NAME.fullmatch(self.select_on):
+            raise C2VBenchError(f"--select-on {self.select_on!r} is not a split name",
+                                "use auto (the dataset's choice), none (keep the last epoch), val or test")
+
+    def _check_numbers(self) -> None:
+        """Numeric ranges: a negative learning rate or worker count is refused before the work, not after it."""
         for name in ("epochs", "batch_size", "eval_batch_size"):
             value = getattr(self, name)
             if value < (0 if name == "epochs" else 1):
                 raise C2VBenchError(f"--{name.replace('_', '-')} must be positive (got {value})")
-        if self.probe not in PROBE_SETS:
-            raise C2VBenchError(f"unknown probe set '{self.probe}'", "use --probe order (or none)")
-        if self.probe_shuffles < 1:
-            raise C2VBenchError(f"--probe-shuffles must be at least 1 (got {self.probe_shuffles})")
-        from c2vbench.data.decoders import check_decoder_choice
-
-        self.decoder = check_decoder_choice(self.decoder)
-        if self.max_frames is not None and self.max_frames < 1:
-            raise C2VBenchError(f"--max-frames must be at least 1 (got {self.max_frames})")
+        if self.prefetch_batches < 0:
+            raise C2VBenchError(f"prefetch_batches must be 0 or more (got {self.prefetch_batches})")
         if self.protocol != "zeroshot" and self.epochs == 0:
             raise C2VBenchError("--epochs 0 trains nothing", "use --protocol zeroshot to evaluate without training")
-        self.backbone, self.temporal, self.align, self.dataset = (
-            name.lower() for name in (self.backbone, self.temporal, self.align, self.dataset))
+        if not 0 <= self.seed <= MAX_SEED:
+            raise C2VBenchError(f"--seed must be between 0 and {MAX_SEED} (got {self.seed})")
+        if not -1 <= self.num_workers <= MAX_WORKERS:
+            raise C2VBenchError(f"--num-workers must be between -1 (one per CPU core) and {MAX_WORKERS} "
+                                f"(got {self.num_workers})", "use 0 to decode in the main process")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise C2VBenchError(f"--max-frames must be at least 1 (got {self.max_frames})")
+        if self.probe_shuffles < 1:
+            raise C2VBenchError(f"--probe-shuffles must be at least 1 (got {self.probe_shuffles})")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise C2VBenchError(f"--lr must be a positive number (got {self.lr})", "for example --lr 1e-4")
+        ranges = [("backbone_lr", 0.0, math.inf), ("backbone_lr_scale", 0.0, math.inf),
+                  ("weight_decay", 0.0, math.inf), ("warmup_proportion", 0.0, 1.0), ("grad_clip", 0.0, math.inf)]
+        for name, low, high in ranges:
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and low <= value <= high):
+                allowed = f"between {low:g} and {high:g}" if math.isfinite(high) else f"a number ≥ {low:g}"
+                raise C2VBenchError(f"--{name.replace('_', '-')} must be {allowed} (got {value})")
 
     def saves_checkpoint(self) -> bool:
         """Whether the run saves its model: when asked, else only when it trained one."""
@@ -138,7 +175,7 @@ class RunConfig:
             backbone_lr=self.backbone_lr, backbone_lr_scale=self.backbone_lr_scale, weight_decay=self.weight_decay,
             warmup_proportion=self.warmup_proportion, grad_clip=self.grad_clip, num_workers=self.num_workers,
             preprocess=self.preprocess, precision=self.precision, selection=self.evaluation_plan(),
-            components=f"{self.temporal}/{self.align}")
+            components=f"{self.temporal}/{self.align}", prefetch_batches=self.prefetch_batches)
 
     def reuses_backbone_features(self) -> bool:
         """Whether the backbone's embeddings may come from the embedding cache: it is on, and the protocol does not
@@ -166,14 +203,23 @@ def parse_option_pairs(pairs: tuple[str, ...], flag: str) -> dict[str, str]:
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
-    """Settings from a TOML file (keys as in :class:`RunConfig`; option tables as ``[temporal_options]``)."""
+    """Settings from a TOML file (keys as in :class:`RunConfig`; option tables as ``[temporal_options]``).
+
+    The file must be UTF-8 TOML naming known settings with values of their types; anything else is one line."""
     import tomllib
 
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise C2VBenchError(f"config file {path} does not exist") from None
+    except IsADirectoryError:
+        raise C2VBenchError(f"config file {path} is a folder", "give a .toml file") from None
+    except OSError as error:
+        raise C2VBenchError(f"cannot read config file {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise C2VBenchError(f"config file {path} is not UTF-8 text (byte {error.start} is not valid UTF-8)",
+                            "save it as UTF-8 (TOML files are UTF-8)") from None
     except tomllib.TOMLDecodeError as error:
         raise C2VBenchError(f"config file {path} is not valid TOML: {error}") from None
     known = {field.name for field in dataclasses.fields(RunConfig)}
@@ -181,4 +227,42 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     if unknown:
         raise C2VBenchError(f"config file {path} has unknown setting(s) {', '.join(unknown)}",
                             f"known settings: {', '.join(sorted(known))}")
+    check_setting_types(data, f"config file {path}: ")
     return data
+
+
+# The type of every RunConfig setting, in words, from its annotation (the module uses postponed annotations).
+_TYPE_WORDS = {"str": "text", "int": "a whole number", "float": "a number", "bool": "true or false",
+               "dict[str, Any]": "a table of options"}
+
+
+def _accepts(annotation: str, value: Any) -> bool:
+    for part in (piece.strip() for piece in annotation.split("|")):
+        if part == "None" and value is None:
+            return True
+        if part == "bool" and isinstance(value, bool):
+            return True
+        if part == "int" and isinstance(value, int) and not isinstance(value, bool):
+            return True
+        if part == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return True
+        if part == "str" and isinstance(value, (str, PurePath)):  # paths (out, data_root) may come as Path objects
+            return True
+        if part.startswith("dict") and isinstance(value, dict):
+            return True
+    return False
+
+
+def check_setting_types(settings: dict[str, Any], source: str) -> None:
+    """Refuse a setting whose value is not of its type (``epochs = "ten"`` in a TOML file), naming it and the
+    type it needs; ``source`` prefixes the message (e.g. the config file)."""
+    fields = {field.name: str(field.type) for field in dataclasses.fields(RunConfig)}
+    for name, value in settings.items():
+        annotation = fields.get(name)
+        if annotation is None or _accepts(annotation, value):
+            continue
+        wanted = " or ".join(_TYPE_WORDS.get(part.strip(), part.strip()) for part in annotation.split("|")
+                             if part.strip() != "None")
+        raise C2VBenchError(f"{source}setting {name} = {value!r} is not valid: it must be {wanted}",
+                            f"write it as a [{name}] table" if annotation.startswith("dict") else
+                            f"give {name} as {wanted}")

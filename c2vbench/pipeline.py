@@ -23,9 +23,11 @@ from c2vbench.platform.errors import C2VBenchError, RunInterrupted
 from c2vbench.platform.registry import ComponentRegistry, get_registry
 from c2vbench.platform.specs import ROLE_KIND
 from c2vbench.results.result_file import build_result, write_result
+from c2vbench.runtime.atomic_files import WriteFailed, check_writable_folder
 from c2vbench.runtime.distributed import World, current_world, distributed_session, main_process_first
 from c2vbench.runtime.distributed import select_device as select_device  # noqa: PLC0414 - kept importable from here
 from c2vbench.runtime.progress import Reporter
+from c2vbench.training.compile import apply_execution_options
 
 
 @dataclasses.dataclass
@@ -65,6 +67,29 @@ def reporter_for(world: World, reporter: Reporter) -> Reporter:
 
 def _run_benchmark(config: RunConfig, registry: ComponentRegistry, reporter: Reporter, world: World,
                    device: torch.device) -> RunOutcome:
+    if world.is_main:
+        check_writable_folder(config.out, "--out")
+    with training_lock(config, world):  # two identical training runs never share one --out's state
+        return _run_locked(config, registry, reporter, world, device)
+
+
+def training_lock(config: RunConfig, world: World):
+    """The lock of this configuration and seed's training state in ``--out`` (rank 0 of a training run holds it):
+    a second identical run on the same ``--out`` is refused at once instead of sharing the state and run id."""
+    import contextlib
+
+    if config.protocol == "zeroshot" or not world.is_main:
+        return contextlib.nullcontext()
+    from c2vbench.runtime.locks import exclusive_lock
+
+    state_dir = training_state_dir(config)
+    return exclusive_lock(state_dir.with_name(state_dir.name + ".lock"),
+                          f"another run of this configuration and seed is using {config.out}",
+                          "wait for it to finish (its result will be there), or give this run another --out")
+
+
+def _run_locked(config: RunConfig, registry: ComponentRegistry, reporter: Reporter, world: World,
+                device: torch.device) -> RunOutcome:
     seed_everything(config.seed)
     check_probes_supported(config, world)
     if world.distributed and config.protocol != "zeroshot":
@@ -79,15 +104,17 @@ def _run_benchmark(config: RunConfig, registry: ComponentRegistry, reporter: Rep
         dataset = assembly.dataset
         for note in dataset.notes:
             reporter.note(note)
+        selection_name = None if config.protocol == "zeroshot" else selection_split_name(config, dataset, reporter)
+        check_frame_memory(config, assembly)  # before any video is read
         screen = SplitScreener(dataset, assembly.sampling, config.allow_missing, reporter,
                                report_dir=config.out if world.is_main else None)
-        selection_name = None if config.protocol == "zeroshot" else selection_split_name(config, dataset, reporter)
         needed = ["test"] if config.protocol == "zeroshot" else ["train", selection_name, "test"]
         stage = "checking the videos"
         splits = screen.screen_all([name for name in needed if name])  # every split's problems, in one message
         model = assembly.model.to(device)
+        apply_execution_options(model, config.compile, config.checkpoint_activations)
         feature_cache = BackboneFeatureCache.for_run(model, dataset, config.evaluation_plan(), device,
-                                                     enabled=config.reuses_backbone_features())
+                                                     enabled=config.reuses_backbone_features(), reporter=reporter)
 
         training = None
         run_id = None
@@ -123,6 +150,8 @@ def _run_benchmark(config: RunConfig, registry: ComponentRegistry, reporter: Rep
         result_path = write_result(result, config.out)
     except KeyboardInterrupt:
         raise interrupted(stage, state_dir, config) from None
+    except WriteFailed as error:  # a full disk: say what stays, as an interrupt does
+        raise WriteFailed(f"{error.problem} (while {stage}); {kept_summary(state_dir, config)}", error.fix) from None
     if state_dir is not None:
         from c2vbench.training.loop import discard_training_state
 
@@ -136,11 +165,27 @@ def selection_split_name(config: RunConfig, dataset, reporter: Reporter) -> str 
         return None
     wanted = dataset.selection_split if config.select_on == "auto" else config.select_on
     if wanted not in dataset.splits:
-        reporter.note(f"dataset '{dataset.name}' has no '{wanted}' split: the last epoch is kept")
-        return None
+        if config.select_on == "auto":
+            reporter.note(f"dataset '{dataset.name}' has no '{wanted}' split: the last epoch is kept")
+            return None
+        raise C2VBenchError(f"--select-on {wanted}: dataset '{dataset.name}' has no split '{wanted}' (its splits: "
+                            f"{', '.join(sorted(dataset.splits))})",
+                            "use --select-on auto, none, or one of those splits")
     if wanted == "test":
         reporter.note("model selection on the test split: the result is marked as selected on test")
     return wanted
+
+
+def check_frame_memory(config: RunConfig, assembly: Assembly) -> None:
+    """Refuse a frame count whose batch of frames cannot fit in memory, with the size it would need."""
+    from c2vbench.runtime.resources import check_frame_batch_fits
+
+    side = int(getattr(assembly.model.backbone, "image_size", 0) or 0)
+    if side <= 0:
+        return
+    videos = config.eval_batch_size if config.protocol != "finetune" else max(config.batch_size,
+                                                                               config.eval_batch_size)
+    check_frame_batch_fits(videos, int(assembly.sampling.max_frames), side)
 
 
 def training_state_dir(config: RunConfig) -> Path:
@@ -162,6 +207,17 @@ def kept_run_id(state_dir: Path, config: RunConfig) -> str:
         run_id = new_run_id(config.config_key(), config.seed)
         write_json_atomic(record, {"run_id": run_id})
         return run_id
+
+
+def kept_summary(state_dir: Path | None, config: RunConfig) -> str:
+    """What of a stopped run stays on disk, in words (the same command resumes from it)."""
+    from c2vbench.training.loop import completed_epochs
+
+    done = completed_epochs(state_dir) if state_dir is not None else 0
+    if not done:
+        return "no epoch had finished, so nothing was kept"
+    kept = "epoch 1 is" if done == 1 else f"epochs 1-{done} are"
+    return f"{kept} kept in {state_dir}, and the same command resumes from there"
 
 
 def interrupted(stage: str, state_dir: Path | None, config: RunConfig) -> RunInterrupted:
@@ -252,6 +308,7 @@ def evaluate_and_build_result(config: RunConfig, assembly: Assembly, test, scree
     if test.contrasts:
         add_contrasts(result, model, test, encoded, config, device, reporter)
     result["env"].update(distributed_description(config, world))
+    result["config"]["data_parallel"] = data_parallel_layout(config, world)
     result["cost"]["embedding_cache"] = dict(feature_cache.log) if feature_cache is not None else "off"
     if config.probe == "order":
         add_order_probes(result, config, assembly, test, encoded, device, reporter, evaluation_seconds)
@@ -308,6 +365,21 @@ def distributed_description(config: RunConfig, world: World) -> dict[str, Any]:
             "per_process_batch_size": config.batch_size // world.size}
 
 
+def data_parallel_layout(config: RunConfig, world: World) -> dict[str, Any]:
+    """How training was spread (for ``config``): processes, nodes, the global batch and each device's share of it
+    (batches are None for a run that trained nothing).
+
+    The global batch is ``--batch-size`` and enters the configuration key; the others do not change a number (the
+    features of the whole global batch are gathered before the loss), so they are recorded beside it, never hashed.
+    """
+    from c2vbench.runtime.distributed import launched_nodes
+
+    trained = config.protocol != "zeroshot"
+    return {"world_size": world.size, "nodes": launched_nodes(world),
+            "global_batch": config.batch_size if trained else None,
+            "per_device_batch": config.batch_size // world.size if trained else None}
+
+
 def evaluate_checkpoint(config: RunConfig, checkpoint: str | Path, checkpoint_format: str, legacy_mask: bool,
                         registry: ComponentRegistry | None = None, reporter: Reporter | None = None,
                         checkpoint_options: dict[str, Any] | None = None) -> RunOutcome:
@@ -324,14 +396,18 @@ def evaluate_checkpoint(config: RunConfig, checkpoint: str | Path, checkpoint_fo
 def _evaluate_checkpoint(config: RunConfig, checkpoint: str | Path, checkpoint_format: str, legacy_mask: bool,
                          registry: ComponentRegistry, reporter: Reporter, device: torch.device,
                          checkpoint_options: dict[str, Any]) -> RunOutcome:
+    if current_world().is_main:
+        check_writable_folder(config.out, "--out")
     seed_everything(config.seed)
     check_probes_supported(config, current_world())
     assembly, screen = checkpoint_assembly(config, checkpoint, checkpoint_format, legacy_mask, registry, reporter,
                                            checkpoint_options)
+    check_frame_memory(config, assembly)
     assembly.model.to(device)
+    apply_execution_options(assembly.model, config.compile, config.checkpoint_activations)
     ran = ran_config(config, assembly)
     feature_cache = BackboneFeatureCache.for_run(assembly.model, assembly.dataset, ran.evaluation_plan(), device,
-                                                 enabled=ran.reuses_backbone_features())
+                                                 enabled=ran.reuses_backbone_features(), reporter=reporter)
     try:
         result = evaluate_and_build_result(ran, assembly, screen("test"), screen, None, device, reporter,
                                            feature_cache, checkpoint=assembly.checkpoint)

@@ -101,6 +101,10 @@ _LAZY = {
     "read_json": "c2vbench.data.annotations",
     "read_text": "c2vbench.data.annotations",
     "load_plain_pickle": "c2vbench.data.annotations",
+    # weights files: tensors only, never code
+    "read_tensor_file": "c2vbench.runtime.tensor_files",
+    "refuse_code_archive": "c2vbench.runtime.tensor_files",
+    "CodeArchiveError": "c2vbench.runtime.tensor_files",
 }
 
 __all__ = [

@@ -8,12 +8,15 @@ import pytest
 
 
 def pytest_configure(config):
-    # The PyAV-only CI step (.ci/run, tox -e nodecord) sets this: it must really run where decord cannot be imported.
+    # The PyAV-only CI step (.ci/run, tox -e nodecord) sets this: it must really run where neither decord nor
+    # TorchCodec can be imported.
     if os.environ.get("C2VBENCH_TEST_WITHOUT_DECORD") == "1":
         import importlib.util
 
-        if importlib.util.find_spec("decord") is not None:
-            raise pytest.UsageError("C2VBENCH_TEST_WITHOUT_DECORD=1 but decord is importable: uninstall it first")
+        for module in ("decord", "torchcodec"):
+            if importlib.util.find_spec(module) is not None:
+                raise pytest.UsageError(f"C2VBENCH_TEST_WITHOUT_DECORD=1 but {module} is importable: "
+                                        "uninstall it first")
 
 
 @pytest.fixture(scope="session")

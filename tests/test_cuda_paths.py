@@ -78,3 +78,21 @@ def test_batches_prepared_ahead_on_a_side_stream_equal_the_plain_loop():
     assert len(ahead) == len(plain) == 5
     for expected, got in zip(plain, ahead, strict=True):
         torch.testing.assert_close(got, expected, rtol=0, atol=0)
+
+
+def test_torchcodec_decodes_the_sampled_frames_on_the_gpu_where_the_cpu_does(tmp_path):
+    """NVDEC: the same frames (each carries its index) as TorchCodec on the CPU, left on the GPU; the colour
+    conversion differs (NVDEC's NV12 and TorchCodec's CUDA kernels against FFmpeg's swscale), so pixels are close,
+    not equal. Not yet run: written on a machine without a GPU."""
+    pytest.importorskip("torchcodec")
+    from _video_fixtures import encode_video, frame_code
+
+    from c2vbench.data.decoding import decode_frames_on
+
+    clip = encode_video(tmp_path / "clip.mp4", n_frames=30, width=128, height=96, codec="libx264")
+    wanted = [0, 4, 9, 17, 29]
+    on_gpu = decode_frames_on(clip, wanted, CUDA)
+    on_cpu = decode_frames_on(clip, wanted, CPU)
+    assert on_gpu.device.type == "cuda" and on_gpu.shape == on_cpu.shape
+    assert [frame_code(frame) for frame in on_gpu.permute(0, 2, 3, 1).cpu().numpy()] == wanted
+    assert float((on_gpu.cpu().float() - on_cpu.float()).abs().mean()) < 3.0

@@ -1,5 +1,5 @@
-"""Choosing the decoder: decord only where it has wheels, ``--decoder auto|decord|pyav|frames``, the protocol card,
-and one line saying how to install a decoder that is asked for by name but missing."""
+"""Choosing the decoder: decord only where it has wheels, ``--decoder auto|decord|pyav|torchcodec|frames``, the
+protocol card, and one line saying how to install a decoder that is asked for by name but missing."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import tomllib
 from _cli_runner import run_cli
-from _decoders import AUTO_DECODER, DECORD_INSTALLED
+from _decoders import AUTO_DECODER, DECORD_INSTALLED, TORCHCODEC_INSTALLED, needs_torchcodec
 from _small_runs import small_config
 from _video_fixtures import MSVD_IDS, make_msvd_tree, write_frame_folder
 
@@ -53,7 +53,7 @@ def test_decord_is_required_only_where_it_has_wheels_and_pyav_everywhere(platfor
     assert ("decord" in required) == decord_has_wheel
 
 
-def test_auto_is_decord_where_installed_else_pyav_and_names_are_kept():
+def test_auto_is_torchcodec_else_decord_else_pyav_and_names_are_kept():
     assert FrameSampling().decoder == AUTO_DECODER
     assert FrameSampling(decoder="pyav").decoder == "pyav"
     assert FrameSampling(decoder="frames").describe()["decoder"] == "frames"
@@ -61,13 +61,31 @@ def test_auto_is_decord_where_installed_else_pyav_and_names_are_kept():
         FrameSampling(decoder="opencv")
 
 
-@pytest.fixture
-def without_decord(monkeypatch):
-    """``import decord`` fails, as on a machine without its wheels (None in sys.modules makes the import raise)."""
+def _without(monkeypatch, *modules: str):
+    """``import MODULE`` fails, as on a machine without it (None in sys.modules makes the import raise)."""
     from c2vbench.data.decoders import decoder_available
 
-    monkeypatch.setitem(sys.modules, "decord", None)
+    for module in modules:
+        monkeypatch.setitem(sys.modules, module, None)
     decoder_available.cache_clear()
+
+
+@pytest.fixture
+def without_decord(monkeypatch):
+    """decord is missing, as on a machine without its wheels."""
+    from c2vbench.data.decoders import decoder_available
+
+    _without(monkeypatch, "decord")
+    yield
+    decoder_available.cache_clear()
+
+
+@pytest.fixture
+def without_torchcodec(monkeypatch):
+    """TorchCodec is missing (the optional extra not installed, or no FFmpeg libraries for it to load)."""
+    from c2vbench.data.decoders import decoder_available
+
+    _without(monkeypatch, "torchcodec", "torchcodec.decoders")
     yield
     decoder_available.cache_clear()
 
@@ -91,12 +109,24 @@ def test_missing_decord_asked_for_by_name_is_one_line_saying_how_to_install_it(c
     code, _, err = run_cli(["prepare", "msvd", "--videos", str(videos), "--out", str(tmp_path / "f"),
                             "--decoder", "decord"], capsys)
     assert code == 2 and "pip install decord" in _one_error_line(err)
-    # auto needs no decord: it is PyAV here
-    assert FrameSampling().decoder == "pyav"
+    # auto needs no decord: it is TorchCodec where that is installed, else PyAV
+    assert FrameSampling().decoder == ("torchcodec" if TORCHCODEC_INSTALLED else "pyav")
+
+
+def test_missing_torchcodec_asked_for_by_name_is_one_line_naming_the_extra_and_ffmpeg(capsys, tmp_path,
+                                                                                       without_torchcodec):
+    code, _, err = run_cli(["run", "--decoder", "torchcodec", "--protocol", "zeroshot", "--out", str(tmp_path)],
+                           capsys)
+    assert code == 2
+    line = _one_error_line(err)
+    assert "torchcodec decoder is not installed" in line
+    assert "c2vbench[torchcodec]" in line and "ffmpeg" in line
+    # auto without TorchCodec: decord where installed, else PyAV (the choice of earlier versions)
+    assert FrameSampling().decoder == ("decord" if DECORD_INSTALLED else "pyav")
 
 
 @pytest.mark.parametrize("argv, expected", [
-    (("run", "--decoder", "opencv"), "unknown decoder 'opencv'; use one of auto, decord, pyav, frames"),
+    (("run", "--decoder", "opencv"), "unknown decoder 'opencv'; use one of auto, decord, pyav, torchcodec, frames"),
     (("eval", "--checkpoint", ".", "--decoder", "opencv"), "unknown decoder 'opencv'"),
     (("run", "--decoder", "frames"), "dataset 'synthetic-motion' offers no extracted frame folders"),
 ])
@@ -142,17 +172,22 @@ def test_real_dataset_decoder_picks_frames_or_videos_and_the_card_names_it(tmp_p
         _msvd({"decoder": "frames", "video_source": "videos"}, root)
 
 
-def test_run_records_the_decoder_that_ran_and_its_version(tmp_path):
-    import av
+@pytest.mark.parametrize("decoder", ["pyav", pytest.param("torchcodec", marks=needs_torchcodec)])
+def test_run_records_the_decoder_that_ran_and_its_version(tmp_path, decoder):
+    import importlib
 
     from c2vbench.pipeline import run_benchmark
     from c2vbench.runtime.progress import Reporter
 
-    result = run_benchmark(small_config(tmp_path, protocol="zeroshot", decoder="pyav"),
+    result = run_benchmark(small_config(tmp_path, protocol="zeroshot", decoder=decoder),
                            reporter=Reporter(quiet=True)).result
-    assert result["config"]["decoder"] == "pyav"
-    assert result["protocol"]["decoder"] == {"name": "pyav", "version": av.__version__}
-    assert result["protocol"]["sampling"]["decoder"] == "pyav"
+    library = importlib.import_module({"pyav": "av", "torchcodec": "torchcodec"}[decoder])
+    assert result["config"]["decoder"] == decoder
+    assert result["protocol"]["decoder"]["name"] == decoder
+    assert result["protocol"]["decoder"]["version"].startswith(library.__version__)
+    if decoder == "torchcodec":  # it decodes with the system's FFmpeg: its major version is part of the card
+        assert result["protocol"]["decoder"]["version"].endswith(f"(FFmpeg {library.ffmpeg_major_version})")
+    assert result["protocol"]["sampling"]["decoder"] == decoder
 
 
 def test_decoder_flag_reaches_a_dataset_option_and_must_agree_with_it(tmp_path):

@@ -7,14 +7,12 @@ import dataclasses
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 import torch
+from _cache_writers import start_stalled_writer
 from _cli_runner import run_cli
 from _small_runs import small_config
 
@@ -114,33 +112,10 @@ def test_round_trip_and_a_damaged_shard_is_a_miss(tmp_path, monkeypatch):
     assert cache.get_frames("ab" * 32) is None
 
 
-CHILD = """
-import pathlib, sys, time, torch
-import c2vbench.runtime.atomic_files as atomic_files
-from c2vbench.evaluation.embedding_cache import EmbeddingCache
-from c2vbench.evaluation.encoding import FrameBank
-real = atomic_files.write_bytes_atomic
-def one_shard_then_stall(path, payload):
-    real(path, payload)
-    pathlib.Path(sys.argv[2]).write_text("written")
-    time.sleep(120)
-atomic_files.write_bytes_atomic = one_shard_then_stall
-bank = FrameBank(torch.randn(6, 4, 8), torch.ones(6, 4, dtype=torch.long), 1.0)
-EmbeddingCache(sys.argv[1]).put_frames("cd" * 32, bank)
-"""
-
-
 def test_a_writer_killed_mid_entry_leaves_nothing_that_is_read(tmp_path, capsys):
-    marker = tmp_path / "marker"
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path / "cache"), str(marker)])
-    try:
-        deadline = time.monotonic() + 60
-        while not marker.exists() and time.monotonic() < deadline and child.poll() is None:
-            time.sleep(0.05)
-        assert marker.exists(), "the writer never reached its first shard"
-    finally:
-        child.send_signal(signal.SIGKILL)
-        child.wait()
+    child = start_stalled_writer(tmp_path / "cache", tmp_path / "marker")
+    child.send_signal(signal.SIGKILL)
+    child.wait()
     cache = EmbeddingCache(tmp_path / "cache")
     assert cache.get_frames("cd" * 32) is None
     assert cache.entries() == [] and len(cache.stale_folders()) == 1

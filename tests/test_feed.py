@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _decoders import needs_torchcodec
 from _video_fixtures import encode_video, write_frame_folder
 
 from c2vbench.data.feed import (
@@ -254,3 +255,35 @@ def test_a_packed_batch_gives_back_every_clip_of_mixed_sizes_and_encodings():
         else:
             assert unpacked.frames is None and len(unpacked.jpegs) == len(original.jpegs)
             assert all(torch.equal(a, b) for a, b in zip(unpacked.jpegs, original.jpegs, strict=True))
+
+
+@needs_torchcodec
+def test_videos_handed_over_as_frame_requests_are_decoded_by_the_feed_to_the_same_batch(sources, tmp_path):
+    """The NVDEC path's plumbing, run on the CPU: the workers only find the sampled frames (nothing decoded), the
+    feed decodes them with TorchCodec on its device, and the batch equals the one of frames decoded in the workers;
+    a video TorchCodec cannot seek in (B-frames in AVI) is decoded by PyAV instead, to the same frames."""
+    from _video_fixtures import frame_code
+
+    avi = encode_video(tmp_path / "b_frames.avi", n_frames=20, width=64, height=48, codec="libx264")
+    records = [VideoRecord("mp4", sources["mp4"]), VideoRecord("wide", sources["wide"]), VideoRecord("avi", avi)]
+    sampling = FrameSampling(max_frames=6, feature_framerate=1, decoder="torchcodec")
+    image = ImageFormat(32, CLIP_MEAN, CLIP_STD)
+    feed = FrameFeed(image.size, image.mean, image.std, sampling.max_frames, torch.device("cpu"))
+    batches = {}
+    for on_device in (False, True):
+        dataset = VideoClipDataset(records, sampling, image, preprocess="tensor", videos_to_device=on_device,
+                                   train=True, seed=3)
+        raw, mask, _ = next(iter(make_video_loader(dataset, batch_size=3, num_workers=1)))
+        assert all((clip.video is not None) == on_device for clip in raw.clips)
+        assert all(clip.frames is None for clip in raw.clips) == on_device  # nothing decoded in the workers
+        batches[on_device] = (feed(raw), mask)
+    assert torch.equal(batches[True][1], batches[False][1])
+    torch.testing.assert_close(batches[True][0], batches[False][0], rtol=0, atol=0)
+    from c2vbench.data.decoding import decode_frames_on, read_sampled_frames
+    from c2vbench.data.video_readers import TimelineMismatch, TorchCodecReader
+
+    wanted = read_sampled_frames(avi, sampling).indices.tolist()
+    with pytest.raises(TimelineMismatch):  # the AVI really is one TorchCodec cannot seek in
+        TorchCodecReader(avi).frames(wanted)
+    on_feed = decode_frames_on(avi, wanted, torch.device("cpu"))
+    assert [frame_code(frame) for frame in on_feed.permute(0, 2, 3, 1).numpy()] == wanted

@@ -211,6 +211,19 @@ def test_same_name_different_config_is_disambiguated():
     assert markdown.count("tiny-clip · tdb · tab (config ") == 2
 
 
+def test_entries_trained_with_other_global_batches_name_their_batch():
+    """Runs trained with other global batches are other rows, and the rows say so (not only a config hash)."""
+    small, large = (make_result("tiny-clip", "tdb", "tab", 0.4, config_extra=f"-b{batch}") for batch in (32, 128))
+    for result, batch, devices in ((small, 32, 1), (large, 128, 4)):
+        result["config"].update(protocol="finetune", batch_size=batch,
+                                data_parallel={"world_size": devices, "nodes": 1, "global_batch": batch,
+                                               "per_device_batch": batch // devices})
+    markdown = render(standard_results() + [(Path("results/s.json"), small), (Path("results/l.json"), large)],
+                      baseline=None)
+    assert markdown.count("tiny-clip · tdb · tab (global batch 32, config ") == 1
+    assert markdown.count("tiny-clip · tdb · tab (global batch 128, config ") == 1
+
+
 # ------------------------------------------------------------------------------------------------------------
 # CLI
 

@@ -6,6 +6,7 @@ import hashlib
 import json
 
 import pytest
+from _decoders import needs_torchcodec
 from _video_fixtures import encode_video, frame_code, make_msrvtt_tree, truncate_file, zero_byte_file
 from click.testing import CliRunner
 
@@ -103,3 +104,36 @@ def test_cli_lists_offenders_and_reads_expected_ids_from_the_annotations(tmp_pat
     assert [(o["video_id"], o["status"]) for o in summary["offenders"]] == \
         [("video11", "failed"), ("video12", "failed"), ("video13", "missing")]
     assert "empty file" in summary["offenders"][1]["reason"]
+
+
+FORKED_TORCHCODEC_EXTRACTION = """
+import sys
+import torch
+sys.path.insert(0, sys.argv[3])
+from c2vbench.data.extraction import prepare_videos
+from c2vbench.pipeline import seed_everything
+
+seed_everything(0)  # deterministic algorithms: torch.empty fills new tensors, in parallel
+torch.set_num_threads(2)
+torch.ones(1 << 22).add_(1)  # the parent's OpenMP threads are up when the workers are forked
+report = prepare_videos(sys.argv[1], sys.argv[2], workers=2, decoder="torchcodec")
+print(sorted(outcome.status for outcome in report.outcomes))
+"""
+
+
+@needs_torchcodec
+def test_forked_extraction_workers_decode_with_torchcodec_after_the_parent_used_openmp(tmp_path):
+    """A forked worker that enters an OpenMP region its parent had used waits forever; TorchCodec's frame allocation
+    enters one. Workers start with one torch thread, so they never do (the extraction finishes)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    videos = tmp_path / "videos"
+    for index in range(2):
+        encode_video(videos / f"clip{index}.mp4", n_frames=40, fps=10, width=160, height=120, seed=index)
+    tests = str(Path(__file__).resolve().parent)
+    done = subprocess.run([sys.executable, "-c", FORKED_TORCHCODEC_EXTRACTION, str(videos), str(tmp_path / "out"),
+                           tests], capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "['extracted', 'extracted']"

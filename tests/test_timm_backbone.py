@@ -133,7 +133,7 @@ def test_image_weights_from_a_local_file(registry, tmp_path, no_network):
     ({"text_model": "ViT-B-16-SigLIP"}, "needs another tokenizer or pooling than CLIP's"),
     ({"text_kwargs": TINY_TEXT + ",depth=3"}, "text config has no depth"),
     ({"image_weights": "/nonexistent/vit.safetensors"}, "image_weights file /nonexistent/vit.safetensors does not"),
-    ({"image_size": "31"}, "does not encode a 31px image"),
+    ({"image_size": "31"}, "patch_size=8 does not divide the image side 31"),  # refused before anything is built
 ])
 def test_bad_settings_give_one_clear_error(registry, overrides, message):
     with pytest.raises(C2VBenchError, match=message):

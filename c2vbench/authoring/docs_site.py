@@ -5,10 +5,10 @@ Two jobs, both so that ``mkdocs build --strict`` fails where the site would misl
 * before the build, the generated sections of the pages (the hook reference in ``docs/plugins.md``, the command-line
   reference in ``docs/cli.md``) must be current: each generator's ``--check`` runs, and a stale page stops the build
   with the command that renders it;
-* repository files that the pages link to but that live outside ``docs/`` (the committed leaderboards and their
-  plot, BENCHMARKS.md, the example plug-in's README) become pages of the site at their repository paths. A page links
-  to them exactly as on GitHub (``../leaderboards/synthetic-motion.md`` from ``docs/statistics.md``), and MkDocs
-  checks those links like any other.
+* repository files that the pages link to but that live outside ``docs/`` (the committed leaderboards, their web
+  pages and plot, BENCHMARKS.md, the example plug-in's README) become pages of the site at their repository paths.
+  A page links to them exactly as on GitHub (``../leaderboards/synthetic-motion.md`` from ``docs/statistics.md``),
+  and MkDocs checks those links like any other.
 
 Only MkDocs imports this module; it needs the ``docs`` extra.
 """
@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # the generators of page sections, each with a --check mode that exits 1 while its page is stale
 GENERATORS = ("c2vbench.authoring.hook_reference", "c2vbench.cli.reference")
 # repository files (relative to the root) published beside the pages, at the same relative place
-REPOSITORY_FILES = ("BENCHMARKS.md", "leaderboards/*.md", "leaderboards/*.png", "examples/c2vbench-maxpool/README.md")
+REPOSITORY_FILES = ("BENCHMARKS.md", "leaderboards/*.md", "leaderboards/*.html", "leaderboards/*.png",
+                    "examples/c2vbench-maxpool/README.md")
 
 
 def stale_generated_pages() -> list[str]:

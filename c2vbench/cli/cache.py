@@ -27,31 +27,42 @@ def cache_command() -> None:
 @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Cache folder (default: $C2VBENCH_EMBEDDING_CACHE or ~/.cache/c2vbench/embeddings).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
-def list_command(directory: Path | None, as_json: bool) -> None:
-    """List the cached entries: key, kind, split, rows, size, creation time."""
+@click.option("--verify", is_flag=True, help="Also check every shard's SHA-256 (reads every byte).")
+def list_command(directory: Path | None, as_json: bool, verify: bool) -> None:
+    """List the cached entries: key, kind, split, rows, size, creation time and state.
+
+    States: ok; damaged (a shard missing, of the wrong size or, with --verify, of the wrong hash; or an entry a run
+    found damaged and moved aside: the run wrote it again); staging (a writer at work now); stale (left by a
+    writer that stopped; `c2vbench cache rm --stale` removes stale and damaged folders).
+    """
     cache = _cache(directory)
-    entries = cache.entries()
+    entries = cache.entries(verify=verify) + cache.hidden_folders()
     if as_json:
         click.echo(json.dumps([{"key": e.key, "kind": e.kind, "rows": e.rows, "size_bytes": e.size_bytes,
-                                "created": e.created, "describe": e.describe, "path": str(e.path)}
+                                "created": e.created, "describe": e.describe, "path": str(e.path), "state": e.state}
                                for e in entries]))
         return
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"embedding cache {cache.root}", title_justify="left")
-    for column in ("key", "kind", "split", "rows", "size", "created"):
+    for column in ("key", "kind", "split", "rows", "size", "created", "state"):
         table.add_column(column, justify="right" if column in ("rows", "size") else "left")
     for entry in entries:
+        state = entry.state if entry.state in ("ok", "staging") else f"[red]{entry.state}[/]"
         table.add_row(entry.key[:16], entry.kind, str(entry.describe.get("split", "")), str(entry.rows),
-                      f"{entry.size_bytes / 2**20:.1f} MiB", entry.created)
+                      f"{entry.size_bytes / 2**20:.1f} MiB", entry.created, state)
     console = Console()
     console.print(table)
-    stale = cache.stale_folders()
+    counts = {state: sum(entry.state == state for entry in entries) for state in ("ok", "damaged", "staging",
+                                                                                 "stale")}
     total = sum(entry.size_bytes for entry in entries)
-    console.print(f"{len(entries)} entries, {total / 2**20:.1f} MiB"
-                  + (f"; {len(stale)} unfinished write(s) (c2vbench cache rm --stale)" if stale else ""),
-                  highlight=False)
+    labels = {"damaged": "damaged", "staging": "being written now", "stale": "unfinished write(s)"}
+    extra = [f"{count} {labels[state]}" for state, count in counts.items() if count and state != "ok"]
+    console.print(f"{counts['ok']} entries, {total / 2**20:.1f} MiB"
+                  + (f"; {', '.join(extra)}" if extra else "")
+                  + ("; c2vbench cache rm --stale removes stale and damaged folders"
+                     if counts["stale"] or counts["damaged"] else ""), highlight=False)
 
 
 @cache_command.command("rm")
@@ -82,8 +93,17 @@ def remove_command(keys: tuple[str, ...], remove_all: bool, stale: bool, directo
         if not found:
             raise C2VBenchError(f"no cache entry starts with {key!r}", "see `c2vbench cache ls`")
         removed += found
+    live = []
     if stale:
-        for folder in cache.stale_folders():
-            shutil.rmtree(folder, ignore_errors=True)
-            removed.append(folder.name)
-    click.echo(f"removed {len(removed)} entr{'y' if len(removed) == 1 else 'ies'}")
+        for entry in cache.entries():  # published but damaged entries go too
+            if entry.state == "damaged":
+                shutil.rmtree(entry.path, ignore_errors=True)
+                removed.append(entry.key)
+        for hidden in cache.hidden_folders():
+            if hidden.state == "staging":  # a writer at work: never touched
+                live.append(hidden.path.name)
+                continue
+            shutil.rmtree(hidden.path, ignore_errors=True)
+            removed.append(hidden.path.name)
+    click.echo(f"removed {len(removed)} entr{'y' if len(removed) == 1 else 'ies'}"
+               + (f"; left {len(live)} folder(s) that a running writer is filling" if live else ""))

@@ -62,8 +62,8 @@ def run_options(function):
                      help="none, dsl or qbnorm."),
         click.option("--allow-missing", is_flag=True, help="Skip missing/unreadable videos (recorded in the result)."),
         click.option("--decoder", default=config_default("decoder"), show_default=True,
-                     help="auto (decord where installed, else PyAV), decord, pyav, or frames (extracted frame "
-                          "folders). Recorded with its version in the protocol."),
+                     help="auto (the first of torchcodec, decord and pyav installed), torchcodec, decord, pyav, or "
+                          "frames (extracted frame folders). Recorded with its version in the protocol."),
         click.option("--num-workers", type=int, default=config_default("num_workers"), show_default=True,
                      help="Decoding worker processes (0: decode in the main process; -1: one per CPU core)."),
         click.option("--probe", default=config_default("probe"), show_default=True, metavar="none|order",
@@ -73,6 +73,10 @@ def run_options(function):
                      help="Fixed shuffle permutations of --probe order (seeds 0..N-1)."),
         click.option("--precision", default=config_default("precision"), show_default=True,
                      help="fp32, fp16 or bf16: autocast of the model where the device supports it (recorded)."),
+        click.option("--compile", "compile", is_flag=True, default=config_default("compile"),
+                     help="torch.compile the backbone's encoders and the temporal module (slow first steps)."),
+        click.option("--checkpoint-activations", is_flag=True, default=config_default("checkpoint_activations"),
+                     help="Recompute the frame encoder's blocks in the backward pass: less memory, same numbers."),
         click.option("--preprocess", default=config_default("preprocess"), show_default=True,
                      help="tensor (batched resize/crop/normalise on the model's device, antialiased bicubic) or "
                           "pil (the official per-frame PIL path, for exact reproduction)."),
@@ -118,6 +122,7 @@ def resolve_config(ctx: click.Context, params: dict[str, Any], **fixed: Any) -> 
 
 def check_components(config: RunConfig, roles: tuple[str, ...] | None = None) -> None:
     """Look up the selected plug-ins and validate their options before torch is imported (a typo fails at once)."""
+    from c2vbench.data.decoders import VIDEO_DECODERS, require_decoder
     from c2vbench.model.assembly import check_data_root
     from c2vbench.platform.registry import get_registry
     from c2vbench.platform.specs import ROLE_KIND, ROLES, build_options
@@ -130,8 +135,30 @@ def check_components(config: RunConfig, roles: tuple[str, ...] | None = None) ->
     for role in roles or ROLES:
         spec = registry.get(ROLE_KIND[role], names[role]).spec
         build_options(spec, overrides[role])
+        refuse_code_in_option_files(role, overrides[role])
         if role == "dataset":
             check_data_root(spec, config.data_root)
+    if config.decoder in VIDEO_DECODERS:  # a video library asked for by name: installed, before --out is made
+        require_decoder(config.decoder)
+
+
+def check_output(config: RunConfig) -> None:
+    """``--out`` must be a folder c2vbench can write, checked before the work (not after the evaluation)."""
+    from c2vbench.runtime.atomic_files import check_writable_folder
+
+    check_writable_folder(config.out, "--out")
+
+
+def refuse_code_in_option_files(role: str, options: dict[str, Any]) -> None:
+    """Every component option that names an existing file (``pretrained``, ``image_weights``, ...) is looked at
+    before anything is built: an archive that holds code is refused at once (the plug-in refuses it too)."""
+    from pathlib import Path
+
+    from c2vbench.runtime.tensor_files import refuse_code_archive
+
+    for key, value in options.items():
+        if isinstance(value, str) and value.strip() and Path(value).expanduser().is_file():
+            refuse_code_archive(Path(value).expanduser(), f"{role} option {key}:")
 
 
 def describe_run(result: dict[str, Any]) -> str:

@@ -18,36 +18,12 @@ def load_side(path: Path) -> list[dict]:
     """A result file, or a folder holding the seeds of one configuration (grouped as ``leaderboard`` groups them:
     every run must share protocol, post-processing and config_key; a re-run of a seed is set aside, named on
     stderr, and counts once)."""
-    from c2vbench.platform.errors import ResultFileError
-    from c2vbench.results.comparison import group_runs
-    from c2vbench.results.result_file import iter_result_files, load_result_file
+    from c2vbench.results.inputs import comparison_side
 
-    if not path.is_dir():
-        return [load_result_file(path)]
-    runs = [(file, item) for file, item in iter_result_files([path]) if isinstance(item, dict)]
-    if not runs:
-        raise ResultFileError(f"{path} holds no result file", "run `c2vbench run --out` into it first")
-    groups, set_aside = group_runs(runs)
-    if len(groups) != 1:
-        raise ResultFileError(f"{path} mixes {len(groups)} configurations",
-                              "a folder given to compare must hold the seeds of a single configuration")
+    results, set_aside = comparison_side(path)
     for item in set_aside:
         click.echo(f"set aside {item.describe()}", err=True)
-    return groups[0].results
-
-
-def refuse_shared_runs(first: list[dict], second: list[dict], path_a: Path, path_b: Path) -> None:
-    """A run compared with itself shows no difference by construction: say so instead of printing zeros."""
-    from c2vbench.platform.errors import ResultFileError
-
-    shared = sorted({run["run_id"] for run in first} & {run["run_id"] for run in second})
-    if not shared:
-        return
-    if len(first) == len(second) == 1:
-        raise ResultFileError(f"{path_a} and {path_b} are the same run ({shared[0]}): every difference would be 0",
-                              "compare two different result files")
-    raise ResultFileError(f"{path_a} and {path_b} share {len(shared)} run(s) (e.g. {shared[0]}), so the two sides are "
-                          "not independent", "give each side its own runs")
+    return results
 
 
 @click.command("compare")
@@ -71,10 +47,15 @@ def compare_command(result_a: Path, result_b: Path, n_resamples: int, seed: int,
     Example: c2vbench compare results/meanp.json results/tdb.json
     """
     from c2vbench.results.comparison import compare_results
+    from c2vbench.results.inputs import refuse_shared_runs
+    from c2vbench.results.integrity import integrity_notes
 
     first = load_side(result_a)
     second = load_side(result_b)
-    refuse_shared_runs(first, second, result_a, result_b)
+    for note in integrity_notes(first + second):
+        click.echo(f"note: {note}", err=True)
+    for note in refuse_shared_runs(first, second, str(result_a), str(result_b)):
+        click.echo(f"note: {note}", err=True)
     comparison = compare_results(
         first if len(first) > 1 else first[0],
         second if len(second) > 1 else second[0],

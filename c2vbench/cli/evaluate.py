@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from c2vbench.cli.common import check_components, resolve_config, run_options
+from c2vbench.cli.common import check_components, check_output, resolve_config, run_options
 from c2vbench.cli.run import print_outcome
 
 
@@ -27,19 +27,30 @@ def eval_command(ctx: click.Context, checkpoint: str, checkpoint_format: str | N
 
     Example: c2vbench eval --checkpoint pytorch_model.bin.2 --dataset msrvtt --data-root ~/data/msrvtt
     """
+    outcome = execute_eval(ctx, checkpoint, checkpoint_format, legacy_mask, checkpoint_option, params)
+    print_outcome(outcome.result, outcome.result_path, params["as_json"])
+
+
+def execute_eval(ctx: click.Context, checkpoint: str, checkpoint_format: str | None, legacy_mask: bool,
+                 checkpoint_option: tuple[str, ...], params: dict):
+    """What ``eval`` does once its options are parsed (shared with :func:`c2vbench.evaluate`); returns the
+    :class:`~c2vbench.pipeline.RunOutcome`."""
     from pathlib import Path
 
+    from c2vbench.runtime.tensor_files import refuse_code_in_checkpoint
+
+    refuse_code_in_checkpoint(checkpoint)  # a file of code is refused before anything else is read
     if checkpoint_format is None:
         checkpoint_format = "c2vbench" if Path(checkpoint).is_dir() else "clip2video"
     config = resolve_config(ctx, params, protocol="zeroshot", save_checkpoint=False)
     check_components(config, roles=("dataset",))  # the checkpoint names the model's plug-ins
+    check_output(config)
 
     from c2vbench.config import parse_option_pairs
     from c2vbench.pipeline import evaluate_checkpoint
     from c2vbench.runtime.progress import Reporter
 
     options = parse_option_pairs(checkpoint_option, "--checkpoint-option")
-    outcome = evaluate_checkpoint(config, checkpoint, checkpoint_format, legacy_mask,
-                                  reporter=Reporter(quiet=params["quiet"] or params["as_json"]),
-                                  checkpoint_options=options)
-    print_outcome(outcome.result, outcome.result_path, params["as_json"])
+    return evaluate_checkpoint(config, checkpoint, checkpoint_format, legacy_mask,
+                               reporter=Reporter(quiet=params["quiet"] or params["as_json"]),
+                               checkpoint_options=options)

@@ -1,8 +1,7 @@
-"""``c2vbench leaderboard``: render (or check) leaderboard markdown from result files."""
+"""``c2vbench leaderboard``: render (or check) a leaderboard from result files: markdown, CSV, JSON or a web page."""
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
 import click
@@ -10,31 +9,16 @@ import click
 DEFAULT_RESAMPLES = 2000  # keep in step with c2vbench.results.leaderboard.DEFAULT_RESAMPLES (not imported: fast --help)
 
 
-def leaderboard_command_line(
-    inputs: tuple[str, ...], baseline: str | None, out: str | None, n_resamples: int, seed: int,
-    reported: str | None = None
-) -> str:
-    """The command that regenerates a leaderboard, as written into its header (never includes ``--check``)."""
-    arguments = ["c2vbench", "leaderboard", *inputs]
-    if baseline is not None:
-        arguments += ["--baseline", baseline]
-    if reported is not None:
-        arguments += ["--reported", reported]
-    if n_resamples != DEFAULT_RESAMPLES:
-        arguments += ["--n-resamples", str(n_resamples)]
-    if seed != 0:
-        arguments += ["--seed", str(seed)]
-    if out is not None:
-        arguments += ["--out", out]
-    return shlex.join(arguments)
-
-
 @click.command("leaderboard")
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--baseline", default=None, help="Entry name or run_id prefix that the other rows are tested against.")
-@click.option("--out", default=None, help="File to write (or to check with --check); without it, print.")
-@click.option("--format", "output_format", type=click.Choice(["md", "csv", "json"]), default="md", show_default=True,
-              help="Markdown, CSV (a mean, low and high column per metric) or JSON (one record per row).")
+@click.option("--out", default=None,
+              help="File to write (or to check with --check); without it, print. For --format html a folder "
+                   "(the page is its index.html) or a file name ending in .html.")
+@click.option("--format", "output_format", type=click.Choice(["md", "csv", "json", "html"]), default="md",
+              show_default=True,
+              help="Markdown, CSV (a mean, low and high column per metric), JSON (one record per row), or html: "
+                   "one self-contained web page (sortable, filterable, each entry's card one click away).")
 @click.option("--plot", default=None, metavar="FILE.png",
               help="Also draw each entry's T2V R@1 with its interval, marked against the baseline.")
 @click.option("--check", is_flag=True, help="Write nothing; exit non-zero if --out differs from a fresh rendering.")
@@ -55,71 +39,60 @@ def leaderboard_command(
     and skipped (the config.json of saved checkpoints is not a result and is passed over silently).
 
     Example: c2vbench leaderboard results/ --baseline "tiny-clip · meanp · cosine" --out leaderboards/synthetic.md
-    """
-    import json
 
+    Example: c2vbench leaderboard results/ --format html --out site/
+    """
     from c2vbench.platform.errors import C2VBenchError, ResultFileError
     from c2vbench.results.comparison import require_caption_map
-    from c2vbench.results.leaderboard import leaderboard_tables, render_leaderboard
-    from c2vbench.results.result_file import ForeignFileError, iter_result_files
+    from c2vbench.results.inputs import collect_results, leaderboard_command_line
+    from c2vbench.results.leaderboard_export import render_board
 
     if check and out is None:
         raise C2VBenchError("--check compares a written file with a fresh rendering, and no --out was given",
                             "add --out FILE")
     if plot is not None and not plot.lower().endswith(".png"):
         raise C2VBenchError(f"--plot {plot}: the picture is written as PNG", "give a file name ending in .png")
-    explicit = {Path(entry) for entry in inputs}
+    from c2vbench.runtime.atomic_files import check_writable_folder, write_bytes_atomic
+
+    target = None if out is None else page_path(out) if output_format == "html" else Path(out)
+    for flag, path in (("--out", None if check else target), ("--plot", plot)):
+        if path is not None:  # before any result is read: an unwritable target fails at once
+            check_writable_folder(Path(path).parent, f"the folder of {flag}")
+    collected = collect_results(inputs)
+    for line in collected.messages():
+        click.echo(line, err=True)
     results = []
-    foreign: list[Path] = []
-    for path, loaded in iter_result_files(inputs):
-        if isinstance(loaded, ForeignFileError) and path not in explicit:
-            foreign.append(path)
-        elif isinstance(loaded, ResultFileError):
-            click.echo(f"skipped {loaded}", err=True)
-        else:
-            try:
-                require_caption_map(loaded, str(path))
-            except ResultFileError as error:
-                click.echo(f"skipped {error}", err=True)
-                continue
-            results.append((path, loaded))
-    if foreign:
-        click.echo(
-            f"skipped {len(foreign)} JSON file(s) that are not result files (no schema_version), e.g. {foreign[0]}",
-            err=True,
-        )
+    for path, loaded in collected.results:
+        try:  # several captions per video and no caption→video map: the queries cannot be paired honestly
+            require_caption_map(loaded, str(path))
+        except ResultFileError as error:
+            click.echo(f"skipped {error}", err=True)
+            continue
+        results.append((path, loaded))
     reported_numbers = None
     if reported is not None:
         from c2vbench.results.reported import load_reported
 
         reported_numbers = load_reported(reported)
-    tables = leaderboard_tables(results, baseline, n_resamples, seed) if results or reported is None else []
-    command = leaderboard_command_line(inputs, baseline, out, n_resamples, seed, reported)
-    if output_format == "md":
-        text = render_leaderboard(results, command=command, baseline=baseline, n_resamples=n_resamples, seed=seed,
-                                  tables=tables, reported=reported_numbers)
-    else:
-        from c2vbench.results.leaderboard_export import records_as_csv, table_records
-
-        records = table_records(tables)
-        text = records_as_csv(records) if output_format == "csv" else json.dumps(records, indent=1) + "\n"
+    command = leaderboard_command_line(inputs, baseline, out, n_resamples, seed, reported, output_format)
+    text = render_board(results, output_format, command, baseline, n_resamples, seed, reported_numbers, plot,
+                        target.parent if target is not None else Path.cwd())
     if plot is not None:
-        from c2vbench.results.leaderboard_export import plot_leaderboard
-
-        plot_leaderboard(tables, plot)
         click.echo(f"wrote {plot}", err=True)
-    if out is None:
+    if target is None:
         click.echo(text, nl=False)
         return
-    target = Path(out)
     if check:
         current = target.read_bytes() if target.is_file() else None
         if current != text.encode("utf-8"):
             state = "does not exist" if current is None else "differs from a fresh rendering"
-            again = command if output_format == "md" else f"{command} --format {output_format}"
-            raise ResultFileError(f"{out} {state}", f"regenerate it: {again}")
-        click.echo(f"{out} is up to date ({len(results)} result files).", err=True)
+            raise ResultFileError(f"{target} {state}", f"regenerate it: {command}")
+        click.echo(f"{target} is up to date ({len(results)} result files).", err=True)
         return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(text.encode("utf-8"))
-    click.echo(f"wrote {out} ({len(results)} result files).", err=True)
+    write_bytes_atomic(target, text.encode("utf-8"))
+    click.echo(f"wrote {target} ({len(results)} result files).", err=True)
+
+
+def page_path(out: str) -> Path:
+    """Where ``--format html --out OUT`` writes: OUT itself when it ends in .html, else OUT/index.html."""
+    return Path(out) if out.lower().endswith((".html", ".htm")) else Path(out) / "index.html"

@@ -21,7 +21,8 @@ import click
 @click.option("--fps", type=float, default=5.0, show_default=True, help="Grid rate (the official pipeline uses 5).")
 @click.option("--workers", type=int, default=-1, help="Parallel extraction processes (default: every CPU core).")
 @click.option("--decoder", default="auto", show_default=True,
-              help="auto (decord where installed, else PyAV), decord or pyav; frames is refused (nothing to extract).")
+              help="auto (the first of torchcodec, decord and pyav installed), torchcodec, decord or pyav; "
+                   "frames is refused (nothing to extract).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def prepare_command(dataset: str, videos_dir: str, out_dir: str, data_root: str | None,
                     dataset_option: tuple[str, ...], fps: float, workers: int, decoder: str, as_json: bool) -> None:
@@ -36,10 +37,16 @@ def prepare_command(dataset: str, videos_dir: str, out_dir: str, data_root: str 
 
     from c2vbench.cli.terminal import console as terminal_console
     from c2vbench.data.decoders import resolve_video_decoder
-    from c2vbench.data.extraction import prepare_videos
+    from c2vbench.data.extraction import check_grid_fps, prepare_videos
     from c2vbench.data.workers import default_num_workers
+    from c2vbench.platform.errors import C2VBenchError
+    from c2vbench.runtime.atomic_files import check_writable_folder
 
-    decoder = resolve_video_decoder(decoder)  # a missing or unknown decoder: one line, before any work
+    check_grid_fps(fps)  # every check before any work: the rate, the workers, the decoder, --out
+    if workers < -1:
+        raise C2VBenchError(f"--workers must be -1 (every CPU core), 0 or more (got {workers})")
+    decoder = resolve_video_decoder(decoder)
+    check_writable_folder(out_dir, "--out")
     sources = _expected_sources(dataset, data_root, dataset_option, videos_dir)
     workers = default_num_workers() if workers < 0 else workers
     console = terminal_console(stderr=True)
@@ -100,7 +107,12 @@ def _print_summary(console, report, dataset: str, out_dir: str) -> None:
     for status in ("extracted", "skipped", "partial", "failed"):
         table.add_row({"skipped": "already done"}.get(status, status), str(report.count(status)))
     table.add_row("missing", str(len(report.missing)))
+    if report.count("linked"):
+        table.add_row("symbolic links (left as they are)", str(report.count("linked")))
     console.print(table)
+    for outcome in report.outcomes:
+        if outcome.status == "linked":
+            console.print(f"note: {outcome.reason}", highlight=False, soft_wrap=True)
     offenders = report.offenders()
     if offenders:
         problems = Table(title="unreadable, empty, partial or missing videos", title_justify="left")

@@ -86,4 +86,6 @@ def probe_result_file(path: str | Path, overrides: dict[str, Any] | None = None,
     probed = {**stored, "probes": fresh["probes"]}
     validate_result(probed)
     target = path if out is None else Path(out) / path.name
-    return probed, write_json_atomic(target, probed)
+    from c2vbench.results.integrity import seal_result
+
+    return probed, write_json_atomic(target, seal_result(probed))

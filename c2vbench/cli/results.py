@@ -34,6 +34,9 @@ def ls_command(folders: tuple[str, ...], plugin: str | None, dataset: str | None
     runs, problems = scan_runs(folders or (DEFAULT_FOLDER,))
     for problem in problems:
         click.echo(f"skipped {problem}", err=True)
+    for run in runs:
+        for note in run.notes:
+            click.echo(f"note: {note}", err=True)
     runs = [run for run in runs if run.matches(plugin, dataset, protocol)]
     if as_json:
         click.echo(json.dumps([run.to_dict() for run in runs], indent=1))
@@ -89,4 +92,8 @@ def show_command(reference: str, folders: tuple[str, ...], as_json: bool) -> Non
                       highlight=False)
     for note in result.get("notes") or []:
         console.print(f"note: {note}", highlight=False)
+    from c2vbench.results.integrity import integrity_notes
+
+    for note in integrity_notes([result]):
+        click.echo(f"note: {note}", err=True)
     print_outcome(result, path, as_json=False)

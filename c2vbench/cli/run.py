@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import click
 
-from c2vbench.cli.common import check_components, config_default, describe_run, resolve_config, run_options
+from c2vbench.cli.common import (
+    check_components,
+    check_output,
+    config_default,
+    describe_run,
+    resolve_config,
+    run_options,
+)
 
 
 @click.command("run")
@@ -29,6 +36,13 @@ def run_command(ctx: click.Context, **params) -> None:
 
     Example: c2vbench run --temporal tdb --align tab --dataset synthetic-motion
     """
+    outcome = execute_run(ctx, params)
+    print_outcome(outcome.result, outcome.result_path, params["as_json"])
+
+
+def execute_run(ctx: click.Context, params: dict):
+    """What ``run`` does once its options are parsed (shared with :func:`c2vbench.run`): resolve the configuration,
+    check the components, run the pipeline; returns its :class:`~c2vbench.pipeline.RunOutcome`."""
     if params["no_checkpoint"] and params["ask_checkpoint"]:
         from c2vbench.platform.errors import C2VBenchError
 
@@ -36,12 +50,12 @@ def run_command(ctx: click.Context, **params) -> None:
     wanted = True if params["ask_checkpoint"] else (False if params["no_checkpoint"] else None)
     config = resolve_config(ctx, params, **({} if wanted is None else {"save_checkpoint": wanted}))
     check_components(config)  # before the pipeline imports torch: a misspelt name is refused at once
+    check_output(config)
 
     from c2vbench.pipeline import run_benchmark
     from c2vbench.runtime.progress import Reporter
 
-    outcome = run_benchmark(config, reporter=Reporter(quiet=params["quiet"] or params["as_json"]))
-    print_outcome(outcome.result, outcome.result_path, params["as_json"])
+    return run_benchmark(config, reporter=Reporter(quiet=params["quiet"] or params["as_json"]))
 
 
 def print_outcome(result, result_path, as_json: bool) -> None:

@@ -13,8 +13,14 @@ from c2vbench.platform.errors import DataError
 # imports of numpy and the metric modules happen inside the command so that `c2vbench --help` stays instant
 
 
-def load_similarity_file(path: Path, need_bank: bool) -> dict[str, Any]:
-    """Read ``sim``, ``text_to_video`` (and ``bank_sim`` if needed) from an ``.npz`` or raise :class:`DataError`."""
+USES = ("sim", "embeddings")
+
+
+def load_similarity_file(path: Path, need_bank: bool, use: str | None = None) -> dict[str, Any]:
+    """Read ``sim``, ``text_to_video`` (and ``bank_sim`` if needed) from an ``.npz`` or raise :class:`DataError`.
+
+    A file holding both a matrix (``sim``) and embeddings (``text_emb``/``video_emb``) is refused unless ``use``
+    says which to score (the two need not agree, and neither is a safe guess)."""
     import numpy as np
 
     if not zipfile.is_zipfile(path):
@@ -32,7 +38,11 @@ def load_similarity_file(path: Path, need_bank: bool) -> dict[str, Any]:
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise DataError(f"{path} holds a single array, not an .npz archive", "save it with numpy.savez")
     with archive:
-        if "text_emb" in archive.files or "video_emb" in archive.files:
+        has_embeddings = "text_emb" in archive.files or "video_emb" in archive.files
+        if has_embeddings and "sim" in archive.files and use is None:
+            raise DataError(f"{path} holds both a similarity matrix (sim) and embeddings (text_emb, video_emb)",
+                            "say which to score: --use sim or --use embeddings")
+        if use == "embeddings" or (has_embeddings and use is None):
             return _embedding_arrays(path, archive)
         required = ["sim", "text_to_video"] + (["bank_sim"] if need_bank else [])
         missing = [key for key in required if key not in archive.files]
@@ -117,6 +127,8 @@ def _score_embeddings(arrays: dict[str, Any], tie: str, v2t_mode: str, postproce
 @click.option("--block", default=None, type=int,
               help="Embeddings files: a square tile of this side (memory is about block² x 4 bytes plus the "
                    "embeddings). Default: 4096 x 4096 on a CPU, 4096 x 32768 on CUDA.")
+@click.option("--use", type=click.Choice(USES), default=None,
+              help="For a file holding both a matrix and embeddings: which to score.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only: metrics, per_query, postprocess.")
 def score_command(
     sim_file: Path,
@@ -128,6 +140,7 @@ def score_command(
     qbnorm_k: int,
     device: str,
     block: int | None,
+    use: str | None,
     as_json: bool,
 ) -> None:
     """Standardized metrics for SIM_FILE, an .npz holding `sim` [n_text, n_video] and `text_to_video` [n_text],
@@ -144,7 +157,7 @@ def score_command(
     processor = get_postprocessor(postprocess)
     if not sim_file.exists():
         raise DataError(f"{sim_file} does not exist", "give the path of an .npz similarity file")
-    arrays = load_similarity_file(sim_file, need_bank=processor.needs_bank)
+    arrays = load_similarity_file(sim_file, need_bank=processor.needs_bank, use=use)
     if "text_emb" in arrays:
         output = _score_embeddings(arrays, tie, v2t_mode, processor.name, device, block)
         n_text, n_video = output.pop("shape")

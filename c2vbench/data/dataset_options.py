@@ -16,8 +16,9 @@ class RealDatasetOptions:
         selection: ``val`` (default) or ``test`` (select on the test split; recorded in the result).
         video_source: ``frames``, ``videos`` or ``auto``.
         frames_dir, videos_dir: folders of frames / video files (default ``frames``, ``videos`` under the root).
-        decoder: ``auto`` (decord where installed, else PyAV; frame folders when ``video_source`` finds them),
-            ``decord``, ``pyav`` (video files) or ``frames`` (extracted frame folders); ``--decoder`` sets it.
+        decoder: ``auto`` (the first of TorchCodec, decord and PyAV installed; frame folders when ``video_source``
+            finds them), ``torchcodec``, ``decord``, ``pyav`` (video files) or ``frames`` (extracted frame folders);
+            ``--decoder`` sets it.
         max_frames, feature_framerate, sampling, train_jitter: frame sampling (official: 12, 1 — 2 for MSR-VTT —,
             clip2video, on).
     """
@@ -27,7 +28,8 @@ class RealDatasetOptions:
     frames_dir: str = option("", help="folder of frame folders (default <root>/frames)")
     videos_dir: str = option("", help="folder of video files (default <root>/videos)")
     decoder: str = option("auto", choices=DECODER_CHOICES,
-                          help="auto (decord where installed, else PyAV), decord, pyav, or frames (frame folders)")
+                          help="auto (the first of torchcodec, decord and pyav installed), torchcodec, decord, "
+                               "pyav, or frames (frame folders)")
     max_frames: int = option(12, min=1, help="frame slots per video")
     feature_framerate: int = option(1, min=1, help="frames per second kept from the 5 fps grid")
     sampling: str = option("clip2video", choices=("clip2video", "head", "tail", "uniform"),

@@ -2,21 +2,24 @@
 
 Video files are put on the sampling grid first (:func:`c2vbench.data.sampling.ffmpeg_cfr_frame_map`, the frames
 ``ffmpeg -r 5`` would have written, from the container's timestamps), and only the sampled frames are decoded:
-decord seeks with ``get_batch``; PyAV decodes sequentially and stops after the last sampled frame (see
-:mod:`c2vbench.data.video_readers`). Which decoder runs is the sampling's ``decoder`` (``auto`` resolves to decord
-where it is installed, else PyAV; :mod:`c2vbench.data.decoders`); both give the same frame indices.
+decord and TorchCodec seek to them; PyAV decodes sequentially and stops after the last sampled frame (see
+:mod:`c2vbench.data.video_readers`). Which decoder runs is the sampling's ``decoder`` (``auto`` resolves to the
+first of TorchCodec, decord and PyAV that is installed; :mod:`c2vbench.data.decoders`); all give the same frame
+indices. Where TorchCodec's frames do not sit at the index's presentation times (B-frames in AVI), the video is
+decoded with PyAV, and ``DecodedFrames.decoder`` says so.
 
 Bad input never passes silently. A missing, empty or undecodable source raises
-:class:`c2vbench.platform.errors.DataError` naming the video. A *partially* readable file (decord cannot open it but
-PyAV decodes some frames, or the container header promises more frames than can be read) is decoded as far as it goes
-and the result says so in ``DecodedFrames.partial``; :func:`probe_source` reports the same before a run, so screening
-can list it.
+:class:`c2vbench.platform.errors.DataError` naming the video. A *partially* readable file (decord or TorchCodec cannot
+open it but PyAV decodes some frames, or the container header promises more frames than can be read) is decoded as
+far as it goes and the result says so in ``DecodedFrames.partial``; :func:`probe_source` reports the same before a
+run, so screening can list it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,8 +31,17 @@ from c2vbench.data.sampling import (
     grid_times,
     sample_window_indices,
 )
-from c2vbench.data.video_readers import DecordReader, PyAVReader, container_header_frames
+from c2vbench.data.video_readers import (
+    DecordReader,
+    PyAVReader,
+    TimelineMismatch,
+    TorchCodecReader,
+    container_header_frames,
+)
 from c2vbench.platform.errors import DataError
+
+if TYPE_CHECKING:
+    import torch
 
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".3gp", ".wmv")
@@ -44,7 +56,7 @@ class DecodedFrames:
         indices: native frame indices (video files) or positions in the sorted file list (frame folders).
         n_source_frames: frames the source has (readable frames for a partial video).
         n_grid: length of the sampling grid.
-        decoder: ``decord``, ``pyav`` or ``frames`` (a folder of images).
+        decoder: ``decord``, ``torchcodec``, ``pyav`` or ``frames`` (a folder of images).
         partial: None, or why only part of the video could be read.
     """
 
@@ -109,15 +121,57 @@ def read_sampled_frames(source: Path, sampling: FrameSampling, rng: np.random.Ge
     _check_file(source)
     if sampling.decoder == "pyav":
         return _read_with_pyav(source, sampling, rng, window)
-    return _read_with_decord(source, sampling, rng, window)
+    return _read_seeking(source, sampling, rng, sampling.decoder, window)
+
+
+def plan_sampled_frames(source: Path, sampling: FrameSampling, rng: np.random.Generator | None = None,
+                        window: Window | None = None) -> tuple[np.ndarray, int] | None:
+    """``(native indices, grid positions in the window)`` of the frames ``sampling`` selects from a video file,
+    found from its container index alone (nothing decoded), for decoding elsewhere (:func:`decode_frames_on`); None
+    when the file needs the reading path's care instead (it cannot be demuxed, or its header promises frames it
+    lacks)."""
+    from c2vbench.data.video_readers import demuxed_index
+
+    try:
+        index, header_frames = demuxed_index(Path(source))
+    except Exception:  # read_sampled_frames reports the problem
+        return None
+    if index.count == 0 or _promise_broken(header_frames, index.count):
+        return None
+    frame_map = _grid_map(index.timestamps, sampling)
+    return _sampled_native(frame_map, index.timestamps, sampling, rng, window)
+
+
+def decode_frames_on(source: str | Path, indices, device) -> torch.Tensor:
+    """``[n, 3, H, W]`` uint8 on ``device``: the native frames ``indices`` of a video file, decoded by TorchCodec on
+    that device (NVDEC on CUDA: the frames never leave the GPU), or by PyAV where TorchCodec cannot seek in the file
+    (then copied to the device)."""
+    import torch
+
+    indices = [int(index) for index in indices]
+    try:
+        with TorchCodecReader(Path(source), device=str(device)) as reader:
+            frames = reader.frame_tensor(indices)
+    except TimelineMismatch:
+        with PyAVReader(Path(source)) as reader:
+            kept = reader.frames(indices)
+        if len(kept) < len(set(indices)):
+            raise DataError(f"cannot decode frames {indices} of video {source}",
+                            "re-encode or re-download it, or pass --allow-missing") from None
+        frames = torch.from_numpy(np.stack([kept[index] for index in indices])).to(device)
+    except Exception as error:  # TorchCodec's RuntimeError / ValueError on a file it cannot open
+        raise DataError(f"cannot decode video {source} with TorchCodec on {device}: {_short(error, Path(source))}",
+                        "use --decoder pyav or decord, or pass --allow-missing") from None
+    return frames.permute(0, 3, 1, 2)
 
 
 def probe_source(source: Path, decoder: str = "auto", decode_check: bool = True) -> VideoProbe:
     """Look at a video file or frame folder without reading the sampled frames.
 
-    For a file: opens it (``decoder``; decord falls back to PyAV), compares the container header's frame count with
-    what can be read, and (``decode_check``) decodes the first and last frame. ``auto`` is decord where installed,
-    else PyAV; a decoder asked for by name that is not installed raises :class:`c2vbench.platform.errors.C2VBenchError`.
+    For a file: opens it (``decoder``; decord and TorchCodec fall back to PyAV), compares the container header's
+    frame count with what can be read, and (``decode_check``) decodes the first and last frame. ``auto`` is the first
+    of TorchCodec, decord and PyAV that is installed; a decoder asked for by name that is not installed raises
+    :class:`c2vbench.platform.errors.C2VBenchError`.
     """
     source = Path(source)
     if not source.exists():
@@ -129,12 +183,15 @@ def probe_source(source: Path, decoder: str = "auto", decode_check: bool = True)
     if source.stat().st_size == 0:
         return VideoProbe(source, "video", problem="empty file (0 bytes)")
     decoder = resolve_video_decoder(decoder)
-    if decoder == "decord":
-        probe = _probe_with_decord(source, decode_check)
+    if decoder in SEEKING_READERS:
+        try:
+            probe = _probe_seeking(source, decode_check, decoder)
+        except TimelineMismatch:  # a whole video that this library cannot seek in: PyAV decodes it, as reading does
+            return _probe_with_pyav(source, note=None)
         if probe is not None:
             return probe
-        # decord could not open or decode it: see what PyAV can read (truncated files often decode in part).
-        return _probe_with_pyav(source, note="decord cannot read it")
+        # it could not open or decode it: see what PyAV can read (truncated files often decode in part).
+        return _probe_with_pyav(source, note=f"{decoder} cannot read it")
     return _probe_with_pyav(source, note=None)
 
 
@@ -236,45 +293,59 @@ def _sampled_native(frame_map: np.ndarray, timestamps: np.ndarray, sampling: Fra
     return frame_map[positions], _window_size(times, window)
 
 
-def _read_with_decord(path: Path, sampling: FrameSampling, rng: np.random.Generator | None,
-                      window: Window | None = None) -> DecodedFrames:
-    require_decoder("decord")  # absent decord is the user's to fix, not a property of this video
+SEEKING_READERS = {"decord": DecordReader, "torchcodec": TorchCodecReader}
+
+
+def _read_seeking(path: Path, sampling: FrameSampling, rng: np.random.Generator | None, decoder: str,
+                  window: Window | None = None) -> DecodedFrames:
+    """The sampled frames with decord or TorchCodec (seeking), or with PyAV where these cannot read the file."""
+    require_decoder(decoder)  # an absent library is the user's to fix, not a property of this video
     try:
-        reader = DecordReader(path)
-    except Exception as error:  # decord raises DECORDError / RuntimeError: fall back to PyAV
+        reader = SEEKING_READERS[decoder](path)
+    except TimelineMismatch:
+        return _read_with_pyav(path, sampling, rng, window)
+    except Exception as error:  # decord raises DECORDError / RuntimeError, TorchCodec RuntimeError: PyAV is tried
         decoded = _read_with_pyav(path, sampling, rng, window)
         if decoded.partial is None:
-            decoded.partial = f"decord cannot open it ({_short(error, path)}); decoded with PyAV"
+            decoded.partial = f"{decoder} cannot open it ({_short(error, path)}); decoded with PyAV"
         return decoded
     frame_map = _grid_map(reader.index.timestamps, sampling)
     native, n_grid = _sampled_native(frame_map, reader.index.timestamps, sampling, rng, window)
     if len(native) == 0:
-        return DecodedFrames(empty_frames(), native, reader.index.count, n_grid, "decord")
+        return DecodedFrames(empty_frames(), native, reader.index.count, n_grid, decoder)
     try:
         frames = reader.frames(native.tolist())
+    except TimelineMismatch:
+        return _read_with_pyav(path, sampling, rng, window)
     except Exception as error:
         decoded = _read_with_pyav(path, sampling, rng, window)
-        decoded.partial = decoded.partial or f"decord failed on frames {native.tolist()} ({_short(error, path)}); " \
-                                             "decoded with PyAV"
+        decoded.partial = decoded.partial or f"{decoder} failed on frames {native.tolist()} " \
+                                             f"({_short(error, path)}); decoded with PyAV"
         return decoded
-    return DecodedFrames(frames, native, reader.index.count, n_grid, "decord")
+    # a reader that read the header's frame count (TorchCodec's) reports a broken promise, as PyAV's path does
+    partial = _promise_broken(getattr(reader, "header_frames", 0), reader.index.count)
+    return DecodedFrames(frames, native, reader.index.count, n_grid, decoder, partial)
 
 
-def _probe_with_decord(path: Path, decode_check: bool) -> VideoProbe | None:
+def _probe_seeking(path: Path, decode_check: bool, decoder: str) -> VideoProbe | None:
+    """What decord or TorchCodec reads of ``path`` (None when it cannot open or decode it; TorchCodec raises
+    :class:`TimelineMismatch` where it cannot seek in it)."""
     try:
-        reader = DecordReader(path)
+        reader = SEEKING_READERS[decoder](path)
         n_frames = reader.index.count
         if n_frames == 0:
-            return VideoProbe(path, "video", fps=reader.index.fps, decoder="decord",
-                              problem="no frames: decord finds none")
+            return VideoProbe(path, "video", fps=reader.index.fps, decoder=decoder,
+                              problem=f"no frames: {decoder} finds none")
         first = reader.frames([0])
         if decode_check:
             reader.frames([n_frames - 1])
+    except TimelineMismatch:
+        raise
     except Exception:
         return None
     height, width = int(first.shape[1]), int(first.shape[2])
     probe = VideoProbe(path, "video", n_frames=n_frames, fps=reader.index.fps, width=width, height=height,
-                       decoder="decord")
+                       decoder=decoder)
     probe.partial = _promise_broken(container_header_frames(path), n_frames)
     return probe
 

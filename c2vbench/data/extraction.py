@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import hashlib
+import errno
 import json
 import os
 import shutil
@@ -34,16 +34,24 @@ import numpy as np
 from c2vbench.data.decoders import decoder_version, resolve_video_decoder
 from c2vbench.data.decoding import VIDEO_SUFFIXES, probe_source
 from c2vbench.data.sampling import constant_rate_timestamps, ffmpeg_cfr_frame_map
+from c2vbench.data.workers import one_torch_thread
+from c2vbench.runtime.hashing import sha256_file  # also c2vbench.plugin.sha256_file
 
 MANIFEST_DIR = ".manifests"
 PARTIAL_DIR = ".partial"
 JPEG_QUALITY = 95
 DECODE_CHUNK = 32  # frames decoded per decord call: bounds memory on long, high-resolution clips
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM)
+MAX_GRID_FPS = 120.0  # above any ordinary video's own rate: a higher grid only repeats frames
+# A floor on the size of one JPEG frame (bytes per pixel at quality 95 on smooth content): disk estimates use it,
+# so a refusal is never wrong (real frames are larger).
+JPEG_BYTES_PER_PIXEL_FLOOR = 0.05
 
 
 @dataclasses.dataclass
 class ExtractionOutcome:
-    """What happened to one video: ``extracted``, ``partial``, ``skipped`` (already done) or ``failed``."""
+    """What happened to one video: ``extracted``, ``partial``, ``skipped`` (already done), ``linked`` (its frame
+    folder is a symbolic link, left as it is) or ``failed``."""
 
     video_id: str
     status: str
@@ -71,6 +79,7 @@ class PrepareReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "counts": {status: self.count(status) for status in ("extracted", "partial", "skipped", "failed")}
+            | ({"linked": self.count("linked")} if self.count("linked") else {})
             | {"missing": len(self.missing)},
             "offenders": self.offenders(),
         }
@@ -109,21 +118,39 @@ def is_done(out_dir: Path, video_id: str, source: Path) -> bool:
     return folder.is_dir() and sum(1 for _ in folder.glob("*.jpg")) == manifest.get("frames_written")
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def linked_outcome(out_dir: Path, video_id: str) -> ExtractionOutcome:
+    """A frame folder that is a symbolic link is never written through nor replaced: skipped, with a note."""
+    return ExtractionOutcome(video_id, "linked", f"{out_dir / video_id} is a symbolic link: left as it is (remove "
+                             "the link to extract this video here)")
+
+
+def check_grid_fps(fps: float) -> None:
+    """Refuse a grid rate outside (0, MAX_GRID_FPS], with the number of frames one minute of video would make."""
+    import math
+
+    from c2vbench.platform.errors import C2VBenchError
+
+    if not (math.isfinite(fps) and 0 < fps <= MAX_GRID_FPS):
+        per_minute = f"; at {fps:g} fps one minute of video is {fps * 60:,.0f} JPEG files" if fps > 0 else ""
+        raise C2VBenchError(f"--fps {fps:g} is outside (0, {MAX_GRID_FPS:g}]{per_minute}",
+                            "use the protocol's grid rate (5 for CLIP2Video and CLIP4Clip)")
+
+
+def disk_needed(probe, fps: float) -> tuple[int, int]:
+    """``(frames, bytes)`` that extracting a probed video at ``fps`` will write, at least."""
+    import math
+
+    frames = max(1, math.ceil((probe.duration or 0.0) * fps))
+    return frames, int(frames * (probe.width or 1) * (probe.height or 1) * JPEG_BYTES_PER_PIXEL_FLOOR)
 
 
 def extract_video(source: Path, out_dir: Path, fps: float = 5.0, decoder: str = "auto",
                   video_id: str | None = None) -> ExtractionOutcome:
     """Extract one video's grid frames and write its manifest (see the module docstring).
 
-    ``decoder``: ``auto`` (decord where installed, else PyAV), ``decord`` or ``pyav``; decord falls back to PyAV on
-    a file it cannot open (the manifest names the decoder that ran). ``video_id``: the frame folder's name (default:
-    the file name up to the first ``.``).
+    ``decoder``: ``auto`` (the first of TorchCodec, decord and PyAV that is installed), ``torchcodec``, ``decord``
+    or ``pyav``; decord and TorchCodec fall back to PyAV on a file they cannot open or seek in (the manifest names
+    the decoder that ran). ``video_id``: the frame folder's name (default: the file name up to the first ``.``).
     """
     source, out_dir = Path(source), Path(out_dir)
     decoder = resolve_video_decoder(decoder)
@@ -131,14 +158,27 @@ def extract_video(source: Path, out_dir: Path, fps: float = 5.0, decoder: str = 
     probe = probe_source(source, decoder)
     if probe.problem:
         return ExtractionOutcome(video_id, "failed", probe.problem)
+    if (out_dir / video_id).is_symlink():
+        return linked_outcome(out_dir, video_id)
+    frames, needed = disk_needed(probe, fps)
+    free = shutil.disk_usage(out_dir).free
+    if needed > free:
+        from c2vbench.runtime.resources import human_bytes
+
+        return ExtractionOutcome(video_id, "failed", f"{frames:,} frames at {fps:g} fps need at least "
+                                 f"{human_bytes(needed)}, and the disk has {human_bytes(free)} free")
     staging = out_dir / PARTIAL_DIR / video_id
     if staging.exists():
         shutil.rmtree(staging)  # a previous, interrupted attempt
     staging.mkdir(parents=True)
     try:
-        written = _write_grid_frames(source, staging, fps, probe.decoder)
+        written, used = _write_grid_frames(source, staging, fps, probe.decoder)
     except Exception as error:  # any decoder failure on this one video: report it, keep going with the others
         shutil.rmtree(staging, ignore_errors=True)
+        if getattr(error, "errno", None) in WRITE_ERRNOS:  # a full disk or a read-only folder stops the whole run
+            from c2vbench.runtime.atomic_files import write_failure
+
+            raise write_failure(out_dir / video_id, error) from None
         return ExtractionOutcome(video_id, "failed", f"undecodable: {str(error).splitlines()[-1][:200]}")
     if written == 0:
         shutil.rmtree(staging, ignore_errors=True)
@@ -162,8 +202,8 @@ def extract_video(source: Path, out_dir: Path, fps: float = 5.0, decoder: str = 
         "height": probe.height,
         "grid_fps": fps,
         "frames_written": written,
-        "decoder": probe.decoder,
-        "decoder_version": decoder_version(probe.decoder),
+        "decoder": used,
+        "decoder_version": decoder_version(used),
         "status": status,
         "partial": probe.partial,
     }
@@ -175,16 +215,21 @@ def extract_video(source: Path, out_dir: Path, fps: float = 5.0, decoder: str = 
     return ExtractionOutcome(video_id, status, probe.partial or "", manifest)
 
 
-def _write_grid_frames(source: Path, folder: Path, fps: float, decoder: str) -> int:
-    """Decode the frames of the ``fps`` grid and save them as ``%08d.jpg``; returns the number written.
+def _write_grid_frames(source: Path, folder: Path, fps: float, decoder: str) -> tuple[int, str]:
+    """Decode the frames of the ``fps`` grid and save them as ``%08d.jpg``; returns the number written and the
+    decoder that wrote them.
 
-    The grid comes from the reader's timestamps (the same for decord and PyAV); a PyAV stream that ends early
-    (a partial video) is put on the grid of the frames it can decode.
+    The grid comes from the reader's timestamps (the same for every decoder); a PyAV stream that ends early
+    (a partial video) is put on the grid of the frames it can decode. Where TorchCodec cannot seek in the file
+    (:class:`~c2vbench.data.video_readers.TimelineMismatch`), PyAV writes the frames again, from the first.
     """
-    from PIL import Image
+    from c2vbench.data.video_readers import DecordReader, PyAVReader, TimelineMismatch, TorchCodecReader
 
-    from c2vbench.data.video_readers import DecordReader, PyAVReader
-
+    if decoder == "torchcodec":
+        try:
+            return _write_frames_from(TorchCodecReader(source), folder, fps), decoder
+        except TimelineMismatch:
+            decoder = "pyav"
     if decoder == "decord":
         reader = DecordReader(source)
         timestamps = reader.index.timestamps
@@ -199,6 +244,15 @@ def _write_grid_frames(source: Path, folder: Path, fps: float, decoder: str) -> 
             kept = reader.frames(indices)
             return np.stack([kept[index] for index in indices])
 
+    return _write_frames_from(reader, folder, fps, timestamps, frames_for), decoder
+
+
+def _write_frames_from(reader, folder: Path, fps: float, timestamps=None, frames_for=None) -> int:
+    """Write ``reader``'s grid frames (by default its index's timestamps and ``frames`` method); the count."""
+    from PIL import Image
+
+    timestamps = reader.index.timestamps if timestamps is None else timestamps
+    frames_for = reader.frames if frames_for is None else frames_for
     frame_map = ffmpeg_cfr_frame_map(timestamps, fps)
     written = 0
     with reader:
@@ -232,8 +286,12 @@ def prepare_videos(videos_dir: Path, out_dir: Path, fps: float = 5.0, workers: i
             ``source``; files in sub-folders or with dots in their names included); those whose file does not
             exist are reported missing. Replaces ``expected_ids`` and the search of ``videos_dir``.
     """
+    from c2vbench.runtime.atomic_files import check_writable_folder
+
     videos_dir, out_dir = Path(videos_dir), Path(out_dir)
-    decoder = resolve_video_decoder(decoder)  # before any work: a missing decoder is one error line
+    check_grid_fps(fps)  # before any work: a nonsense rate, a missing decoder or an unwritable --out is one line
+    decoder = resolve_video_decoder(decoder)
+    check_writable_folder(out_dir, "--out")
     out_dir.mkdir(parents=True, exist_ok=True)
     missing: list[str] = []
     if sources is not None:
@@ -249,7 +307,11 @@ def prepare_videos(videos_dir: Path, out_dir: Path, fps: float = 5.0, workers: i
     pending = []
     total = len(found)
     for video_id, source in found.items():
-        if is_done(out_dir, video_id, source):
+        if (out_dir / video_id).is_symlink():
+            outcomes.append(linked_outcome(out_dir, video_id))
+            if on_done is not None:
+                on_done(outcomes[-1], len(outcomes), total)
+        elif is_done(out_dir, video_id, source):
             outcomes.append(ExtractionOutcome(video_id, "skipped", "already extracted"))
             if on_done is not None:
                 on_done(outcomes[-1], len(outcomes), total)
@@ -261,7 +323,7 @@ def prepare_videos(videos_dir: Path, out_dir: Path, fps: float = 5.0, workers: i
             if on_done is not None:
                 on_done(outcomes[-1], len(outcomes), total)
     else:
-        with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
+        with concurrent.futures.ProcessPoolExecutor(max_workers=workers, initializer=one_torch_thread) as pool:
             futures = [pool.submit(_extract_task, task) for task in pending]
             try:
                 for future in concurrent.futures.as_completed(futures):

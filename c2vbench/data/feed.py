@@ -10,6 +10,10 @@ Two paths (``--preprocess``):
 * ``pil``: the official per-frame PIL path in the workers (:func:`c2vbench.data.preprocess.preprocess_frames`), for
   exact reproduction of the official preprocessing.
 
+With ``--decoder torchcodec`` on CUDA, video files are not decoded in the workers at all: they only find the sampled
+frames (from the container's index, nothing decoded) and hand over a :class:`VideoFrameRequest`, which the feed
+decodes with TorchCodec on the GPU (NVDEC), so the frames never leave it.
+
 The two agree to within :data:`TENSOR_VS_PIL_BOUND` (a test holds them to it); which one ran is recorded in the
 result's protocol card (:func:`describe_preprocessing`).
 """
@@ -32,6 +36,19 @@ PREPROCESS_PATHS = ("tensor", "pil")
 TENSOR_VS_PIL_BOUND = {"mean_levels": 0.35, "max_levels_natural": 3.0}
 
 
+@dataclasses.dataclass(frozen=True)
+class VideoFrameRequest:
+    """The sampled frames of a video file, to be decoded where the model runs (TorchCodec; NVDEC on CUDA).
+
+    Attributes:
+        source: the video file.
+        indices: the native frame indices to decode, in sampling order.
+    """
+
+    source: str
+    indices: tuple[int, ...]
+
+
 @dataclasses.dataclass
 class RawClip:
     """One video's sampled frames as a worker hands them over.
@@ -41,12 +58,16 @@ class RawClip:
             frames: stacking them first would copy every frame once more), or None when the frames travel
             encoded.
         jpegs: the encoded JPEG files of the ``n`` frames (1-D uint8 tensors), decoded on the device.
+        video: the frames to decode from a video file on the device, instead of either.
     """
 
     frames: torch.Tensor | list[torch.Tensor] | None = None
     jpegs: list[torch.Tensor] | None = None
+    video: VideoFrameRequest | None = None
 
     def __len__(self) -> int:
+        if self.video is not None:
+            return len(self.video.indices)
         return len(self.jpegs) if self.frames is None else len(self.frames)
 
     @property
@@ -81,31 +102,37 @@ class RawBatch:
         frame_shapes: per clip, ``(n, 3, H, W)`` of its decoded frames, or None when it travels encoded.
         jpeg_data: every encoded JPEG file, concatenated (uint8), or None.
         jpeg_lengths: per clip, the byte length of each of its JPEG files (empty for decoded clips).
+        videos: per clip, its :class:`VideoFrameRequest` or None (None for the whole batch when no clip has one).
     """
 
     frame_data: torch.Tensor | None
     frame_shapes: list[tuple[int, int, int, int] | None]
     jpeg_data: torch.Tensor | None
     jpeg_lengths: list[list[int]]
+    videos: list[VideoFrameRequest | None] | None = None
 
     @classmethod
     def pack(cls, clips: Sequence[RawClip]) -> RawBatch:
         """Concatenate the clips into the two buffers; in a DataLoader worker, straight into shared memory (the
         batch then crosses to the main process without the copy that sharing a private buffer costs)."""
         frames = [part for clip in clips if clip.frames is not None for part in clip.flat_frames()]
-        jpegs = [data for clip in clips if clip.frames is None for data in clip.jpegs]
+        jpegs = [data for clip in clips if clip.jpegs is not None for data in clip.jpegs]
         return cls(frame_data=_concatenated_for_handover(frames),
                    frame_shapes=[clip.frame_shape for clip in clips],
                    jpeg_data=_concatenated_for_handover(jpegs),
-                   jpeg_lengths=[[] if clip.frames is not None else [len(data) for data in clip.jpegs]
-                                 for clip in clips])
+                   jpeg_lengths=[[len(data) for data in clip.jpegs] if clip.jpegs is not None else []
+                                 for clip in clips],
+                   videos=[clip.video for clip in clips] if any(clip.video is not None for clip in clips) else None)
 
     @property
     def clips(self) -> list[RawClip]:
         """The clips, as views into the packed buffers (no copy)."""
         clips, frame_offset, jpeg_offset = [], 0, 0
-        for shape, lengths in zip(self.frame_shapes, self.jpeg_lengths, strict=True):
-            if shape is not None:
+        videos = self.videos or [None] * len(self.frame_shapes)
+        for shape, lengths, video in zip(self.frame_shapes, self.jpeg_lengths, videos, strict=True):
+            if video is not None:
+                clips.append(RawClip(video=video))
+            elif shape is not None:
                 size = shape[0] * shape[1] * shape[2] * shape[3]
                 clips.append(RawClip(frames=self.frame_data[frame_offset:frame_offset + size].view(shape)))
                 frame_offset += size
@@ -286,13 +313,19 @@ class FrameFeed:
         return output
 
     def _clip_images(self, batch: RawBatch) -> tuple[list[torch.Tensor], torch.Tensor | None]:
-        """Each clip's frames as ``[n, 3, H, W]`` uint8 on the device (all encoded JPEGs decoded in one call), and,
-        when the batch's frames are all of one size and all decoded one way, the same frames as one tensor."""
+        """Each clip's frames as ``[n, 3, H, W]`` uint8 on the device (all encoded JPEGs decoded in one call, video
+        files decoded here by TorchCodec), and, when the batch's frames are all of one size and all decoded one way,
+        the same frames as one tensor."""
+        from c2vbench.data.decoding import decode_frames_on
+
         clips = batch.clips
-        decoded = decode_jpegs([data for clip in clips if clip.frames is None for data in clip.jpegs], self.device)
+        decoded = decode_jpegs([data for clip in clips if clip.jpegs is not None for data in clip.jpegs], self.device)
         stacked = torch.stack(decoded) if decoded and len({image.shape for image in decoded}) == 1 else None
         per_clip, next_image = [], 0
         for clip in clips:
+            if clip.video is not None:
+                per_clip.append(decode_frames_on(clip.video.source, clip.video.indices, self.device))
+                continue
             if clip.frames is not None:
                 per_clip.append(clip.frames)
                 continue
@@ -300,10 +333,10 @@ class FrameFeed:
             per_clip.append(stacked[next_image:next_image + count] if stacked is not None
                             else torch.stack(decoded[next_image:next_image + count]))
             next_image += count
-        if stacked is not None and all(clip.frames is None for clip in clips):
+        if stacked is not None and all(clip.jpegs is not None for clip in clips):
             return per_clip, stacked
         shapes = {shape for shape in batch.frame_shapes if shape is not None}
-        if not decoded and len(shapes) == 1:
+        if not decoded and batch.videos is None and len(shapes) == 1:
             _, channels, height, width = next(iter(shapes))
             return per_clip, batch.frame_data.view(-1, channels, height, width)
         return per_clip, None
@@ -337,10 +370,16 @@ CUDA_RESIZE = "matmul"
 MIN_WORKERS_TO_DECODE_JPEGS = 10
 
 
+def decodes_videos_on_device(decoder: str, device: torch.device | str, preprocess: str = "tensor") -> bool:
+    """Whether video files are decoded by the feed on ``device`` (TorchCodec's NVDEC on CUDA) rather than in the
+    workers."""
+    return preprocess == "tensor" and decoder == "torchcodec" and torch.device(device).type == "cuda"
+
+
 def describe_preprocessing(preprocess: str, device: torch.device, frame_folders: bool,
-                           num_workers: int = 0) -> dict[str, str]:
+                           num_workers: int = 0, video_decoder: str | None = None) -> dict[str, str]:
     """What the protocol card records about the preprocessing path that ran (the defaults for ``device`` and
-    ``num_workers``)."""
+    ``num_workers``; ``video_decoder``: the sampling's decoder, for video files)."""
     if preprocess == "pil":
         return {"path": "pil", "resize": "PIL bicubic, shorter side, centre crop (official)"}
     import torchvision
@@ -352,6 +391,9 @@ def describe_preprocessing(preprocess: str, device: torch.device, frame_folders:
     else:
         resize = f"torch bicubic antialias on {device.type}, rounded to uint8 levels, shorter side, centre crop"
     described = {"path": "tensor", "resize": resize, "torchvision": torchvision.__version__}
+    if not frame_folders and video_decoder is not None and decodes_videos_on_device(video_decoder, device):
+        # NVDEC and TorchCodec's CUDA colour conversion are not FFmpeg's CPU path: a protocol of its own
+        described["video_decoding"] = f"torchcodec NVDEC on {device.type} (frames stay on the GPU)"
     if frame_folders:
         if device.type != "cuda":
             described["jpeg_decoder"] = "torchvision decode_jpeg (cpu)"

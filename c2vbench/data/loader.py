@@ -16,12 +16,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from c2vbench.data.decoding import read_sampled_frames, sampled_frame_paths
-from c2vbench.data.feed import RawClip, collate_raw, decode_jpegs
+from c2vbench.data.decoding import plan_sampled_frames, read_sampled_frames, sampled_frame_paths
+from c2vbench.data.feed import RawClip, VideoFrameRequest, collate_raw, decode_jpegs
 from c2vbench.data.preprocess import preprocess_frames
 from c2vbench.data.sampling import FrameSampling
 from c2vbench.data.types import VideoRecord
-from c2vbench.data.workers import default_num_workers
+from c2vbench.data.workers import default_num_workers, one_torch_thread
 from c2vbench.platform.errors import DataError
 
 
@@ -39,7 +39,8 @@ class VideoClipDataset(Dataset):
 
     ``preprocess="pil"``: frames are ``[T, 3, S, S]`` float32, preprocessed here with PIL (the official path).
     ``preprocess="tensor"``: frames are a :class:`~c2vbench.data.feed.RawClip` of uint8 frames (or, with
-    ``jpegs_to_device``, the encoded JPEG files of a frame folder), which :class:`~c2vbench.data.feed.FrameFeed`
+    ``jpegs_to_device``, the encoded JPEG files of a frame folder; with ``videos_to_device``, only which frames of a
+    video file to decode, which TorchCodec then decodes on the device), which :class:`~c2vbench.data.feed.FrameFeed`
     turns into model input on the device. ``worker_decoded_share`` (with ``jpegs_to_device``): the fraction of
     frame-folder videos that the workers still decode on their CPU cores, so that the CPUs and the GPU's decoder
     both work; which videos is fixed by their index (:func:`decoded_in_worker`), not by timing, so a run is
@@ -56,7 +57,7 @@ class VideoClipDataset(Dataset):
 
     def __init__(self, videos: Sequence[VideoRecord], sampling: FrameSampling, image_format: ImageFormat,
                  train: bool = False, seed: int = 0, preprocess: str = "pil", jpegs_to_device: bool = False,
-                 worker_decoded_share: float = 0.0):
+                 worker_decoded_share: float = 0.0, videos_to_device: bool = False):
         if preprocess not in ("pil", "tensor"):
             raise ValueError(f"unknown preprocessing path {preprocess!r}")
         if not 0.0 <= worker_decoded_share <= 1.0:
@@ -69,6 +70,7 @@ class VideoClipDataset(Dataset):
         self.epoch = 0
         self.preprocess = preprocess
         self.jpegs_to_device = jpegs_to_device
+        self.videos_to_device = videos_to_device
         self.worker_decoded_share = worker_decoded_share
 
     def __len__(self) -> int:
@@ -110,6 +112,12 @@ class VideoClipDataset(Dataset):
                 if jpegs_to_device:
                     return RawClip(jpegs=encoded)
                 return RawClip(frames=decode_jpegs(encoded, torch.device("cpu")))  # stacked when packed
+        if self.videos_to_device:
+            planned = plan_sampled_frames(source, self.sampling, rng, video.window)
+            if planned is not None:
+                native, n_grid = planned
+                self._check_not_empty(video, len(native), n_grid)
+                return RawClip(video=VideoFrameRequest(str(source), tuple(int(i) for i in native[:slots])))
         decoded = read_sampled_frames(source, self.sampling, rng, video.window)
         self._check_not_empty(video, len(decoded.frames), decoded.n_grid)
         frames = torch.from_numpy(np.ascontiguousarray(decoded.frames[:slots]))
@@ -134,11 +142,6 @@ def _read_jpeg_bytes(path) -> torch.Tensor:
         return torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
     except OSError as error:
         raise DataError(f"cannot read frame {path}: {error}", "re-extract this video with `c2vbench prepare`") from None
-
-
-def _worker_init(worker_id: int) -> None:
-    # One decoding process per core: intra-op threads inside workers would only contend with each other.
-    torch.set_num_threads(1)
 
 
 class EpochSampler(Sampler):
@@ -198,7 +201,7 @@ def make_video_loader(dataset: VideoClipDataset, batch_size: int, num_workers: i
         num_workers = default_num_workers()
     extra = {}
     if num_workers > 0:
-        extra = {"worker_init_fn": _worker_init, "prefetch_factor": 4, "persistent_workers": persistent}
+        extra = {"worker_init_fn": one_torch_thread, "prefetch_factor": 4, "persistent_workers": persistent}
     if dataset.preprocess == "tensor":
         extra["collate_fn"] = collate_raw
     # the loader's own generator: iterating never draws from (and so never shifts) torch's global generator

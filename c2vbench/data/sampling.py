@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 SAMPLING_MODES = ("clip2video", "head", "tail", "uniform")
-DECODERS = ("decord", "pyav", "frames")  # "auto" is resolved to decord or pyav when a sampling is made
+DECODERS = ("decord", "pyav", "torchcodec", "frames")  # "auto" is resolved when a sampling is made
 
 # ffmpeg's CFR video sync (fftools, unchanged from 4.x to 7.x): an input frame is dropped when it ends more than
 # 1.1 output ticks behind the next output slot, and repeated when it starts more than 1.1 ticks ahead.
@@ -44,10 +44,11 @@ class FrameSampling:
         feature_framerate: the official ``feature_framerate`` (``sample_fp``) stride over the grid.
         mode: one of ``clip2video``, ``head``, ``tail``, ``uniform``.
         train_jitter: whether training samples are jittered (``clip2video`` mode only).
-        decoder: ``decord`` (seeks to the sampled frames), ``pyav`` (decodes up to the last sampled frame) or
-            ``frames`` (the sources are extracted frame folders); ``auto`` (the default) becomes decord where it is
-            installed, else pyav (see :mod:`c2vbench.data.decoders`). When decord cannot open a file, PyAV is tried
-            and the video is reported as partially readable by screening.
+        decoder: ``decord`` or ``torchcodec`` (seek to the sampled frames), ``pyav`` (decodes up to the last
+            sampled frame) or ``frames`` (the sources are extracted frame folders); ``auto`` (the default) becomes
+            torchcodec, decord or pyav, the first one installed (see :mod:`c2vbench.data.decoders`). When decord or
+            torchcodec cannot open a file, PyAV is tried and the video is reported as partially readable by
+            screening.
     """
 
     max_frames: int = 12
@@ -59,10 +60,10 @@ class FrameSampling:
 
     def __post_init__(self) -> None:
         if self.decoder == "auto":
-            from c2vbench.data.decoders import decoder_available
+            from c2vbench.data.decoders import auto_decoder
 
             # Resolved once, here, so that the protocol (and its hash) names the decoder that really runs.
-            object.__setattr__(self, "decoder", "decord" if decoder_available("decord") else "pyav")
+            object.__setattr__(self, "decoder", auto_decoder())
         if self.mode not in SAMPLING_MODES:
             raise ValueError(f"unknown frame sampling mode {self.mode!r}; use one of {', '.join(SAMPLING_MODES)}")
         if self.max_frames < 1 or self.feature_framerate < 1:

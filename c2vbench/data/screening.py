@@ -56,6 +56,8 @@ class SplitScreener:
         if problems and not self.allow_missing:
             raise self._unusable_error(problems)
         for name, screened in found.items():
+            self._refuse_empty(name, screened)
+        for name, screened in found.items():
             self._screened[name] = screened.split
             if screened.skipped:
                 self.skipped[name] = screened.skipped
@@ -65,6 +67,21 @@ class SplitScreener:
                 self.partial[name] = screened.partial
                 self.reporter.note(f"{len(screened.partial)} video(s) of split '{name}' are only partly readable")
         return {name: self._screened[name] for name in names}
+
+    def _refuse_empty(self, name: str, screened: ScreenedSplit) -> None:
+        """A split with nothing left to score (or, for training, fewer than the two videos a contrastive batch
+        needs) stops the run here, in one line, instead of deep inside encoding."""
+        needed = 2 if name == "train" else 1
+        videos, captions = len(screened.split.videos), len(screened.split.captions)
+        if videos >= needed and captions >= 1:
+            return
+        skipped = len(screened.skipped)
+        why = f" after skipping {skipped} unusable video(s) (--allow-missing)" if skipped else ""
+        what = f"{videos} video(s) and {captions} caption(s)"
+        raise DataError(f"split '{name}' of dataset '{self.dataset.name}' has {what}{why}: "
+                        + ("training needs at least 2 videos" if name == "train" else "there is nothing to score"),
+                        "fix or re-download its videos, or check the dataset's split files (c2vbench never scores "
+                        "an empty split)")
 
     def _unusable_error(self, problems: dict[str, list[dict[str, str]]]) -> DataError:
         total = sum(len(found) for found in problems.values())

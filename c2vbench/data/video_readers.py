@@ -1,16 +1,22 @@
-"""Frames of one video file by native index, with decord or with PyAV, on the same time line.
+"""Frames of one video file by native index, with decord, TorchCodec or PyAV, on the same time line.
 
-Both readers number frames in presentation order and take their presentation times from the container's packet
+Every reader numbers frames in presentation order and takes their presentation times from the container's packet
 timestamps (a constant rate from the average frame rate when the container has none, e.g. H.264 in AVI), so the
 sampling grid, and with it the sampled frame indices, are the same whichever library decodes
 (``tests/test_decoder_agreement.py`` holds them to it).
 
 * :class:`DecordReader` seeks to the asked frames (``get_batch``). In a container without timestamps decord 0.6.0
   seeks to the wrong frames (H.264 in AVI returns frame 0 for most indices), so there it reads forward instead.
+* :class:`TorchCodecReader` seeks to the asked frames (``get_frames_at`` in exact mode), on the CPU or, given a CUDA
+  device, with NVDEC, the frames staying on the GPU. It checks the presentation time of every frame it returns
+  against the index and raises :class:`TimelineMismatch` where they differ (H.264 with B-frames in AVI, whose
+  packets carry no presentation times: TorchCodec then returns neighbours, or fails on the last frames); the caller
+  decodes such a file with PyAV.
 * :class:`PyAVReader` decodes forward from the start, converting only the asked frames, and keeps its place between
   calls (frame extraction asks chunk after chunk).
 
-Neither is imported at module level: decord may be absent (it has no wheels for Apple silicon or aarch64 Linux).
+None is imported at module level: decord may be absent (it has no wheels for Apple silicon or aarch64 Linux), and
+TorchCodec is an optional extra.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from c2vbench.data.decoders import import_decord
+from c2vbench.data.decoders import import_decord, import_torchcodec
 from c2vbench.data.sampling import constant_rate_timestamps
 
 
@@ -68,6 +74,36 @@ def container_header_frames(path: Path) -> int:
             return int(container.streams.video[0].frames or 0)
     except Exception:  # header problems show up as decode problems elsewhere
         return 0
+
+
+def demuxed_index(path: Path) -> tuple[VideoIndex, int]:
+    """``(index, header frame count)`` of a video file from demuxing it with PyAV (packets only, nothing decoded).
+
+    Raises what PyAV raises on a file it cannot open; a damaged tail ends the index at the last packet read.
+    """
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate or 0
+        fps = float(rate)
+        header_frames = int(stream.frames or 0)
+        time_base = stream.time_base
+        presentation = []
+        complete = True
+        try:
+            for packet in container.demux(stream):
+                if packet.size == 0:  # the demuxer's end-of-stream marker
+                    continue
+                if packet.pts is None or time_base is None:
+                    complete = False
+                presentation.append(packet.pts)
+        except Exception:  # a damaged tail: the packets read so far are the index
+            pass
+    count = len(presentation)
+    raw = sorted(float(pts * time_base) for pts in presentation) if complete and count else None
+    timestamps, from_container = usable_timestamps(raw, count, fps)
+    return VideoIndex(timestamps, fps, from_container), header_frames
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -146,6 +182,62 @@ class DecordReader:
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# TorchCodec
+
+
+# How far TorchCodec's frames may be from PyAV's, in 0..255 levels, on lossy (yuv420p) video: both convert to RGB
+# with FFmpeg's swscale, but TorchCodec with the system's FFmpeg and PyAV with the one in its wheel, whose versions
+# (and SIMD paths) may differ. Lossless RGB video must come out identical. Measured with TorchCodec 0.17 on Debian's
+# FFmpeg 5.1 against PyAV 18: identical on every test file (tests/test_decoder_agreement.py).
+TORCHCODEC_VS_PYAV_BOUND = {"mean_levels": 0.5, "max_levels": 3}
+
+
+class TimelineMismatch(RuntimeError):
+    """TorchCodec's frames do not sit at the presentation times of the container's index (see the module doc)."""
+
+
+class TorchCodecReader:
+    """A TorchCodec ``VideoDecoder`` (exact seeking) that returns the asked native frames, checked against the index.
+
+    ``device``: ``cpu``, or a CUDA device to decode with NVDEC (:meth:`frame_tensor` then returns frames on it).
+    """
+
+    name = "torchcodec"
+
+    def __init__(self, path: Path, device: str = "cpu"):
+        torchcodec = import_torchcodec()
+        self.path = Path(path)
+        self.index, self.header_frames = demuxed_index(self.path)
+        self._decoder = torchcodec.decoders.VideoDecoder(str(self.path), seek_mode="exact", dimension_order="NHWC",
+                                                         num_ffmpeg_threads=1, device=str(device))
+        if len(self._decoder) != self.index.count:
+            raise TimelineMismatch(f"TorchCodec finds {len(self._decoder)} frames, the container index "
+                                   f"{self.index.count}")
+
+    def frame_tensor(self, indices: Sequence[int]):
+        """``[len(indices), H, W, 3]`` uint8 tensor on the reader's device, in the order asked."""
+        indices = [int(index) for index in indices]
+        try:
+            batch = self._decoder.get_frames_at(indices)
+        except RuntimeError as error:  # e.g. "no more frames left to decode" where the timeline is off
+            raise TimelineMismatch(str(error)) from None
+        returned = batch.pts_seconds.detach().cpu().numpy().astype(np.float64)
+        if not self.index.from_container or not np.allclose(returned, self.index.timestamps[indices], atol=1e-6):
+            raise TimelineMismatch("TorchCodec's frames are not at the presentation times of the index")
+        return batch.data
+
+    def frames(self, indices: Sequence[int]) -> np.ndarray:
+        """``[len(indices), H, W, 3]`` uint8, in the order asked (copied to the CPU)."""
+        return self.frame_tensor(indices).cpu().numpy()
+
+    def __enter__(self) -> TorchCodecReader:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._decoder = None
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # PyAV
 
 
@@ -159,30 +251,8 @@ class PyAVReader:
     name = "pyav"
 
     def __init__(self, path: Path):
-        import av
-
         self.path = Path(path)
-        with av.open(str(self.path)) as container:
-            stream = container.streams.video[0]
-            rate = stream.average_rate or stream.guessed_rate or 0
-            fps = float(rate)
-            self.header_frames = int(stream.frames or 0)
-            time_base = stream.time_base
-            presentation = []
-            complete = True
-            try:
-                for packet in container.demux(stream):
-                    if packet.size == 0:  # the demuxer's end-of-stream marker
-                        continue
-                    if packet.pts is None or time_base is None:
-                        complete = False
-                    presentation.append(packet.pts)
-            except Exception:  # a damaged tail: the packets read so far are the index
-                pass
-        count = len(presentation)
-        raw = sorted(float(pts * time_base) for pts in presentation) if complete and count else None
-        timestamps, from_container = usable_timestamps(raw, count, fps)
-        self.index = VideoIndex(timestamps, fps, from_container)
+        self.index, self.header_frames = demuxed_index(self.path)
         self.ended_at: int | None = None
         self._container = None
         self._decoded = None

@@ -11,9 +11,12 @@ protocol, split name, every video's id and source file size and time) or its cap
 Layout: ``<root>/<key[:2]>/<key>/`` holding ``meta.json`` and safetensors shards (``frames-00000.safetensors``,
 ...; ``text-00000.safetensors``, ...). An entry appears whole or not at all: it is written into a hidden folder
 beside it and renamed into place (:func:`c2vbench.runtime.atomic_files.publish_folder_atomic`), so an interrupted or
-killed writer leaves only a hidden folder that is never read (``c2vbench cache rm --stale`` removes them), and of
-two concurrent writers of one key the first rename wins. Every shard's SHA-256 is in ``meta.json`` and checked
-on reading: a damaged entry is a miss, never wrong numbers.
+killed writer leaves only a hidden folder that is never read (``c2vbench cache rm --stale`` removes them, but never
+the staging folder of a writer that is still running: it holds a lock there, see
+:func:`c2vbench.runtime.atomic_files.staging_is_live`), and of two concurrent writers of one key the first rename
+wins. Every shard's SHA-256 and size are in ``meta.json`` and checked on reading: a damaged entry is a miss, never
+wrong numbers, and it is moved aside (a hidden ``.damaged-*`` folder that ``cache ls`` shows and ``cache rm
+--stale`` removes) so that the run that recomputes it writes it again.
 
 The API is small on purpose (other features reuse it: order probes read per-frame embeddings of the test split)::
 
@@ -117,9 +120,16 @@ def texts_key(backbone_fingerprint: str, captions: list[str], context_length: in
 # the cache
 
 
+DAMAGED_PREFIX = ".damaged-"
+
+
 @dataclasses.dataclass
 class CacheEntry:
-    """One cached entry as ``c2vbench cache ls`` shows it."""
+    """One cached entry as ``c2vbench cache ls`` shows it.
+
+    ``state``: ``ok``; ``damaged`` (a shard missing or of the wrong size or, with ``verify``, hash; or an entry
+    moved aside when a run found it damaged); ``staging`` (a writer at work now); ``stale`` (left by a writer that
+    stopped)."""
 
     key: str
     kind: str
@@ -128,6 +138,7 @@ class CacheEntry:
     rows: int
     created: str
     describe: dict[str, Any]
+    state: str = "ok"
 
 
 class EmbeddingCache:
@@ -182,29 +193,69 @@ class EmbeddingCache:
 
     # -- listing and removal ---------------------------------------------------------------------------------
 
-    def entries(self) -> list[CacheEntry]:
-        """Every complete entry, oldest first."""
+    def entries(self, verify: bool = False) -> list[CacheEntry]:
+        """Every published entry, oldest first, each with its state: ``ok`` or ``damaged`` (a shard missing or of
+        the wrong size; with ``verify``, also a shard whose SHA-256 differs: every byte is read)."""
         found = []
         if not self.root.is_dir():
             return found
-        for meta_path in sorted(self.root.glob(f"*/*/{META_FILE}")):
-            if any(part.startswith(".") for part in meta_path.relative_to(self.root).parts):
+        for folder in sorted(self.root.glob("*/*")):
+            if not folder.is_dir() or folder.name.startswith("."):
                 continue
             try:
-                meta = json.loads(meta_path.read_text())
-            except (OSError, ValueError):
-                continue
-            folder = meta_path.parent
+                meta = json.loads((folder / META_FILE).read_text())
+                state = "ok" if self._shards_intact(folder, meta, verify) else "damaged"
+            except (OSError, ValueError, AttributeError):
+                meta, state = {}, "damaged"
             size = sum(item.stat().st_size for item in folder.iterdir() if item.is_file())
             found.append(CacheEntry(folder.name, meta.get("kind", "?"), folder, size, int(meta.get("rows", 0)),
-                                    meta.get("created", ""), meta.get("describe", {})))
+                                    meta.get("created", ""), meta.get("describe", {}), state))
         return sorted(found, key=lambda entry: entry.created)
 
-    def stale_folders(self) -> list[Path]:
-        """Hidden folders left by interrupted writers (never read)."""
+    def hidden_folders(self) -> list[CacheEntry]:
+        """The hidden folders: writers at work (``staging``), writers that stopped (``stale``) and entries moved
+        aside as damaged (``damaged``). None of them is ever read."""
+        from c2vbench.runtime.atomic_files import staging_is_live
+
         if not self.root.is_dir():
             return []
-        return sorted(path for path in self.root.glob("*/.*") if path.is_dir())
+        listed = []
+        for path in sorted(path for path in self.root.glob("*/.*") if path.is_dir()):
+            if path.name.startswith(DAMAGED_PREFIX):
+                state, key = "damaged", path.name[len(DAMAGED_PREFIX):].split(".")[0]
+            else:
+                state, key = ("staging" if staging_is_live(path) else "stale"), path.name[1:].split(".")[0]
+            size = sum(item.stat().st_size for item in path.rglob("*") if item.is_file())
+            listed.append(CacheEntry(key, "?", path, size, 0, "", {}, state))
+        return listed
+
+    def stale_folders(self) -> list[Path]:
+        """Hidden folders that no running writer holds: left by interrupted writers, or damaged entries moved
+        aside. A live writer's staging folder is never among them."""
+        return [entry.path for entry in self.hidden_folders() if entry.state != "staging"]
+
+    def _shards_intact(self, folder: Path, meta: dict[str, Any], verify: bool) -> bool:
+        for shard in meta.get("shards", []):
+            path = folder / shard["file"]
+            if not path.is_file():
+                return False
+            if "bytes" in shard and path.stat().st_size != shard["bytes"]:
+                return False
+            if verify and hashlib.sha256(path.read_bytes()).hexdigest() != shard.get("sha256"):
+                return False
+        return bool(meta.get("shards"))
+
+    def quarantine(self, key: str) -> Path | None:
+        """Move a damaged entry aside (hidden, never read), so that the next put of its key writes it again."""
+        import uuid
+
+        folder = self.path_of(key)
+        target = folder.parent / f"{DAMAGED_PREFIX}{key}.{uuid.uuid4().hex[:8]}"
+        try:
+            os.rename(folder, target)
+        except OSError:  # another reader moved it first, or the cache is read-only: a miss either way
+            return None
+        return target
 
     def remove(self, prefix: str = "") -> list[str]:
         """Remove every entry whose key starts with ``prefix`` (all entries for ``""``); returns their keys."""
@@ -233,7 +284,7 @@ class EmbeddingCache:
             name = f"{kind}-{index:05d}.safetensors"
             files[name] = payload
             shards.append({"file": name, "rows": int(next(iter(part.values())).shape[0]),
-                           "sha256": hashlib.sha256(payload).hexdigest()})
+                           "bytes": len(payload), "sha256": hashlib.sha256(payload).hexdigest()})
         meta = {"format": CACHE_FORMAT, "key": key, "kind": kind, "rows": rows, "shards": shards,
                 "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 "describe": describe or {}}
@@ -242,14 +293,25 @@ class EmbeddingCache:
         return publish_folder_atomic(final, files)
 
     def _read(self, key: str, kind: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
-        from safetensors.torch import load
 
         folder = self.path_of(key)
+        if not folder.is_dir():
+            return None
+        found = self._read_entry(folder, key, kind)
+        if found is None:  # damaged on disk: a miss, recomputed and never trusted, and moved aside to be rewritten
+            self.quarantine(key)
+        return found
+
+    def _read_entry(self, folder: Path, key: str,
+                    kind: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+        from safetensors.torch import load
+
         try:
             meta = json.loads((folder / META_FILE).read_text())
         except (OSError, ValueError):
             return None
-        if meta.get("format") != CACHE_FORMAT or meta.get("kind") != kind or meta.get("key") != key:
+        if not isinstance(meta, dict) or meta.get("format") != CACHE_FORMAT or meta.get("kind") != kind \
+                or meta.get("key") != key:
             return None
         parts: dict[str, list[torch.Tensor]] = {}
         for shard in meta.get("shards", []):
@@ -258,7 +320,7 @@ class EmbeddingCache:
             except (OSError, KeyError, TypeError):
                 return None
             if hashlib.sha256(payload).hexdigest() != shard.get("sha256"):
-                return None  # damaged on disk: a miss, recomputed and never trusted
+                return None
             for name, value in load(payload).items():
                 parts.setdefault(name, []).append(value)
         if not parts:

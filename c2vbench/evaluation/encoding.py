@@ -40,18 +40,32 @@ class BackboneFeatureCache:
     device_type: str
     log: dict[str, str] = dataclasses.field(default_factory=dict)
     recorded_seconds: dict[str, float] = dataclasses.field(default_factory=dict)
+    reporter: Reporter | None = None
+
+    def _put(self, what: str, put, *args) -> None:
+        """Write an entry; the cache is optional, so a failed write (a full disk, a read-only cache) is a warning
+        and the run goes on."""
+        from c2vbench.platform.errors import C2VBenchError
+
+        try:
+            put(*args)
+        except (OSError, C2VBenchError) as error:
+            self.log[what] = "miss (not written)"
+            message = f"the embedding cache could not keep {what} ({getattr(error, 'problem', error)}); the run goes on"
+            if self.reporter is not None:
+                self.reporter.note(message)
 
     @classmethod
     def for_run(cls, model, dataset, plan: EvaluationPlan, device: torch.device,
-                enabled: bool = True) -> BackboneFeatureCache | None:
+                enabled: bool = True, reporter: Reporter | None = None) -> BackboneFeatureCache | None:
         """The run's cache, or None when it is off (``enabled`` is False when the protocol trains the backbone or
-        the cache is switched off)."""
+        the cache is switched off). A failed write is a note to ``reporter`` and the run goes on."""
         if not enabled:
             return None
         from c2vbench.evaluation.embedding_cache import EmbeddingCache, weights_fingerprint
 
         return cls(EmbeddingCache(), weights_fingerprint(model.backbone), dict(dataset.protocol),
-                   plan.preprocess, plan.precision, device.type)
+                   plan.preprocess, plan.precision, device.type, reporter=reporter)
 
     def frames(self, model, split: RetrievalSplit, sampling: FrameSampling, compute) -> FrameBank:
         from c2vbench.evaluation.embedding_cache import frames_key
@@ -62,9 +76,9 @@ class BackboneFeatureCache:
         self.log[f"{split.name} frames"] = "miss" if bank is None else "hit"
         if bank is None:
             bank = compute()
-            self.cache.put_frames(key, bank, {"split": split.name, "videos": len(split.videos),
-                                              "dataset": self.dataset_protocol.get("dataset", ""),
-                                              "seconds": bank.seconds})
+            self._put(f"{split.name} frames", self.cache.put_frames, key, bank, {
+                "split": split.name, "videos": len(split.videos), "dataset": self.dataset_protocol.get("dataset", ""),
+                "seconds": bank.seconds})
         return bank
 
     def texts(self, model, split_name: str, captions: list[str], compute) -> TextFeatures:
@@ -79,8 +93,8 @@ class BackboneFeatureCache:
         else:
             start = time.perf_counter()
             text = compute()
-            self.cache.put_texts(key, text, {"split": split_name, "captions": len(captions),
-                                             "seconds": time.perf_counter() - start})
+            self._put(f"{split_name} texts", self.cache.put_texts, key, text, {
+                "split": split_name, "captions": len(captions), "seconds": time.perf_counter() - start})
         return text
 
 
@@ -135,13 +149,15 @@ def video_dataset_for(model, split: RetrievalSplit, sampling: FrameSampling, dev
                       preprocess: str, train: bool = False, seed: int = 0, num_workers: int = 0) -> VideoClipDataset:
     """The split's clips for ``model``; on CUDA, JPEG frames travel encoded and are decoded on the GPU, unless
     there are enough workers to decode them faster on their CPUs
-    (:func:`~c2vbench.data.feed.default_worker_decoded_share`)."""
-    from c2vbench.data.feed import default_worker_decoded_share
+    (:func:`~c2vbench.data.feed.default_worker_decoded_share`), and with TorchCodec video files are decoded on the
+    GPU (:func:`~c2vbench.data.feed.decodes_videos_on_device`)."""
+    from c2vbench.data.feed import decodes_videos_on_device, default_worker_decoded_share
 
     on_cuda = device.type == "cuda"
     return VideoClipDataset(split.videos, sampling, image_format_of(model.backbone), train=train, seed=seed,
                             preprocess=preprocess, jpegs_to_device=on_cuda,
-                            worker_decoded_share=default_worker_decoded_share(device, num_workers) if on_cuda else 0.0)
+                            worker_decoded_share=default_worker_decoded_share(device, num_workers) if on_cuda else 0.0,
+                            videos_to_device=decodes_videos_on_device(sampling.decoder, device, preprocess))
 
 
 @torch.no_grad()

@@ -29,7 +29,7 @@ Video-to-text with several captions per video:
 Memory: the similarity matrix is compared in its own dtype, in chunks of rows, so no float64 copy of a large
 matrix is ever made; temporaries are ``chunk x n_candidates`` booleans.
 
-This module imports numpy only.
+This module imports numpy only (and the settings' vocabularies from :mod:`c2vbench.platform.choices`).
 """
 
 from __future__ import annotations
@@ -41,10 +41,9 @@ from typing import Any
 
 import numpy as np
 
+from c2vbench.platform.choices import TIE_POLICIES, V2T_MODES  # shared with the configuration's checks
 from c2vbench.platform.errors import DataError
 
-TIE_POLICIES = ("optimistic", "pessimistic", "expected")
-V2T_MODES = ("all-captions", "legacy-group-max")
 RECALL_LEVELS = (1, 5, 10)
 METRIC_NAMES = ("R@1", "R@5", "R@10", "MdR", "MnR")
 DIRECTIONS = ("t2v", "v2t")

@@ -78,7 +78,7 @@ def dataset_overrides(decoder: str, dataset_options: dict[str, Any], spec: Any) 
         overrides["decoder"] = decoder
     elif decoder == "frames":
         raise C2VBenchError(f"dataset '{spec.name}' offers no extracted frame folders to read with --decoder frames",
-                            "use --decoder auto, decord or pyav")
+                            "use --decoder auto, decord, pyav or torchcodec")
     return overrides
 
 

@@ -25,29 +25,52 @@ def save_native_checkpoint(model, settings: dict[str, Any], folder: str | Path) 
     """Write ``folder/model.safetensors`` and ``folder/config.json`` atomically (a temp folder, then a rename).
 
     ``settings`` is the run's resolved configuration as a dict (recorded as ``run_config``); the components and their
-    options are read from it."""
+    options are read from it. ``config.json`` records the weights' SHA-256, checked whenever the checkpoint is
+    loaded. A failed write (a full disk) leaves no folder behind and is one line."""
     from safetensors.torch import save_model
 
+    from c2vbench.runtime.atomic_files import write_failure
+    from c2vbench.runtime.hashing import sha256_file
+
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    staging = None
     try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
         save_model(model, str(staging / WEIGHTS_FILE))
         description = {
             "format": "c2vbench", "format_version": FORMAT_VERSION,
             "components": {role: settings[role] for role in ("backbone", "temporal", "align")},
             "options": {role: settings[f"{role}_options"] for role in ("backbone", "temporal", "align")},
             "max_frames": int(model.max_frames),
+            "weights_sha256": sha256_file(staging / WEIGHTS_FILE),
             "run_config": dict(settings),
         }
         (staging / CONFIG_FILE).write_text(json.dumps(description, indent=1, default=str))
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(staging, folder)
+    except C2VBenchError:
+        raise
+    except Exception as error:  # OSError, or safetensors' own error on a full disk
+        raise write_failure(folder, error) from None
     finally:
-        if staging.exists():
+        if staging is not None and staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return folder
+
+
+def check_weights_hash(folder: Path, description: dict[str, Any]) -> None:
+    """Compare the weights' SHA-256 with the one ``config.json`` recorded (checkpoints older than the record pass)."""
+    from c2vbench.runtime.hashing import sha256_file
+
+    recorded = description.get("weights_sha256")
+    if recorded is None:
+        return
+    if sha256_file(folder / WEIGHTS_FILE) != recorded:
+        raise C2VBenchError(f"checkpoint weights {folder / WEIGHTS_FILE} are damaged: their SHA-256 differs from "
+                            f"the one {CONFIG_FILE} recorded when they were written",
+                            "restore the folder from a copy, or re-run the training that wrote it")
 
 
 def read_native_config(folder: str | Path) -> dict[str, Any]:
@@ -71,15 +94,15 @@ def read_native_config(folder: str | Path) -> dict[str, Any]:
 
 def load_native_checkpoint(path: str | Path, legacy_mask: bool = False, registry=None, **_: Any):
     """Rebuild the model from ``config.json`` through the registry and load the weights (eval mode, CPU)."""
-    from safetensors.torch import load_file
-
     from c2vbench.model.assembly import build_model
     from c2vbench.model.retrieval_model import upgrade_state_dict_keys
     from c2vbench.platform.registry import get_registry
     from c2vbench.platform.specs import ROLE_KIND, build_options, options_as_dict
+    from c2vbench.runtime.tensor_files import CodeArchiveError, read_tensor_file
 
     description = read_native_config(path)
     folder = Path(path) if Path(path).is_dir() else Path(path).parent
+    check_weights_hash(folder, description)
     registry = registry or get_registry()
     names = description["components"]
     components = {role: registry.get(ROLE_KIND[role], names[role]) for role in ("backbone", "temporal", "align")}
@@ -91,15 +114,16 @@ def load_native_checkpoint(path: str | Path, legacy_mask: bool = False, registry
             if "legacy_mask" in fields:
                 overrides["legacy_mask"] = True
         options[role] = build_options(component.spec, overrides)
+    try:
+        weights = read_tensor_file(folder / WEIGHTS_FILE, "checkpoint weights")
+    except CodeArchiveError:
+        raise
+    except C2VBenchError as error:
+        raise C2VBenchError(error.problem, "the file is truncated or damaged; re-run the training that wrote it"
+                            ) from None
     run_config = description.get("run_config", {})
     max_frames = description.get("max_frames") or run_config.get("max_frames") or 12
     model = build_model(components, options, int(max_frames))
-    try:
-        weights = load_file(str(folder / WEIGHTS_FILE))
-    except Exception as error:  # safetensors raises its own SafetensorError (and OSError) on damaged files
-        detail = " ".join(str(error).split())[:160] or type(error).__name__
-        raise C2VBenchError(f"cannot read {folder / WEIGHTS_FILE}: {detail}",
-                            "the file is truncated or damaged; re-run the training that wrote it") from None
     state = upgrade_state_dict_keys(weights)
     missing, unexpected = model.load_state_dict(state, strict=False)
     # safetensors stores a tensor shared by two modules once; the other name is covered by the same storage.

@@ -106,6 +106,17 @@ class RetrievalModel(nn.Module):
         self._enforce_finite("align", "logits", logits=logits)
         return logits
 
+    def evaluation_protocol(self) -> dict:
+        """What the align head does at test time that a score must be read with (its optional
+        ``evaluation_protocol()``; e.g. T-MASS's stochastic trials), or ``{}``. It goes into the result's protocol
+        card, so scores obtained differently are never ranked together."""
+        describe = getattr(self.align_head, "evaluation_protocol", None)
+        protocol = describe() if callable(describe) else {}
+        if not isinstance(protocol, dict):
+            self._enforce("align", contracts.Violation(
+                "output-type", f"evaluation_protocol() returned {type(protocol).__name__}, not a dict"))
+        return protocol
+
     def loss(self, text_features: TextFeatures, video_features: VideoFeatures) -> torch.Tensor:
         """Training loss on a batch of matching pairs (text i matches video i).
 

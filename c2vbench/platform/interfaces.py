@@ -134,7 +134,9 @@ class Backbone(Protocol):
         context_length: number of token positions ``tokenize`` produces.
 
     Optional: ``describe() -> dict`` (JSON-friendly: what was built, e.g. widths, projections, weight-file
-    checksums), recorded as ``config.backbone_details`` in every result file; ``recommended_lr_scale`` (float).
+    checksums), recorded as ``config.backbone_details`` in every result file; ``recommended_lr_scale`` (float);
+    ``set_activation_checkpointing(enabled: bool)`` (``--checkpoint-activations``: recompute the image encoder's
+    blocks in the backward pass instead of keeping their activations; it must not change a number).
     """
 
     embed_dim: int
@@ -191,7 +193,14 @@ class AlignHead(Protocol):
     ``text_factors(text) @ video_factors(video).T`` equals ``forward(text, video)`` up to rounding (``cosine`` and
     ``tab`` do). Evaluation then ranks the test
     split as blocked matrix products on the device (:mod:`c2vbench.evaluation.streamed_ranking`); heads without it are
-    scored tile by tile through ``forward``.
+    scored tile by tile through ``forward`` (tiles of up to 4096 x 4096 pairs: a head that builds a vector per pair,
+    as ``xpool``, ``drl`` and ``tmass`` do, splits a tile into smaller blocks itself). Such a head must give a pair
+    the same score in every tile: any randomness at test time is a function of the pair (``tmass``).
+
+    Optional method ``evaluation_protocol() -> dict``: what the head does at test time that a score must be read
+    with (JSON data, e.g. ``{"head": "tmass", "n_trials": 20, ...}`` for T-MASS), or ``{}``. A non-empty dict goes
+    into the result's protocol card (``align_head_evaluation``), so its results are never ranked with single-pass
+    scores or with another setting.
     """
 
     wants_alignment_tokens: bool

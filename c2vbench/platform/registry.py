@@ -92,9 +92,9 @@ class RegisteredComponent:
         """
         try:
             return self.spec.factory(*args, **kwargs)
-        except C2VBenchError:
+        except (C2VBenchError, KeyboardInterrupt):
             raise
-        except Exception as error:
+        except BaseException as error:  # SystemExit from a plug-in's factory is a plug-in failure too
             detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
             raise PluginFailedError(
                 f"{self.describe()} failed while building: {type(error).__name__}"
@@ -255,7 +255,9 @@ def load_entry_points(
             )
             try:
                 plugin = entry_point.load()
-            except Exception as error:  # any import-time failure of a third-party package
+            except KeyboardInterrupt:
+                raise
+            except BaseException as error:  # any import-time failure of a third-party package, SystemExit included
                 failures.append(PluginFailure(provider, f"failed to import {entry_point.value}: "
                                                         f"{type(error).__name__}: {error}"))
                 continue
@@ -284,7 +286,9 @@ def collect_components(
             provider = providers.get(implementation.plugin_name) or Provider(plugin_name=implementation.plugin_name)
             try:
                 specs = list(implementation.function() or ())
-            except Exception as error:
+            except KeyboardInterrupt:
+                raise
+            except BaseException as error:  # SystemExit included: one plug-in never takes the command down
                 message = f"{hook_name}() raised {type(error).__name__}: {error}"
                 registry.failures.append(PluginFailure(provider, message))
                 continue

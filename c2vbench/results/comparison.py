@@ -108,14 +108,57 @@ def configuration_of(result: Mapping[str, Any], path: Path | str) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class SetAside:
-    """A run not counted because its configuration already has a run of the same seed."""
+    """A run not counted because its configuration already has a run of the same seed.
+
+    ``drift`` says how its per-query ranks differ from the kept run's (None: identical, a true re-run)."""
 
     path: Path
     kept: Path
     seed: int | None
+    drift: str | None = None
 
     def describe(self) -> str:
-        return f"{self.path} (same configuration and seed {self.seed} as {self.kept})"
+        same = f"{self.path} (same configuration and seed {self.seed} as {self.kept})"
+        return same if self.drift is None else f"{same}; {self.drift}"
+
+
+def rank_drift(kept: Mapping[str, Any], rerun: Mapping[str, Any]) -> str | None:
+    """How a re-run of the same configuration and seed differs from the kept run, query by query (None when every
+    rank is the same): the number of queries whose rank moved, per direction, and the change of T2V R@1."""
+    moved = {}
+    for direction in ("t2v", "v2t"):
+        first, second = kept["per_query"][f"{direction}_rank"], rerun["per_query"][f"{direction}_rank"]
+        if len(first) != len(second):
+            return f"its {direction} ranks cover {len(second)} queries, the kept run's {len(first)}"
+        moved[direction] = (sum(a != b for a, b in zip(first, second, strict=True)), len(first))
+    if not any(count for count, _ in moved.values()):
+        return None
+    before, after = float(kept["metrics"]["t2v"]["R@1"]), float(rerun["metrics"]["t2v"]["R@1"])
+    return (f"its ranks differ on {moved['t2v'][0]} of {moved['t2v'][1]} text→video and {moved['v2t'][0]} of "
+            f"{moved['v2t'][1]} video→text queries (T2V R@1 {after:.2f} vs {before:.2f}, {after - before:+.2f}): "
+            f"the same seed computed differently ({numeric_differences(kept, rerun)})")
+
+
+NUMERIC_FIELDS = {"intra_op_threads": "threads", "cpu_capability": "instruction set", "cpu": "CPU",
+                  "build": "numeric libraries"}
+
+
+def numeric_differences(first: Mapping[str, Any], second: Mapping[str, Any]) -> str:
+    """What the two results' ``env`` records differently among what changes CPU arithmetic, in words."""
+    env_a, env_b = first.get("env") or {}, second.get("env") or {}
+    numerics_a, numerics_b = env_a.get("numerics"), env_b.get("numerics")
+    found = [f"torch {env_a.get('torch')} vs {env_b.get('torch')}"] if env_a.get("torch") != env_b.get("torch") \
+        else []
+    if not isinstance(numerics_a, Mapping) or not isinstance(numerics_b, Mapping):
+        found.append("one of them does not record its threads, CPU and libraries (env.numerics)")
+    else:
+        for key, words in NUMERIC_FIELDS.items():
+            if numerics_a.get(key) != numerics_b.get(key):
+                shown = (f"{numerics_b.get(key)} vs {numerics_a.get(key)}" if key != "build" else "differ")
+                found.append(f"{words} {shown}")
+    if env_a.get("c2vbench") != env_b.get("c2vbench"):
+        found.append(f"c2vbench {env_b.get('c2vbench')} vs {env_a.get('c2vbench')}")
+    return "; ".join(found) or "threads, CPU and libraries recorded alike: another code version or build?"
 
 
 @dataclasses.dataclass
@@ -140,7 +183,7 @@ def group_runs(results: Sequence[tuple[Path | str, dict[str, Any]]]) -> tuple[li
     silently. Groups are sorted; runs inside a group by seed.
     """
     groups: dict[tuple[str, str, str], RunGroup] = {}
-    kept_by_seed: dict[tuple[str, str, str, Any], Path] = {}
+    kept_by_seed: dict[tuple[str, str, str, Any], tuple[Path, dict[str, Any]]] = {}
     set_aside: list[SetAside] = []
     seen_files: set[str] = set()
     ordered = sorted(((Path(path), result) for path, result in results),
@@ -156,9 +199,10 @@ def group_runs(results: Sequence[tuple[Path | str, dict[str, Any]]]) -> tuple[li
         seed = seed_of(result)
         seed_key = (protocol_hash, track, configuration, seed)
         if seed_key in kept_by_seed:
-            set_aside.append(SetAside(path, kept_by_seed[seed_key], seed))
+            kept_path, kept_result = kept_by_seed[seed_key]
+            set_aside.append(SetAside(path, kept_path, seed, rank_drift(kept_result, result)))
             continue
-        kept_by_seed[seed_key] = path
+        kept_by_seed[seed_key] = (path, result)
         key = (protocol_hash, track, configuration)
         groups.setdefault(key, RunGroup(protocol_hash, track, configuration, [])).runs.append((path, result))
     for group in groups.values():

@@ -28,9 +28,11 @@ if TYPE_CHECKING:
 # Settings that never change a number (or are paths: where data lives is not what it is): they are left out of the
 # configuration key that groups seeds. The device and precision that actually ran enter the key through
 # :func:`execution`. ``probe`` and ``probe_shuffles`` add a ``probes`` block and never change the unprobed numbers
-# (c2vbench.probes.order_probes).
+# (c2vbench.probes.order_probes). ``checkpoint_activations`` and ``prefetch_batches`` change how, not what, training
+# computes (bit for bit); ``compile`` to float32 rounding, as the number of processes does (c2vbench.training.compile).
 NON_NUMERIC_SETTINGS = frozenset({"out", "seed", "num_workers", "save_checkpoint", "device", "data_root", "probe",
-                                  "probe_shuffles", "embedding_cache"})
+                                  "probe_shuffles", "embedding_cache", "compile", "checkpoint_activations",
+                                  "prefetch_batches"})
 
 
 def execution(precision: str, device: torch.device) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from c2vbench.platform.errors import ResultFileError
+from c2vbench.results.integrity import integrity_notes
 from c2vbench.results.result_file import iter_result_files, load_result_file
 
 
@@ -30,6 +31,7 @@ class RunSummary:
     seed: Any
     postprocess: str
     metrics: dict[str, float]
+    notes: tuple[str, ...] = ()  # what reading the file found (an edit, metrics that disagree with the ranks)
 
     @classmethod
     def of(cls, path: Path, result: dict[str, Any]) -> RunSummary:
@@ -48,7 +50,7 @@ class RunSummary:
                    dataset=name("dataset"), protocol_hash=str(result["protocol"]["hash"]),
                    seed=result.get("config", {}).get("seed"),
                    postprocess=str(postprocess.get("name", "none")) if isinstance(postprocess, dict) else "none",
-                   metrics=headline)
+                   metrics=headline, notes=tuple(integrity_notes([result])))
 
     def matches(self, plugin: str | None, dataset: str | None, protocol: str | None) -> bool:
         """Filters: a plug-in name in any role, a dataset name, a protocol hash prefix (all case-insensitive)."""
@@ -74,13 +76,29 @@ def scan_runs(folders: Iterable[str | Path]) -> tuple[list[RunSummary], list[Res
         if not Path(folder).is_dir():
             raise ResultFileError(f"{folder} is not a folder", "give the folder holding result files (--out of "
                                   "`c2vbench run`, results/ by default)")
+    loaded_runs = []
     for path, loaded in iter_result_files(folders):
         if isinstance(loaded, ResultFileError):
             problems.append(loaded)
         else:
-            runs.append(RunSummary.of(path, loaded))
+            loaded_runs.append((path, loaded))
+    drifts = rerun_drifts(loaded_runs)
+    for path, loaded in loaded_runs:
+        summary = RunSummary.of(path, loaded)
+        if path in drifts:
+            summary = dataclasses.replace(summary, notes=(*summary.notes, drifts[path]))
+        runs.append(summary)
     runs.sort(key=lambda run: (run.created, run.run_id))
     return runs, problems
+
+
+def rerun_drifts(runs: list[tuple[Path, dict[str, Any]]]) -> dict[Path, str]:
+    """``{path: note}`` for every re-run of a configuration and seed whose per-query ranks differ from the first
+    run's (see :func:`c2vbench.results.comparison.rank_drift`)."""
+    from c2vbench.results.comparison import group_runs
+
+    return {item.path: f"{item.path} re-runs {item.kept} (same configuration and seed {item.seed}), but {item.drift}"
+            for item in group_runs(runs)[1] if item.drift}
 
 
 def find_run(reference: str, folders: Iterable[str | Path]) -> tuple[Path, dict[str, Any]]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -165,8 +165,27 @@ def grouped_entries(
                 counts[entry.name] = counts.get(entry.name, 0) + 1
             for entry in entries:
                 suffix = entry.group_key.partition(":")[2][:8]
-                entry.label = entry.name if counts[entry.name] == 1 else f"{entry.name} (config {suffix})"
+                if counts[entry.name] == 1:
+                    entry.label = entry.name
+                    continue
+                # runs trained with other global batches are other configurations: say which, not only a hash
+                batches = {_global_batch(other) for other in entries if other.name == entry.name}
+                batch = _global_batch(entry)
+                shown = f"global batch {batch}, " if len(batches) > 1 and batch is not None else ""
+                entry.label = f"{entry.name} ({shown}config {suffix})"
     return tables, set_aside
+
+
+def _global_batch(entry: Entry) -> int | None:
+    """The global training batch of an entry's runs (``config.data_parallel``, else ``batch_size``); None when
+    they trained nothing."""
+    config = entry.results[0].get("config", {})
+    if config.get("protocol") == "zeroshot":
+        return None
+    layout = config.get("data_parallel")
+    if isinstance(layout, Mapping) and layout.get("global_batch") is not None:
+        return int(layout["global_batch"])
+    return config.get("batch_size")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -366,7 +385,7 @@ def baseline_marks(ordered: Sequence[Entry], baseline: Entry, n_resamples: int, 
         if verdict is None:
             marks[id(entry)] = "n/a"
         elif not verdict.seed_level:
-            marks[id(entry)] = f"no verdict (1 seed each); p\\_q={verdict.p_value:.3f}"
+            marks[id(entry)] = f"no verdict (1 seed each); p_q={verdict.p_value:.3f}"
     return marks
 
 
@@ -439,7 +458,7 @@ def _providers_cell(entry: Entry) -> str:
         for plugin in result.get("plugins", {}).values():
             if isinstance(plugin, Mapping) and plugin.get("distribution"):
                 providers.add(f"{plugin['distribution']} {plugin.get('version', '?')}")
-    return ", ".join(escape_markdown(provider) for provider in sorted(providers)) or "–"
+    return ", ".join(sorted(providers)) or "–"
 
 
 def _protocol_summary(protocol: Mapping[str, Any]) -> str:
@@ -470,15 +489,15 @@ def _find_baseline(baseline: str, entries: list[Entry]) -> tuple[Entry | None, s
     return matches[0], None
 
 
-def _v2t_cell(entry: Entry, value: float) -> str:
-    """V2T R@1, or why it is not published (a post-processor that only applies to text-to-video)."""
+def _v2t_unpublished(entry: Entry) -> str | None:
+    """Why V2T R@1 is not published (a post-processor that only applied to text-to-video), or None."""
     for result in entry.results:
         info = result.get("postprocess")
         # QB-Norm results written before it ran per direction normalised text-to-video only: their video-to-text
         # numbers come from a matrix whose rows sit on different scales and mean nothing
         if isinstance(info, Mapping) and info.get("name") == "qbnorm" and "v2t" not in info:
             return "not published (text bank only)"
-    return _number(value)
+    return None
 
 
 def _mark_parts(cell: str) -> tuple[str, float | None]:
@@ -587,34 +606,75 @@ def _seeds_cell(entry: Entry) -> str:
     return str(len(entry.runs)) if len(entry.runs) > 1 else "1 (intervals: queries only)"
 
 
-def _render_table(table: LeaderboardTable, show_significance: bool) -> list[str]:
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One cell of a leaderboard table, for every rendering: its text (plain, unescaped), the number it sorts by,
+    and the interval it shows (for the HTML page's bars)."""
+
+    text: str
+    value: float | None = None
+    interval: tuple[float, float] | None = None
+    free_text: bool = False  # names from result files, verdict notes: may hold markup, escaped by each rendering
+
+
+_LEADING_NUMBER = re.compile(r"^-?[0-9]+(?:\.[0-9]+)?")
+
+
+def _interval_cell(mean: float, interval: tuple[float, float]) -> Cell:
+    return Cell(_with_interval(mean, interval), mean, interval)
+
+
+def _text_cell(text: str) -> Cell:
+    """A cell whose leading number (if any) is its sort value (``21.2 [9.6, 34.8]``, ``0 (unmoved)``)."""
+    found = _LEADING_NUMBER.match(text)
+    return Cell(text, float(found.group(0)) if found else None)
+
+
+def table_header(table: LeaderboardTable, show_significance: bool,
+                 escape: Callable[[str], str] = str) -> list[str]:
+    """The column titles of a table (``escape`` applied to the names that come from result files)."""
     post_processed = table.track != "inductive"
-    show_marks = post_processed or show_significance
     header = ["#", "Entry", "T2V R@1", "T2V R@5", "T2V R@10", "T2V MnR", "V2T R@1"]
-    header += [f"T2V R@1 ({escape_markdown(name)})" for name in table.subsets]
-    header += [f"{escape_markdown(name)}: own > rival %" for name in table.pairwise_subsets]
-    header += [f"{escape_markdown(column)} acc. %" for column in table.contrast_columns]
+    header += [f"T2V R@1 ({escape(name)})" for name in table.subsets]
+    header += [f"{escape(name)}: own > rival %" for name in table.pairwise_subsets]
+    header += [f"{escape(column)} acc. %" for column in table.contrast_columns]
     if table.has_probes:
         header.append("T2V R@1 drop under shuffle")
     header += ["Seeds", "Params", "Inference", "Provided by", "Rank (95%)"]
-    if show_marks:
+    if post_processed or show_significance:
         header.append("vs own plain scores (T2V R@1)" if post_processed else "vs baseline")
+    return header
+
+
+def row_cells(row: RankedRow, table: LeaderboardTable, show_significance: bool) -> list[Cell]:
+    """The cells of one ranked row, in :func:`table_header`'s order."""
+    entry, numbers = row.entry, row.numbers
+    label = f"{entry.label} {SELECTED_ON_TEST_MARK}" if entry.selected_on_test else entry.label
+    cells = [Cell(str(row.position), float(row.position)), Cell(label, free_text=True)]
+    cells += [_interval_cell(numbers.means[m], numbers.intervals[m]) for m in T2V_METRICS]
+    unpublished = _v2t_unpublished(entry)
+    cells.append(Cell(unpublished) if unpublished else Cell(_number(numbers.means["V2T R@1"]),
+                                                            numbers.means["V2T R@1"], numbers.intervals["V2T R@1"]))
+    cells += [_interval_cell(*row.subsets[name]) for name in table.subsets]
+    cells += [_interval_cell(*row.pairwise[name]) for name in table.pairwise_subsets]
+    cells += [_interval_cell(*row.contrasts[column]) for column in table.contrast_columns]
+    if table.has_probes:
+        cells.append(_text_cell(row.order_sensitivity or "–"))
+    parameters = _mean_cost(entry, "parameters")
+    cells += [Cell(_seeds_cell(entry), float(len(entry.runs))), Cell(_parameters_cell(entry), parameters),
+              _text_cell(_inference_cell(entry)), Cell(_providers_cell(entry), free_text=True),
+              Cell(_rank_cell(row), None if row.rank_interval is None else float(row.rank_interval[0]))]
+    if table.track != "inductive" or show_significance:
+        cells.append(Cell(row.cell or "n/a", row.p_value, free_text=True))
+    return cells
+
+
+def _render_table(table: LeaderboardTable, show_significance: bool) -> list[str]:
+    header = table_header(table, show_significance, escape_markdown)
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
     for row in table.rows:
-        entry, entry_numbers_ = row.entry, row.numbers
-        label = escape_markdown(entry.label)
-        cells = [str(row.position), f"{label} {SELECTED_ON_TEST_MARK}" if entry.selected_on_test else label]
-        cells += [_with_interval(entry_numbers_.means[m], entry_numbers_.intervals[m]) for m in T2V_METRICS]
-        cells.append(_v2t_cell(entry, entry_numbers_.means["V2T R@1"]))
-        cells += [_with_interval(*row.subsets[name]) for name in table.subsets]
-        cells += [_with_interval(*row.pairwise[name]) for name in table.pairwise_subsets]
-        cells += [_with_interval(*row.contrasts[column]) for column in table.contrast_columns]
-        if table.has_probes:
-            cells.append(row.order_sensitivity or "–")
-        cells += [_seeds_cell(entry), _parameters_cell(entry), _inference_cell(entry), _providers_cell(entry),
-                  _rank_cell(row)]
-        if show_marks:
-            cells.append(row.cell or "n/a")
+        cells = [escape_markdown(cell.text) if cell.free_text else cell.text
+                 for cell in row_cells(row, table, show_significance)]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -736,29 +796,35 @@ def render_leaderboard(
         lines += [f"- {escape_markdown(item.describe())}" for item in set_aside]
         lines.append("")
 
-    lines += [
-        "## Legend",
-        "",
-        "- Numbers are means over seeds with 95% intervals for the configuration, over training seeds and test "
+    lines += ["## Legend", ""]
+    lines += [f"- {line}" for line in legend_lines(tables, baseline is not None, n_resamples, seed)]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def legend_lines(tables: Sequence[LeaderboardTable], has_baseline: bool, n_resamples: int, seed: int) -> list[str]:
+    """The legend's items (markdown inline text: code spans, escaped underscores), shared by every rendering."""
+    lines = [
+        "Numbers are means over seeds with 95% intervals for the configuration, over training seeds and test "
         "queries (a t interval whose variance adds the seed-to-seed spread, net of the seed-by-query noise, to the "
         "query-sampling variance, with guarded degrees of freedom; `c2vbench.results.seed_test`). An entry with one "
         "seed (Seeds: 1, intervals: queries only) has intervals that count query sampling alone: training noise cannot "
         "be estimated from one run, so they are not intervals for the configuration. Text queries are resampled by "
         "video when they are captions of videos. Recall in percent; lower MnR is better.",
-        f"- Rank (95%): the ranks by T2V R@1 the entry could hold, from a bootstrap over seeds and queries "
+        f"Rank (95%): the ranks by T2V R@1 the entry could hold, from a bootstrap over seeds and queries "
         f"({n_resamples} resamples, seed {seed}; the test queries drawn once for all entries, seeds drawn within each "
         "entry and rescaled by sqrt(k / (k - 1))). (top): the interval reaches rank 1, so the entry cannot be "
         "separated from the top.",
-        "- Tracks are never ranked together: post-processed rows use extra information (a training-caption bank, "
+        "Tracks are never ranked together: post-processed rows use extra information (a training-caption bank, "
         "or the whole test query set).",
-        f"- {SELECTED_ON_TEST_MARK} the checkpoint was selected on the test split (optimistic).",
-        "- T2V R@1 (subset): the subset's text queries, ranked against the whole gallery. "
+        f"{SELECTED_ON_TEST_MARK} the checkpoint was selected on the test split (optimistic).",
+        "T2V R@1 (subset): the subset's text queries, ranked against the whole gallery. "
         "own > rival %: how often a subset query scores its own video above its rival (synthetic-motion: the "
         "clip's exact time reversal); 50 is chance, and all an order-blind model can reach.",
     ]
     if any(table.contrast_columns for table in tables):
         lines.append(
-            "- <contrast>: <group> acc. % (temporal benchmarks: VITATECS' aspects, RTime-Binary): how often a video "
+            "<contrast>: <group> acc. % (temporal benchmarks: VITATECS' aspects, RTime-Binary): how often a video "
             "scores its caption above the contrasting text (a counterfactual that changes one temporal aspect, or "
             "the caption of the reversed video); ties count one half, 50 is chance. Interval: bootstrap over "
             "videos (pairs of one video move together); `c2vbench compare` tests two results pair by pair. Read "
@@ -767,15 +833,15 @@ def render_leaderboard(
         )
     if any(table.has_probes for table in tables):
         lines.append(
-            "- T2V R@1 drop under shuffle (`--probe order`): the unprobed T2V R@1 minus the T2V R@1 with every "
+            "T2V R@1 drop under shuffle (`--probe order`): the unprobed T2V R@1 minus the T2V R@1 with every "
             "video's valid frames shuffled (mean over the fixed permutations), query by query, with its bootstrap "
             "interval; above 0: the model uses frame order. 0 (unmoved): no query's rank changed under any "
             "shuffle. order-blind (declared): temporal module and align head declare themselves order-invariant, "
             "so the probe was refused. –: the results carry no probes (`c2vbench probe RESULT` adds them)."
         )
-    if baseline is not None:
+    if has_baseline:
         lines.append(
-            f"- vs baseline (T2V R@1, level {SIGNIFICANCE_LEVEL}): when the entry and the baseline both have >= 2 "
+            f"vs baseline (T2V R@1, level {SIGNIFICANCE_LEVEL}): when the entry and the baseline both have >= 2 "
             f"seeds, the {escape_markdown(SEED_LEVEL_TEST)}; when one of them has a single seed, the "
             f"{escape_markdown(BORROWED_SEED_TEST)} (marked: seed variance borrowed); Holm-adjusted across those rows "
             "of the table: ▲ significantly better, ▼ significantly worse, = no significant difference. detectable: "
@@ -786,8 +852,7 @@ def render_leaderboard(
             "whether the configurations do). n/a: not comparable (different tie policy or query count)."
         )
     lines.append(
-        "- vs own plain scores (post-processing tracks, T2V R@1): post-processed minus plain scores of the same "
+        "vs own plain scores (post-processing tracks, T2V R@1): post-processed minus plain scores of the same "
         f"runs, {escape_markdown(PAIRED_POSTPROCESS_TEST)}, Holm-adjusted across the rows of the table."
     )
-    lines.append("")
-    return "\n".join(lines)
+    return lines

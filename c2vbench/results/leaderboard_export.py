@@ -60,8 +60,9 @@ def table_records(tables: Sequence[LeaderboardTable]) -> list[dict[str, Any]]:
     return records
 
 
-def records_as_csv(records: Sequence[dict[str, Any]]) -> str:
-    """The records flattened into one CSV table (a mean, low and high column per metric)."""
+def records_table(records: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    """The records flattened into one table: its header and rows (a mean, low and high column per metric; None
+    where a row has no value)."""
     subset_names = sorted({name for record in records for name in record["subsets"]})
     pairwise_names = sorted({name for record in records for name in record["pairwise"]})
     header = ["protocol_hash", "dataset", "split", "track", "rank", "entry", "seeds"]
@@ -73,9 +74,7 @@ def records_as_csv(records: Sequence[dict[str, Any]]) -> str:
         header += [f"{name} own > rival %", f"{name} own > rival % low", f"{name} own > rival % high"]
     header += ["parameters", "selected_on_test", "T2V R@1 drop under shuffle", "vs_baseline", "p", "rank low",
                "rank high", "tied with top"]
-    stream = io.StringIO()
-    writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(header)
+    rows = []
     for record in records:
         row = [record[key] for key in ("protocol_hash", "dataset", "split", "track", "rank", "entry", "seeds")]
         for column in METRIC_COLUMNS:
@@ -83,18 +82,38 @@ def records_as_csv(records: Sequence[dict[str, Any]]) -> str:
             row += [value["mean"], *value["ci"]]
         for name in subset_names:
             value = record["subsets"].get(name, {}).get("T2V R@1")
-            row += [value["mean"], *value["ci"]] if value else ["", "", ""]
+            row += [value["mean"], *value["ci"]] if value else [None, None, None]
         for name in pairwise_names:
             value = record["pairwise"].get(name)
-            row += [value["mean"], *value["ci"]] if value else ["", "", ""]
+            row += [value["mean"], *value["ci"]] if value else [None, None, None]
         baseline = record["vs_baseline"] or {}
-        row += [record["parameters"] if record["parameters"] is not None else "", record["selected_on_test"],
-                record["t2v_r1_drop_under_shuffle"] or "", baseline.get("mark", ""),
-                "" if baseline.get("p") is None else round(baseline["p"], 4)]
-        ranks = record["rank_interval"] or ["", ""]
-        row += [*ranks, record["tied_with_top"]]
-        writer.writerow(row)
+        row += [record["parameters"], record["selected_on_test"], record["t2v_r1_drop_under_shuffle"] or None,
+                baseline.get("mark"), None if baseline.get("p") is None else round(baseline["p"], 4)]
+        row += [*(record["rank_interval"] or [None, None]), record["tied_with_top"]]
+        rows.append(row)
+    return header, rows
+
+
+def records_as_csv(records: Sequence[dict[str, Any]]) -> str:
+    """The records as CSV (:func:`records_table`; empty cells where a row has no value)."""
+    header, rows = records_table(records)
+    stream = io.StringIO()
+    writer = csv.writer(stream, lineterminator="\n")
+    for row in [header, *rows]:
+        writer.writerow([spreadsheet_safe(cell) for cell in row])
     return stream.getvalue()
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: Any) -> Any:
+    """A text cell that a spreadsheet would evaluate as a formula (it starts with = + - @, a tab or a carriage
+    return: entry names come from plug-ins and result files) gets a leading apostrophe, which spreadsheets show as
+    text; numbers pass unchanged."""
+    if isinstance(cell, str) and cell.startswith(FORMULA_STARTS):
+        return "'" + cell
+    return cell
 
 
 def plot_leaderboard(tables: Sequence[LeaderboardTable], path: str | Path, metric: str = "T2V R@1") -> Path:
@@ -105,6 +124,12 @@ def plot_leaderboard(tables: Sequence[LeaderboardTable], path: str | Path, metri
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    # entry labels come from plug-in names and result files: a '$' in one must be drawn, never parsed as mathtext
+    with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+        return _draw_leaderboard(plt, tables, Path(path), metric)
+
+
+def _draw_leaderboard(plt, tables: Sequence[LeaderboardTable], path: Path, metric: str) -> Path:
     key = _metric_key(metric)
     panels = [table for table in tables if table.rows]
     heights = [0.9 + 0.42 * len(table.rows) for table in panels]
@@ -139,8 +164,37 @@ def plot_leaderboard(tables: Sequence[LeaderboardTable], path: str | Path, metri
         axis.set_xlabel(f"{metric} (mean over seeds, 95% bootstrap interval)", fontsize=9)
         axis.margins(x=0.15)
     figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
+    from c2vbench.runtime.atomic_files import write_bytes_atomic
+
+    image = io.BytesIO()
+    figure.savefig(image, dpi=110, format="png")
     plt.close(figure)
+    write_bytes_atomic(path, image.getvalue())
     return path
+
+
+def render_board(results: Sequence[tuple[Path, dict[str, Any]]], output_format: str, command: str,
+                 baseline: str | None, n_resamples: int, seed: int, reported_numbers: dict[str, Any] | None = None,
+                 plot: str | Path | None = None, page_folder: str | Path = ".") -> str:
+    """The leaderboard in ``output_format`` (``md``, ``csv``, ``json`` or ``html``) and, when ``plot`` names a PNG
+    file, its picture: what ``c2vbench leaderboard`` writes (``command`` goes into the markdown and HTML headers;
+    the HTML page links result files relative to ``page_folder``)."""
+    import json
+
+    from c2vbench.results.leaderboard import leaderboard_tables, render_leaderboard
+
+    tables = leaderboard_tables(results, baseline, n_resamples, seed) if results or reported_numbers is None else []
+    if plot is not None:
+        plot_leaderboard(tables, plot)
+    if output_format == "md":
+        return render_leaderboard(results, command=command, baseline=baseline, n_resamples=n_resamples, seed=seed,
+                                  tables=tables, reported=reported_numbers)
+    if output_format == "html":
+        from c2vbench.results.comparison import group_runs
+        from c2vbench.results.leaderboard_html import render_leaderboard_html
+
+        set_aside = group_runs(results)[1] if results else []
+        return render_leaderboard_html(tables, command, page_folder, baseline, n_resamples, seed, reported_numbers,
+                                       set_aside)
+    records = table_records(tables)
+    return records_as_csv(records) if output_format == "csv" else json.dumps(records, indent=1) + "\n"

@@ -6,7 +6,10 @@ A reported-numbers file (JSON) lists what others published for a protocol, with 
      "entries": [{"method": "CLIP2Video", "backbone": "ViT-B/32", "t2v_r1": 47.0,
                   "source": "Fang et al., 2021 (arXiv:2106.11097), README main results",
                   "post_processing": "none", "model_selection": "not stated (no training code released)",
-                  "split": "..."}]}
+                  "split": "...", "test_time": "single pass"}]}
+
+``test_time`` (optional) says how the scores were computed at test time: ``single pass``, or a stochastic protocol
+with its trial count (T-MASS's 20 trials), which no single-pass number is comparable with.
 
 ``c2vbench leaderboard ... --reported FILE`` renders it as a separate table, "reported in papers, not reproduced
 here": these numbers come from other code, other frame pipelines and often other model-selection rules, so they
@@ -50,6 +53,21 @@ def load_reported(path: str | Path) -> dict[str, Any]:
     return data
 
 
+REPORTED_HEADER = ("Method", "Backbone", "T2V R@1", "Split / setting", "Post-processing", "Test time",
+                   "Model selection", "Source")
+REPORTED_NOTE = ("Copied from the sources named; not measured by c2vbench, not comparable row by row with the measured "
+                 "table (other code, frame pipelines and model-selection rules), so no interval and no significance "
+                 "mark.")
+
+
+def reported_rows(data: dict[str, Any]) -> list[list[str]]:
+    """The reported numbers as table rows (plain text, in :data:`REPORTED_HEADER`'s order), best first."""
+    ordered = sorted(data["entries"], key=lambda entry: (-float(entry["t2v_r1"]), str(entry["method"])))
+    return [[str(entry["method"]), str(entry["backbone"]), f"{float(entry['t2v_r1']):.1f}",
+             str(entry.get("split", "–")), str(entry["post_processing"]), str(entry.get("test_time", "–")),
+             str(entry["model_selection"]), str(entry["source"])] for entry in ordered]
+
+
 def render_reported(data: dict[str, Any], escape) -> list[str]:
     """Markdown lines of the reported-numbers section (``escape`` makes file strings safe for a table)."""
     lines = ["## Reported in papers, not reproduced here", ""]
@@ -57,18 +75,10 @@ def render_reported(data: dict[str, Any], escape) -> list[str]:
         lines += [f"Protocol as the papers describe it: {escape(data['protocol'])}", ""]
     if not data["entries"]:
         return lines + [escape(data["note"]), ""]
-    lines += [
-        "Copied from the sources named; not measured by c2vbench, not comparable row by row with the measured "
-        "table (other code, frame pipelines and model-selection rules), so no interval and no significance mark.",
-        "",
-        "| Method | Backbone | T2V R@1 | Split / setting | Post-processing | Model selection | Source |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    ordered = sorted(data["entries"], key=lambda entry: (-float(entry["t2v_r1"]), str(entry["method"])))
-    for entry in ordered:
-        cells = [escape(entry["method"]), escape(entry["backbone"]), f"{float(entry['t2v_r1']):.1f}",
-                 escape(entry.get("split", "–")), escape(entry["post_processing"]), escape(entry["model_selection"]),
-                 escape(entry["source"])]
-        lines.append("| " + " | ".join(cells) + " |")
+    lines += [REPORTED_NOTE, "", "| " + " | ".join(REPORTED_HEADER) + " |",
+              "|" + "---|" * len(REPORTED_HEADER)]
+    for row in reported_rows(data):
+        lines.append("| " + " | ".join(cell if column == 2 else escape(cell) for column, cell in enumerate(row))
+                     + " |")
     lines.append("")
     return lines

@@ -3,7 +3,9 @@
 The pipeline builds a result (:func:`build_result`) and writes it atomically (:func:`write_result`); ``compare``,
 ``leaderboard`` and every other consumer read it back with :func:`load_result_file` / :func:`iter_result_files`,
 which accept only files that carry what the comparison tools rely on and report anything else as one
-:class:`ResultFileError` naming the file and the problem. Both sides check with the same :func:`validate_result`.
+:class:`ResultFileError` naming the file and the problem. Both sides check with the same :func:`validate_result`;
+a file is written with a content checksum and read back through :func:`c2vbench.results.integrity.check_result`
+(the checksum, and the metrics against the per-query ranks).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from c2vbench import __version__
 from c2vbench.evaluation.metrics import METRIC_NAMES, TIE_POLICIES, V2T_MODES
 from c2vbench.platform.errors import ResultFileError
 from c2vbench.platform.specs import ROLES
+from c2vbench.results.integrity import check_result, seal_result
 from c2vbench.runtime.atomic_files import write_json_atomic
 from c2vbench.runtime.hashing import canonical_hash
 
@@ -47,11 +50,14 @@ def protocol_card(card: dict[str, Any]) -> dict[str, Any]:
     return {**body, "hash": canonical_hash(body)}
 
 
-def environment(device: str) -> dict[str, str]:
+def environment(device: str) -> dict[str, Any]:
     import torch
 
+    from c2vbench.runtime.numerics import numeric_environment
+
     return {"python": platform.python_version(), "torch": torch.__version__, "c2vbench": __version__,
-            "device": device, "platform": platform.platform()}
+            "device": device, "platform": platform.platform(),
+            "numerics": numeric_environment()}  # what can make two CPUs give other numbers for one seed
 
 
 def new_run_id(config_key: str, seed: int) -> str:
@@ -100,7 +106,7 @@ def write_result(result: dict[str, Any], out_dir: str | Path) -> Path:
     path = Path(out_dir) / result_file_name(result)
     if path.exists() and _run_id_in(path) not in (None, result["run_id"]):
         path = path.with_name(f"{path.stem}-{result['run_id']}.json")  # two runs sharing 8 hex digits
-    return write_json_atomic(path, result)
+    return write_json_atomic(path, seal_result(result))
 
 
 def _run_id_in(path: Path) -> str | None:
@@ -187,6 +193,8 @@ def validate_result(result: Any) -> dict[str, Any]:
     for key in ("plugins", "config", "postprocess", "cost", "env", "subsets", "plain"):
         if key in result and not isinstance(result[key], dict):
             raise ValueError(f"{key!r} must be an object")
+    if "checksum" in result and not isinstance(result["checksum"], dict):
+        raise ValueError("'checksum' must be an object")
     for key in ("run_id", "config_key"):
         if key in result and not isinstance(result[key], str):
             raise ValueError(f"{key!r} must be a string")
@@ -230,7 +238,7 @@ def load_result_file(path: str | Path) -> dict[str, Any]:
     except json.JSONDecodeError as error:
         raise ResultFileError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
     try:
-        return validate_result(data)
+        return check_result(validate_result(data), path)
     except _ForeignFile as error:
         raise ForeignFileError(f"{path}: {error}", "remove it from the inputs") from None
     except ValueError as error:
@@ -387,7 +395,7 @@ def build_result(settings: Mapping[str, Any], plan: EvaluationPlan, assembly: As
         "v2t_mode": plan.v2t_mode,
         "preprocess": describe_preprocessing(plan.preprocess, device,
                                              any(Path(video.source).is_dir() for video in split.videos[:1]),
-                                             plan.num_workers),
+                                             plan.num_workers, assembly.sampling.decoder),
     }
     if legacy_batching is not None:
         card["legacy_mask_batching"] = legacy_batching
@@ -398,6 +406,9 @@ def build_result(settings: Mapping[str, Any], plan: EvaluationPlan, assembly: As
                                     "groups": sorted(set(contrast.groups))}
                              for name, contrast in split.contrasts.items()}
     model = assembly.model
+    head_protocol = model.evaluation_protocol()
+    if head_protocol:  # e.g. T-MASS's stochastic trials: never ranked with single-pass scores
+        card["align_head_evaluation"] = head_protocol
     ran = execution(plan.precision, device)
     config_key = configuration_key(settings, ran, assembly.options, checkpoint)
     result: dict[str, Any] = {

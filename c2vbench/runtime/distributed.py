@@ -74,6 +74,17 @@ def launched_world_size() -> int:
                             "launch with torchrun, which sets it") from None
 
 
+def launched_nodes(world: World) -> int:
+    """How many nodes (torchrun agents, one per machine) the run spans: torchrun's ``GROUP_WORLD_SIZE``; 1 for a
+    single process."""
+    if not world.distributed:
+        return 1
+    try:
+        return max(1, int(os.environ.get("GROUP_WORLD_SIZE", "1")))
+    except ValueError:
+        return 1
+
+
 def select_device(requested: str, local_rank: int = 0, distributed: bool = False) -> torch.device:
     """``auto`` → CUDA when available, else CPU; ``cuda:N`` → the N-th GPU. Under torchrun, CUDA means the GPU of
     ``LOCAL_RANK``."""

@@ -52,10 +52,16 @@ def run_tiny_benchmark(folder: str | Path, *, backbone: str = "tiny-clip", tempo
 
     Args:
         folder: where the result file goes (created if missing); a test's ``tmp_path``.
-        backbone, temporal, align, dataset: registered component names, as ``c2vbench run`` takes them.
+        backbone: a registered backbone, as ``c2vbench run --backbone`` takes it.
+        temporal: a registered temporal module.
+        align: a registered align head.
+        dataset: a registered dataset.
         data_root: the dataset's folder, for a dataset that reads one.
         options: option overrides by role (``{"temporal": {"layers": 1}}``), on top of the tiny defaults.
-        protocol, epochs, batch_size, seed: as ``c2vbench run`` takes them.
+        protocol: as ``c2vbench run --protocol`` takes it.
+        epochs: training epochs.
+        batch_size: training batch size.
+        seed: the run's seed.
 
     Raises :class:`c2vbench.plugin.C2VBenchError` (with the one-line message the command line would print) when the
     run refuses a component or its data.

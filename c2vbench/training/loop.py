@@ -46,6 +46,7 @@ from c2vbench.runtime.distributed import (
 )
 from c2vbench.runtime.precision import autocast, effective_precision
 from c2vbench.runtime.progress import Reporter
+from c2vbench.training.feed import training_batches
 from c2vbench.training.plan import TrainingPlan
 
 TRAINING_STATE_FILE = "training_state.pt"
@@ -217,21 +218,6 @@ def plan_epoch(epoch: int, n_videos: int, plan: TrainingPlan, rng: np.random.Gen
     return shares
 
 
-def epoch_batches(epoch: int, shares: list[BatchShare], video_loader):
-    """``(frames, frame_mask)`` of this rank's share of every planned batch; None, None under ``frozen``.
-
-    ``video_loader`` is made once per run (:func:`training_loader`) and keeps its workers across epochs: each
-    epoch's planned batches, and the epoch itself (for the sampling jitter), reach them through its batch sampler.
-    """
-    if video_loader is None:
-        for _ in shares:
-            yield None, None
-        return
-    video_loader.batch_sampler.plan(epoch, [share.local_videos.tolist() for share in shares])
-    for frames, frame_mask, _ in video_loader:
-        yield frames, frame_mask
-
-
 def training_loader(video_dataset: VideoClipDataset, plan: TrainingPlan, device: torch.device):
     """The ``finetune`` loader: persistent workers, prefetching, pinned memory on CUDA; batches planned per epoch."""
     return make_video_loader(video_dataset, plan.batch_size, plan.num_workers, pin_memory=device.type == "cuda",
@@ -308,7 +294,8 @@ def train(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | 
     total_steps = steps_per_epoch(len(train_split.videos), plan.batch_size) * plan.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total_steps, plan.warmup_proportion))
     precision = effective_precision(plan.precision, device)
-    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and precision == "fp16")
+    # fp16 gradients underflow without loss scaling (bf16 has float32's range and needs none)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
 
     history: list[dict[str, Any]] = []
     best: tuple[float, int, dict] | None = None
@@ -339,7 +326,8 @@ def train(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | 
                                               seed=plan.seed, num_workers=plan.num_workers)
             video_loader = training_loader(video_dataset, plan, device)
             feed = frame_feed(model, sampling, device)
-        step = loss_step(model, input_ids, attention_mask, frozen, device, feed)
+        # frames reach the step as model input, prepared ahead (c2vbench.training.feed)
+        step = loss_step(model, input_ids, attention_mask, frozen, device)
     epoch_seconds: list[float] = []
     for epoch in range(start_epoch, plan.epochs):
         epoch_start = time.perf_counter()
@@ -350,7 +338,8 @@ def train(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | 
         losses: list[float] = []
         shares = plan_epoch(epoch, len(train_split.videos), plan, rng, grouped, is_frozen, world.rank,
                             world.size)
-        batches = zip(shares, epoch_batches(epoch, shares, video_loader), strict=True)
+        batches = zip(shares, training_batches(epoch, [share.local_videos for share in shares], video_loader, feed,
+                                               device, plan.prefetch_batches), strict=True)
         for share, (frames, frame_mask) in reporter.track(batches, f"epoch {epoch + 1}/{plan.epochs}",
                                                           total=len(shares)):
             with autocast(precision, device):
@@ -377,9 +366,9 @@ def train(model, train_split: RetrievalSplit, selection_split: RetrievalSplit | 
                 best = (record["selection"]["rsum"], epoch,
                         {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()})
         history.append(record)
-        report_epoch(reporter, record, selection_split)
         if state_dir is not None and world.is_main:  # one writer; every rank resumes from it
             save_training_state(state_dir, model, optimizer, scheduler, history, epoch, best)
+        report_epoch(reporter, record, selection_split)  # after the save: a reported epoch is a kept epoch
 
     selected_epoch = None
     if best is not None:
@@ -422,24 +411,88 @@ def report_epoch(reporter: Reporter, record: dict[str, Any], selection_split: Re
 def load_training_state(state_dir: Path | None) -> dict[str, Any] | None:
     """The resumable state rank 0 finds in ``state_dir`` (None when there is none), on every rank.
 
-    Rank 0 reads the file and sends it to the others, so other nodes need not share rank 0's disk.
+    Rank 0 reads the file and sends it to the others, so other nodes need not share rank 0's disk. The file is read
+    as tensors only and its content hash is checked (:func:`unseal_training_state`): a damaged, truncated or foreign
+    file stops the run with one line that names it and the command that discards it.
     """
     state = None
     if current_world().is_main and state_dir is not None and (state_dir / TRAINING_STATE_FILE).exists():
-        state = torch.load(state_dir / TRAINING_STATE_FILE, map_location="cpu", weights_only=True)
+        state = read_training_state(state_dir)
     return broadcast_object(state)
 
 
-def save_training_state(state_dir: Path, model, optimizer, scheduler, history, epoch: int, best) -> None:
-    """Everything needed to resume after ``epoch``, written atomically."""
-    import os
-    import tempfile
+def discard_command(state_dir: Path) -> str:
+    import shlex
 
-    state_dir.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=".state.", dir=state_dir)
-    os.close(handle)
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "history": copy.deepcopy(history), "epoch": epoch,
-                "best": best}, temp_name)
-    os.replace(temp_name, state_dir / TRAINING_STATE_FILE)
+    return f"rm -r {shlex.quote(str(state_dir))}"
+
+
+def read_training_state(state_dir: Path) -> dict[str, Any]:
+    """Read and verify ``state_dir``'s training state; any problem is one line naming the file and the way out."""
+    from c2vbench.runtime.tensor_files import CodeArchiveError, read_tensor_file
+
+    path = state_dir / TRAINING_STATE_FILE
+    fix = f"discard it and train from the start: {discard_command(state_dir)}, then run the same command again"
+    try:
+        state = unseal_training_state(read_tensor_file(path, "training state"), path)
+    except CodeArchiveError as error:
+        raise CodeArchiveError(error.problem, fix) from None
+    except C2VBenchError as error:
+        raise C2VBenchError(f"the kept training state cannot be resumed: {error.problem}", fix) from None
+    required = ("model", "optimizer", "scheduler", "history", "epoch", "best")
+    if not isinstance(state, dict) or any(key not in state for key in required):
+        raise C2VBenchError(f"the kept training state {path} is not a c2vbench training state (it lacks "
+                            f"{', '.join(key for key in required if not isinstance(state, dict) or key not in state)})",
+                            fix)
+    return state
+
+
+SEAL_FORMAT = "c2vbench-training-state"
+
+
+def seal_training_state(state: dict[str, Any]) -> bytes:
+    """The bytes of the training-state file: the state's ``torch.save`` bytes with their SHA-256, in one file.
+
+    One file keeps the hash and what it covers together, so no interrupt can leave them out of step."""
+    import hashlib
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    payload = buffer.getvalue()
+    sealed = io.BytesIO()
+    # the payload travels as a uint8 tensor: stored raw, and read back by torch.load(weights_only=True)
+    torch.save({"format": SEAL_FORMAT, "version": 1, "sha256": hashlib.sha256(payload).hexdigest(),
+                "payload": torch.frombuffer(bytearray(payload), dtype=torch.uint8)}, sealed)
+    return sealed.getvalue()
+
+
+def unseal_training_state(sealed: Any, path: Path) -> Any:
+    """The state inside a sealed file, after checking its hash; a state written before seals existed as it is."""
+    import hashlib
+    import io
+
+    from c2vbench.runtime.tensor_files import describe_load_error
+
+    if not (isinstance(sealed, dict) and sealed.get("format") == SEAL_FORMAT):
+        return sealed
+    tensor, recorded = sealed.get("payload"), sealed.get("sha256")
+    payload = tensor.numpy().tobytes() if isinstance(tensor, torch.Tensor) and tensor.dtype == torch.uint8 else None
+    if payload is None or hashlib.sha256(payload).hexdigest() != recorded:
+        raise C2VBenchError(f"{path} is damaged (its content does not match the SHA-256 recorded when it was "
+                            "written)")
+    try:
+        return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    except Exception as error:  # the hash matched: only a foreign writer could get here
+        raise C2VBenchError(f"{path} holds a state that cannot be read: {describe_load_error(error)}") from None
+
+
+def save_training_state(state_dir: Path, model, optimizer, scheduler, history, epoch: int, best) -> None:
+    """Everything needed to resume after ``epoch``, sealed with its hash and written atomically."""
+    from c2vbench.runtime.atomic_files import write_bytes_atomic
+
+    sealed = seal_training_state({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                  "scheduler": scheduler.state_dict(), "history": copy.deepcopy(history),
+                                  "epoch": epoch, "best": best})
+    write_bytes_atomic(state_dir / TRAINING_STATE_FILE, sealed)
     write_json_atomic(state_dir / "progress.json", {"completed_epochs": epoch + 1, "history": history})

@@ -21,6 +21,8 @@ class TrainingPlan:
         num_workers, preprocess, precision: how batches are decoded and computed.
         selection: how an epoch is scored on the selection split.
         components: ``"temporal/align"``, for messages.
+        prefetch_batches: ``finetune`` batches prepared ahead while the model works (0: each when its step asks;
+            the numbers are the same either way, see :mod:`c2vbench.training.feed`).
     """
 
     protocol: str
@@ -38,6 +40,7 @@ class TrainingPlan:
     precision: str
     selection: EvaluationPlan
     components: str = ""
+    prefetch_batches: int = 2
 
     @property
     def frozen(self) -> bool:

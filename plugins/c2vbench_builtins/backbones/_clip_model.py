@@ -50,6 +50,11 @@ class ClipBackbone(nn.Module):
     def storage_dtype(self) -> torch.dtype:
         return self.clip.visual.conv1.weight.dtype
 
+    def set_activation_checkpointing(self, enabled: bool) -> None:
+        """Recompute each block of the image tower in the backward pass instead of keeping its activations
+        (open_clip's own per-block checkpointing: the same arithmetic, less memory)."""
+        self.clip.visual.set_grad_checkpointing(enabled)
+
     def encode_frames(self, images: torch.Tensor) -> torch.Tensor:
         """``[N, 3, H, W]`` normalised images to ``[N, D]`` CLS embeddings (after ``ln_post`` and ``proj``)."""
         return self.clip.visual(images.to(self.storage_dtype)).float()

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from c2vbench.plugin import TemporalInitState, TextFeatures
+from c2vbench.plugin import C2VBenchError, TemporalInitState, TextFeatures
 
 from ._tokenizer import text_features_at_eot, tokenize_captions
 
@@ -71,6 +71,14 @@ class TimmTextBackbone(nn.Module):
     def describe(self) -> dict[str, Any]:
         """What was built: models, widths, the projection, preprocessing and the weights files (with SHA-256)."""
         return dict(self.details)
+
+    def set_activation_checkpointing(self, enabled: bool) -> None:
+        """Recompute the image model's blocks in the backward pass (timm's own ``set_grad_checkpointing``)."""
+        switch = getattr(self.image_model, "set_grad_checkpointing", None)
+        if not callable(switch):
+            raise C2VBenchError(f"the timm model {type(self.image_model).__name__} offers no activation "
+                                "checkpointing", "leave out --checkpoint-activations")
+        switch(enabled)
 
     def encode_frames(self, images: torch.Tensor) -> torch.Tensor:
         """``[N, 3, H, W]`` normalised images to ``[N, D]`` (pooled timm features, projected when widths differ)."""

@@ -1,8 +1,9 @@
 """Reading a local weights file into a plain state dict (shared by the ``clip`` and ``timm`` backbones).
 
-Accepted: ``.safetensors`` files, state dicts saved with ``torch.save`` (read with ``weights_only=True``, so a file
-cannot run code; a ``{"state_dict": ...}`` wrapper is unwrapped), and OpenAI's TorchScript ``.pt`` archives. A
-``module.`` prefix left by DataParallel is removed.
+Accepted: ``.safetensors`` files and state dicts saved with ``torch.save`` (read as tensors only, see
+``c2vbench.plugin.read_tensor_file``: a TorchScript archive such as OpenAI's released ``.pt`` files holds code and is
+refused before anything in it is loaded; a ``{"state_dict": ...}`` wrapper is unwrapped). A ``module.`` prefix left
+by DataParallel is removed.
 """
 
 from __future__ import annotations
@@ -13,26 +14,10 @@ from c2vbench.plugin import C2VBenchError
 
 
 def read_weights_file(path: Path) -> dict:
-    import torch
+    from c2vbench.plugin import read_tensor_file
 
     path = Path(path)
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        try:
-            state = load_file(str(path), device="cpu")
-        except Exception as error:
-            raise C2VBenchError(f"cannot read weights file {path}: {error}", "give a valid .safetensors file") from None
-    else:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception:
-            try:  # OpenAI's released .pt files are TorchScript archives
-                state = torch.jit.load(str(path), map_location="cpu").state_dict()
-            except Exception as error:
-                raise C2VBenchError(f"cannot read weights file {path}: {error}",
-                                    "give a state dict saved with torch.save, a .safetensors file, or an OpenAI "
-                                    "CLIP .pt file") from None
+    state = read_tensor_file(path)
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):

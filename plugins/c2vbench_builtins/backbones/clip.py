@@ -2,7 +2,8 @@
 
 ``pretrained`` takes ``none`` (random initialisation, recorded in the result), an open_clip pretrained tag such as
 ``openai`` (read from the local open_clip / Hugging Face cache: nothing is downloaded when offline), or the path of a
-local weights file (an OpenAI CLIP ``.pt`` file, a plain OpenAI-layout state dict, or an open_clip checkpoint).
+local weights file (a plain OpenAI-layout state dict or an open_clip checkpoint, ``.safetensors`` or ``torch.save``;
+OpenAI's TorchScript ``.pt`` archives hold code and are refused before anything in them is loaded).
 """
 
 from __future__ import annotations
@@ -86,6 +87,10 @@ def create_for_tag(open_clip, model: str, tag: str, weights: Path | None):
     """The architecture as open_clip configures it *for this tag*, with the tag's weights file loaded (or random
     weights when ``weights`` is None). A weights path alone would lose the tag's configuration: OpenAI's weights
     need QuickGELU (``quick_gelu`` in open_clip's pretrained config), and the tag names its own normalisation."""
+    if weights is not None:
+        from c2vbench.plugin import refuse_code_archive
+
+        refuse_code_archive(weights, f"the cached weights of tag '{tag}'")  # open_clip would hand it to torch
     config = open_clip.get_pretrained_cfg(model, tag)
     preprocess = {key: config[key] for key in ("mean", "std", "interpolation", "resize_mode") if key in config}
     return open_clip.create_model(model, pretrained=None if weights is None else str(weights),

@@ -53,6 +53,14 @@ class TimmOptions:
     image_size: int = option(0, min=0, help="input image side (0: from timm's data config)")
     max_words: int = option(32, min=3, max=77, help="caption tokens kept, start and end tokens included")
 
+    def __post_init__(self) -> None:
+        # checked with the other options, before anything is built
+        kwargs = _parse_kwargs(self.model_kwargs, "model_kwargs")
+        side, patch = self.image_size or kwargs.get("img_size"), kwargs.get("patch_size")
+        if isinstance(side, int) and isinstance(patch, int) and patch > 0 and side % patch:
+            raise C2VBenchError(f"backbone 'timm': patch_size={patch} does not divide the image side {side}",
+                                "use a patch_size that divides the image side, or another img_size / image_size")
+
 
 def build_timm_backbone(options: TimmOptions):
     import timm
@@ -206,6 +214,9 @@ def _weights_path(value: str, option_name: str) -> Path | None:
         raise C2VBenchError(f"{option_name} file {path} does not exist",
                             "give the path of a local weights file (nothing is downloaded), or leave it empty for "
                             "random weights")
+    from c2vbench.plugin import refuse_code_archive
+
+    refuse_code_archive(path, option_name)  # before any model is built: a file of code is never loaded
     return path
 
 

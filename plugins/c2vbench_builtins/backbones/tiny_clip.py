@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from c2vbench.plugin import BackboneSpec, hookimpl, option
+from c2vbench.plugin import BackboneSpec, C2VBenchError, hookimpl, option
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,6 +21,13 @@ class TinyClipOptions:
     context_length: int = option(32, min=3, help="text positions")
     vocab_size: int = option(49408, min=49408, help="vocabulary (CLIP's BPE needs 49408)")
     max_words: int = option(32, min=3, help="caption tokens kept, start and end tokens included")
+
+    def __post_init__(self) -> None:
+        # checked with the other options, before anything is built: a ViT cuts the image into whole patches
+        if self.patch_size > 0 and self.image_size % self.patch_size:
+            raise C2VBenchError(f"backbone 'tiny-clip': patch_size={self.patch_size} does not divide "
+                                f"image_size={self.image_size}",
+                                f"use a patch_size that divides {self.image_size} (e.g. 8), or another image_size")
 
 
 def build_tiny_clip(options: TinyClipOptions):

@@ -4,8 +4,9 @@ An official file is a plain state dict (no wrapper, no ``module.`` prefix): the 
 (its Conv/Linear/projection tensors possibly stored in fp16) and the CLIP2Video modules at the top level
 (reference/clip2video.md §5.2). Every size is read from the tensors: CLIP's widths, layers, patch, resolution,
 vocabulary and context length; the number of ``transformerClip`` blocks; K from ``weight_center``; and the variant
-from which modules are present. The file is read with ``torch.load(weights_only=True)`` (no code runs) and the
-model is rebuilt in fp32 (the official model runs its CLIP towers in fp16; fp32 is the reproducible target).
+from which modules are present. The file is read as tensors only (``c2vbench.plugin.read_tensor_file``: no code
+runs, a TorchScript archive is refused) and the model is rebuilt in fp32 (the official model runs its CLIP towers
+in fp16; fp32 is the reproducible target).
 
 Variant inference (override with the options in brackets):
 
@@ -75,27 +76,12 @@ class OfficialLayout:
     unused_prefixes: tuple[str, ...]
 
 
-def describe_load_error(error: Exception) -> str:
-    """torch.load's failure in a few words, without its advice to load untrusted files with weights_only=False."""
-    text = str(error)
-    if "Weights only load failed" in text:
-        detail = text.partition("WeightsUnpickler error:")[2].partition("Check the documentation")[0]
-        detail = " ".join(detail.split()) or "unsupported content"
-        return (f"it is not a plain file of tensors ({detail[:120]}; c2vbench never runs code from a "
-                "checkpoint)")
-    if "central directory" in text or "PytorchStreamReader" in text:
-        return "its zip archive is incomplete (truncated or damaged)"
-    first_line = text.strip().splitlines()[0] if text.strip() else type(error).__name__
-    return first_line[:160]
-
-
 def read_official_state_dict(path: str | Path) -> dict[str, Any]:
     """The tensors of an official file, loaded safely, ``module.`` prefixes stripped, ``gamma``/``beta`` renamed
     to ``weight``/``bias`` as the official loader does."""
-    import pickle
-    import warnings
-
     import torch
+
+    from c2vbench.plugin import CodeArchiveError, read_tensor_file
 
     path = Path(path).expanduser()
     if path.is_dir():
@@ -109,11 +95,11 @@ def read_official_state_dict(path: str | Path) -> dict[str, Any]:
         raise C2VBenchError(f"checkpoint file {path} does not exist",
                             "give the path of a released pytorch_model.bin.N file")
     try:
-        with warnings.catch_warnings():  # torch warns about pickle protocols before failing on a foreign file
-            warnings.simplefilter("ignore")
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, AttributeError) as error:
-        raise C2VBenchError(f"cannot read {path} as a PyTorch state dict: {describe_load_error(error)}",
+        state = read_tensor_file(path, "checkpoint file")
+    except CodeArchiveError:
+        raise
+    except C2VBenchError as error:
+        raise C2VBenchError(error.problem,
                             "the file is truncated, corrupt or not a CLIP2Video checkpoint; download it again",
                             ) from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):

@@ -112,19 +112,25 @@ class SequenceTransformer(nn.Module):
         self.initialisation_note = "random initialisation (N(0, 0.02))"
 
     @classmethod
-    def from_context(cls, options, context) -> SequenceTransformer:
-        seeds = FrameSeeds(context.backbone, context.embed_dim, context.max_frames, options.positions, "seqtransf")
+    def from_context(cls, options, context, component: str = "seqtransf") -> SequenceTransformer:
+        """Built with ``options.layers``, ``options.positions`` and ``options.legacy_mask``, seeded from the backbone;
+        ``component`` names the plug-in in messages (the ``drl`` head builds one as its frame encoder)."""
+        seeds = FrameSeeds(context.backbone, context.embed_dim, context.max_frames, options.positions, component)
         module = cls(context.embed_dim, options.layers, seeds.positions, options.legacy_mask)
         seeds.seed_positions_(module.frame_position_embeddings)
         seeds.seed_blocks_(module.transformerClip, "transformerClip")
         module.initialisation_note = seeds.note
         return module
 
-    def forward(self, frames: torch.Tensor, frame_mask: torch.Tensor,
-                want_alignment_tokens: bool = False) -> VideoFeatures:
+    def encode(self, frames: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
+        """``transformerClip(X + P[0:T], mask) + X``: the ``[B, T, D]`` per-frame states before pooling."""
         check_slots(frames, self.frame_position_embeddings, "seqtransf")
         positions = self.frame_position_embeddings.weight[: frames.shape[1]]
-        encoded = self.transformerClip(frames + positions, frame_mask) + frames
+        return self.transformerClip(frames + positions, frame_mask) + frames
+
+    def forward(self, frames: torch.Tensor, frame_mask: torch.Tensor,
+                want_alignment_tokens: bool = False) -> VideoFeatures:
+        encoded = self.encode(frames, frame_mask)
         return VideoFeatures(pooled=masked_mean_pool(encoded.float(), frame_mask), frames=frames,
                              frame_mask=frame_mask)
 
