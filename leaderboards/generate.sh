@@ -9,8 +9,8 @@
 # board's Holm-adjusted marks (see docs/statistics.md). CLIP2Video's successors (issue 25) join under the same ten
 # seeds: X-Pool, DRL and T-MASS scored in one deterministic pass (trials=0, ranked with the others), and T-MASS under
 # its official test-time protocol of 20 stochastic trials, which its protocol card records, so it gets a section of
-# its own. Every run also scores the order probes (--probe order) for the order-sensitivity column. About 45
-# minutes with JOBS=2 on 2 free CPU cores (90 with one job at a time).
+# its own. Every run also scores the order probes (--probe order) for the order-sensitivity column. About 36
+# minutes with JOBS=2 on 2 free CPU cores (measured, BENCHMARKS.md), about twice that one job at a time.
 # The result files are committed next to the markdown so that anyone can re-render it (`c2vbench leaderboard ...
 # --check` runs in .ci/run) or compare against these runs.
 #

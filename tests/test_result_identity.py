@@ -56,6 +56,25 @@ def test_two_different_checkpoints_give_two_leaderboard_rows(tmp_path):
     assert legacy["protocol"]["legacy_mask_batching"]["caption_batch"] == defaults.eval_batch_size
 
 
+def test_decoder_auto_and_the_decoder_it_picks_are_one_configuration(tmp_path):
+    from c2vbench.data.decoders import auto_decoder
+
+    asked = run_benchmark(small_config(tmp_path / "auto", protocol="zeroshot", device="cpu", decoder="auto"),
+                          reporter=QUIET).result
+    named = run_benchmark(small_config(tmp_path / "named", protocol="zeroshot", device="cpu",
+                                       decoder=auto_decoder()), reporter=QUIET).result
+    assert asked["config"]["decoder"] == "auto"  # the config records the request ...
+    assert named["config"]["decoder"] == auto_decoder()
+    assert asked["protocol"]["hash"] == named["protocol"]["hash"]
+    assert asked["config_key"] == named["config_key"]  # ... the key what ran: seeds of one entry on a leaderboard
+    if auto_decoder() != "pyav":  # another decoder that ran is another configuration (and protocol)
+        pytest.importorskip("av")
+        other = run_benchmark(small_config(tmp_path / "pyav", protocol="zeroshot", device="cpu", decoder="pyav"),
+                              reporter=QUIET).result
+        assert other["config_key"] != named["config_key"]
+        assert other["protocol"]["hash"] != named["protocol"]["hash"]
+
+
 # ------------------------------------------------------------------------------------------------------------
 # finding 5: the protocol hash does not depend on where the data lives; failures hash as categories
 

@@ -4,7 +4,9 @@ Runs that share a ``config_key`` are seeds of one configuration (``compare`` and
 the key must hold exactly what can change a number and nothing that cannot:
 
 * the resolved settings of the run configuration, without the seed and without paths or
-  bookkeeping (``out``, ``data_root``, ``num_workers``, ``save_checkpoint``, the requested ``device``);
+  bookkeeping (``out``, ``data_root``, ``num_workers``, ``save_checkpoint``, the requested ``device``), with the
+  decoder that ran in place of the one asked for (``--decoder auto`` and ``--decoder decord`` where ``auto`` picks
+  decord are one configuration);
 * the components that ran with their resolved options: for ``eval`` the ones *read from the checkpoint*, never the
   command-line defaults;
 * for ``eval``, the checkpoint itself: a SHA-256 of its content (never its path), its format and the format options

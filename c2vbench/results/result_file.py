@@ -410,7 +410,9 @@ def build_result(settings: Mapping[str, Any], plan: EvaluationPlan, assembly: As
     if head_protocol:  # e.g. T-MASS's stochastic trials: never ranked with single-pass scores
         card["align_head_evaluation"] = head_protocol
     ran = execution(plan.precision, device)
-    config_key = configuration_key(settings, ran, assembly.options, checkpoint)
+    # the key holds the decoder that ran: `--decoder auto` and the name it resolved to are the same configuration
+    key_settings = {**settings, "decoder": assembly.sampling.decoder} if "decoder" in settings else settings
+    config_key = configuration_key(key_settings, ran, assembly.options, checkpoint)
     result: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "c2vbench_version": __version__,
