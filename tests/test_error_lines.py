@@ -14,6 +14,7 @@ from _small_runs import SMALL_DATASET
 from c2vbench.config import RunConfig
 from c2vbench.platform.errors import C2VBenchError
 from c2vbench.results import result_file as results
+from c2vbench.results.integrity import seal_result
 
 COMMITTED = Path(__file__).resolve().parents[1] / "leaderboards" / "results" / "synthetic-motion"
 
@@ -29,9 +30,10 @@ def committed_result() -> dict:
 
 
 def with_protocol(result: dict, **changes) -> dict:
+    """Another run's result on a changed protocol, sealed as c2vbench seals what it writes."""
     card = {key: value for key, value in result["protocol"].items() if key != "hash"}
     card.update(changes)
-    return dict(result, protocol=results.protocol_card(card), run_id=result["run_id"] + "-other")
+    return seal_result(dict(result, protocol=results.protocol_card(card), run_id=result["run_id"] + "-other"))
 
 
 def write(path: Path, result: dict) -> str:

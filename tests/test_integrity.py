@@ -239,12 +239,18 @@ def test_an_edit_that_leaves_the_numbers_alone_is_named_but_changes_nothing(resu
     assert loaded["metrics"] == raw["metrics"]
 
 
-def test_committed_results_without_a_checksum_still_read_quietly():
+def test_results_without_a_checksum_still_read_quietly_and_committed_ones_are_sealed(tmp_path):
+    from c2vbench.results.integrity import checksum_state
     from c2vbench.results.result_file import iter_result_files
 
-    loaded = [item for _, item in iter_result_files([COMMITTED])]
-    assert loaded and all(isinstance(item, dict) and "checksum" not in item and "integrity" not in item
-                          for item in loaded)
+    committed = [item for _, item in iter_result_files([COMMITTED])]
+    assert committed and all(checksum_state(item) == "ok" and "integrity" not in item for item in committed)
+    for index, item in enumerate(committed[:5]):  # as written before checksums existed
+        older = {key: value for key, value in item.items() if key != "checksum"}
+        (tmp_path / f"older-{index}.json").write_text(json.dumps(older))
+    loaded = [item for _, item in iter_result_files([tmp_path])]
+    assert len(loaded) == 5 and all(checksum_state(item) == "absent" and "integrity" not in item
+                                    for item in loaded)
 
 
 def test_compare_compares_content_not_run_ids(result_path, tmp_path, capsys):

@@ -3,7 +3,9 @@
 ``tests/golden/small_runs.json`` was recorded by ``tests/golden/record_small_runs.py`` on the tree before the core
 moved into stages (and the stages started receiving plans instead of the run configuration). Configuration, config
 key, protocol card and hash, metrics, every per-query rank and the training losses must come out the same; settings
-added since (at their defaults) may only extend the configuration.
+added since (at their defaults) may only extend the configuration. One deliberate change since the recording: on
+7 Dec 2026 the config key started to hold the decoder that ran instead of the one asked for (``auto``), so the two
+recorded keys were replaced by the ones the same runs give now; nothing else in the file was touched.
 """
 
 from __future__ import annotations
