@@ -6,10 +6,10 @@
 # results carries its own plain scores, which its leaderboard mark is tested against. Ten seeds and the dataset's
 # 300 test videos are what the board's headline questions need (does tdb · tab beat mean pooling; does it use time):
 # benchmarks/bench_board_power.py estimated >= 80% power for the effects the 3-seed, 90-video board showed, with the
-# board's Holm-adjusted marks, and on the regenerated board finds 0.97 and 1.00 (see docs/statistics.md). CLIP2Video's successors (issue 25) join under the same ten
-# seeds: X-Pool, DRL and T-MASS scored in one deterministic pass (trials=0, ranked with the others), and T-MASS under
-# its official test-time protocol of 20 stochastic trials, which its protocol card records, so it gets a section of
-# its own. Every run also scores the order probes (--probe order) for the order-sensitivity column. About 36
+# board's Holm-adjusted marks, and on the regenerated board finds 0.97 and 1.00 (see docs/statistics.md).
+# CLIP2Video's successors (issue 25) join under the same ten seeds: X-Pool, DRL and T-MASS scored in one
+# deterministic pass (trials=0, ranked with the others), and T-MASS under its official test-time protocol of 20
+# stochastic trials, which its protocol card records, so it gets a section of its own. Every run also scores the order probes (--probe order) for the order-sensitivity column. About 36
 # minutes with JOBS=2 on 2 free CPU cores (measured, BENCHMARKS.md), about twice that one job at a time.
 # The result files are committed next to the markdown so that anyone can re-render it (`c2vbench leaderboard ...
 # --check` runs in .ci/run) or compare against these runs.
