@@ -9,15 +9,16 @@
 # board's Holm-adjusted marks, and on the regenerated board finds 0.97 and 1.00 (see docs/statistics.md).
 # CLIP2Video's successors (issue 25) join under the same ten seeds: X-Pool, DRL and T-MASS scored in one
 # deterministic pass (trials=0, ranked with the others), and T-MASS under its official test-time protocol of 20
-# stochastic trials, which its protocol card records, so it gets a section of its own. Every run also scores the order probes (--probe order) for the order-sensitivity column. About 36
-# minutes with JOBS=2 on 2 free CPU cores (measured, BENCHMARKS.md), about twice that one job at a time.
+# stochastic trials, which its protocol card records, so it gets a section of its own. Every run also scores the
+# order probes (--probe order) for the order-sensitivity column. About 36 minutes with JOBS=2 on 2 free CPU cores
+# (measured, BENCHMARKS.md), about twice that one job at a time.
 # The result files are committed next to the markdown so that anyone can re-render it (`c2vbench leaderboard ...
 # --check` runs in .ci/run) or compare against these runs.
 #
 # Every board is written twice: markdown (.md) and a self-contained web page (.html).
 #
-# msrvtt-1k-a, msvd, vatex, didemo, activitynet, lsmdc, youcook2, ssv2, rtime, vitatecs: rendered from leaderboards/results/<dataset>/ (empty until someone adds real results)
-# beside the numbers reported in papers (leaderboards/reported/<dataset>.json), which are never ranked with them.
+# msrvtt-1k-a, msvd, vatex, didemo, activitynet, lsmdc, youcook2, ssv2, rtime, vitatecs: rendered from
+# leaderboards/results/<dataset>/ (empty until someone adds real results) beside the numbers reported in papers (leaderboards/reported/<dataset>.json), which are never ranked with them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # One intra-op thread: the same numbers on any machine with the same instruction set and torch build, whatever its
