@@ -18,7 +18,8 @@
 # Every board is written twice: markdown (.md) and a self-contained web page (.html).
 #
 # msrvtt-1k-a, msvd, vatex, didemo, activitynet, lsmdc, youcook2, ssv2, rtime, vitatecs: rendered from
-# leaderboards/results/<dataset>/ (empty until someone adds real results) beside the numbers reported in papers (leaderboards/reported/<dataset>.json), which are never ranked with them.
+# leaderboards/results/<dataset>/ (empty until someone adds real results) beside the numbers reported in papers
+# (leaderboards/reported/<dataset>.json), which are never ranked with them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # One intra-op thread: the same numbers on any machine with the same instruction set and torch build, whatever its
