@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -40,16 +41,15 @@ def board_runs() -> tuple[dict[tuple[str, str], list[dict]], int]:
     of the baseline's table are marked against it (the size of its Holm family)."""
     runs = [(path, json.loads(path.read_text())) for path in sorted(BOARD.glob("*.json"))]
     groups, _ = group_runs(runs)
-    chosen, protocols = {}, {}
+    chosen, rows_per_protocol = {}, Counter()
     for group in groups:
         first = group.runs[0][1]
         if group.track != "inductive":
             continue
-        key = (first["plugins"]["temporal"]["name"], first["plugins"]["align"]["name"])
-        protocols.setdefault(first["protocol"]["hash"], []).append(key)
+        rows_per_protocol[first["protocol"]["hash"]] += 1
         if first["config"].get("protocol") == "finetune":
-            chosen[key] = group.results
-    marked = len(protocols[chosen[BASELINE][0]["protocol"]["hash"]]) - 1
+            chosen[(first["plugins"]["temporal"]["name"], first["plugins"]["align"]["name"])] = group.results
+    marked = rows_per_protocol[chosen[BASELINE][0]["protocol"]["hash"]] - 1
     return chosen, marked
 
 

@@ -66,7 +66,8 @@ for post in dsl qbnorm; do
 done
 common=(--dataset synthetic-motion --decoder decord --out "$out" --no-checkpoint --quiet "${probe[@]}")
 # the first run alone: it generates the embedded dataset that the others read
-head -n 1 "$jobs_file" | while read -r -a args; do $c2v run "${common[@]}" "${args[@]}"; done
+read -r -a first <"$jobs_file"
+$c2v run "${common[@]}" "${first[@]}"
 tail -n +2 "$jobs_file" | xargs -P "${JOBS:-1}" -L 1 $c2v run "${common[@]}"
 $c2v leaderboard "$out" --baseline "tiny-clip · meanp · cosine" --out leaderboards/synthetic-motion.md \
   --plot leaderboards/synthetic-motion.png
