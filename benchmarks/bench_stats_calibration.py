@@ -35,13 +35,21 @@ import numpy as np
 from scipy import special
 from scipy import stats as scipy_stats
 
-from c2vbench.results.seed_test import NoSeedLevelTest, mean_interval, seed_level_test
+from c2vbench.results.seed_test import (
+    DF_QUANTILE,
+    NoSeedLevelTest,
+    configuration_test,
+    mean_interval,
+    seed_level_test,
+    variance_components,
+)
 from c2vbench.results.stats import bootstrap_means, cluster_ids, cluster_totals, percentile_interval
 
 METRICS = ("R@1", "R@5", "R@10", "MnR", "MRR")
 ALPHAS = (0.05, 0.01)
 TOPICS = 20
-SPLITS = ((2, 2), (2, 3), (3, 3), (3, 5), (5, 5), (2, 10), (2, 20), (1, 3), (1, 5), (1, 1))
+SPLITS = ((2, 2), (2, 3), (3, 3), (3, 5), (5, 5), (2, 10), (2, 20), (1, 3), (1, 5), (1, 10), (1, 1))
+FRONTIER_QUANTILES = (0.3, 0.4, 0.5, 0.6, 0.7)  # the guard's γ (c2vbench uses 0.3)
 CHUNK = 100  # replicates simulated at once (memory stays below a few hundred MB at 10,000 queries)
 
 
@@ -197,6 +205,18 @@ def new_p_values(a: np.ndarray, b: np.ndarray, clusters: np.ndarray | None) -> n
         return None
 
 
+def unfloored_p_values(a: np.ndarray, b: np.ndarray, clusters: np.ndarray | None) -> np.ndarray | None:
+    """The one-seed test's p before :data:`~c2vbench.results.seed_test.ONE_SEED_P_FLOOR` (None with >= 2 seeds a
+    side or 1 against 1): the evidence for the floor."""
+    if (a.shape[0] < 2) == (b.shape[0] < 2):
+        return None
+    outcome = seed_level_test(a, b, clusters)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        statistic = np.abs(outcome.difference) / outcome.standard_error
+    return np.where(outcome.standard_error > 0, 2.0 * scipy_stats.t.sf(statistic, outcome.degrees_of_freedom),
+                    outcome.p_value)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # the three studies
 
@@ -211,13 +231,16 @@ def size_study(population: Population, rng: np.random.Generator, replicates: int
     rows = []
     for seeds_a, seeds_b in splits:
         for recipe in ("same", "different"):
-            rates = {"new": [], "old": []}
+            rates = {"new": [], "old": [], "unfloored": []}
             for start in range(0, replicates, CHUNK):
                 count = min(CHUNK, replicates - start)
                 for a, b, clusters in simulate(population, rng, count, seeds_a, seeds_b, recipe).values():
                     new = new_p_values(a, b, clusters)
                     if new is not None:
                         rates["new"].append(rejection_rates(new, count) * count)
+                    unfloored = unfloored_p_values(a, b, clusters)
+                    if unfloored is not None:
+                        rates["unfloored"].append(rejection_rates(unfloored, count) * count)
                     rates["old"].append(rejection_rates(previous_p_values(a, b, clusters), count) * count)
             row = {"split": f"{seeds_a}v{seeds_b}", "null": recipe}
             for name, parts in rates.items():
@@ -241,6 +264,42 @@ def power_study(population: Population, rng: np.random.Generator, replicates: in
             totals["old"] = totals["old"] + rejection_rates(previous_p_values(a, b, clusters), count)[0] * count
         rows.append({"split": f"{seeds}v{seeds}", **{name: value / replicates for name, value in totals.items()}})
     return rows
+
+
+def frontier_study(designs, rng: np.random.Generator, replicates: int, power_replicates: int,
+                   shift: float) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
+    """2 seeds against 2 under each guard γ of :data:`FRONTIER_QUANTILES`, and the previous procedure in the last
+    row: the worst size over ``designs`` (both nulls, directions and metrics; ``[row, alpha]``) and the power of the
+    first three designs (``[(name, [row, metric])]``, text→video at alpha 0.05, B better by ``shift`` logits)."""
+
+    def p_values_of_each(a: np.ndarray, b: np.ndarray, clusters: np.ndarray | None) -> list[np.ndarray]:
+        components = variance_components(a, b, clusters)
+        return [configuration_test(components, df_quantile=quantile).p_value for quantile in FRONTIER_QUANTILES] \
+            + [previous_p_values(a, b, clusters)]
+
+    rows = len(FRONTIER_QUANTILES) + 1
+    worst = np.zeros((rows, len(ALPHAS)))
+    power = []
+    for index, design in enumerate(designs):
+        population = Population.draw(design, rng)
+        for recipe in ("same", "different"):
+            rates = np.zeros((rows, 2, len(ALPHAS), len(METRICS)))
+            for start in range(0, replicates, CHUNK):
+                count = min(CHUNK, replicates - start)
+                sides = simulate(population, rng, count, 2, 2, recipe).values()
+                for direction, (a, b, clusters) in enumerate(sides):
+                    for row, p_values in enumerate(p_values_of_each(a, b, clusters)):
+                        rates[row, direction] += rejection_rates(p_values, count) * count
+            worst = np.maximum(worst, (rates / replicates).max(axis=(1, 3)))
+        if index < 3:
+            hits = np.zeros((rows, len(METRICS)))
+            for start in range(0, power_replicates, CHUNK):
+                count = min(CHUNK, power_replicates - start)
+                a, b, clusters = simulate(population, rng, count, 2, 2, "different", shift)["t2v"]
+                for row, p_values in enumerate(p_values_of_each(a, b, clusters)):
+                    hits[row] += rejection_rates(p_values, count)[0] * count
+            power.append((design.name, hits / power_replicates))
+    return worst, power
 
 
 def coverage_study(population: Population, rng: np.random.Generator, replicates: int, truth: np.ndarray,
@@ -295,6 +354,8 @@ def main() -> None:
     parser.add_argument("--large-replicates", type=int, default=None,
                         help="replicates for designs of 5,000 queries or more (default: a third of --replicates)")
     parser.add_argument("--sizes-only", action="store_true", help="skip the power and coverage studies")
+    parser.add_argument("--frontier", action="store_true",
+                        help="only the 2v2 frontier: size and power under each guard γ of FRONTIER_QUANTILES")
     parser.add_argument("--seed", type=int, default=20261127)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
@@ -307,23 +368,29 @@ def main() -> None:
           f"{np.sqrt(0.05 * 0.95 / args.replicates):.4f} at 0.05, {np.sqrt(0.01 * 0.99 / args.replicates):.4f} at "
           f"0.01); {args.power_replicates} for power, {args.coverage_replicates} for coverage; worst over both nulls, "
           "both directions and the five metrics\n")
+    if args.frontier:
+        frontier(designs, rng, args)
+        print(f"\n{time.perf_counter() - started:.0f} s")
+        return
     print("| design | seeds | new size @0.05 | new size @0.01 | old size @0.05 | old size @0.01 "
-          "| worst cell (new, @0.01) |")
-    print("|---|---|---|---|---|---|---|")
+          "| worst cell (new, @0.01) | one seed: p before its floor @0.05 / @0.01 |")
+    print("|---|---|---|---|---|---|---|---|")
     for design in designs:
         population = Population.draw(design, rng)
         replicates = args.replicates if design.queries < 5000 else large
         for row_pair in _pairs(size_study(population, rng, replicates, SPLITS)):
             split = row_pair[0]["split"]
-            new = np.maximum(*(row["new"] for row in row_pair)) if row_pair[0]["new"] is not None else None
-            old = np.maximum(*(row["old"] for row in row_pair))
+            new, old, unfloored = (np.maximum(*(row[name] for row in row_pair)) if row_pair[0][name] is not None
+                                   else None for name in ("new", "old", "unfloored"))
             cells = []
             for rates in (new, old):
                 for alpha_index, alpha in enumerate(ALPHAS):
                     cells.append("no test (1 seed each)" if rates is None
                                  else _cell(_worst(rates, alpha_index)[0], replicates, alpha))
             where = "–" if new is None else _worst(new, 1)[1]
-            print(f"| {design.name} ({replicates} replicates) | {split} | {' | '.join(cells)} | {where} |",
+            before = "–" if unfloored is None else " / ".join(
+                f"{_worst(unfloored, index)[0]:.3f} ({_worst(unfloored, index)[1]})" for index in range(len(ALPHAS)))
+            print(f"| {design.name} ({replicates} replicates) | {split} | {' | '.join(cells)} | {where} | {before} |",
                   flush=True)
     if args.sizes_only:
         print(f"\n{time.perf_counter() - started:.0f} s")
@@ -350,6 +417,21 @@ def main() -> None:
             show = lambda values: "–" if values is None else " / ".join(f"{v:.3f}" for v in values)  # noqa: E731
             print(f"| {design.name} | {row['seeds']} | {show(row['new'])} | {show(row['old'])} |", flush=True)
     print(f"\n{time.perf_counter() - started:.0f} s")
+
+
+def frontier(designs, rng: np.random.Generator, args: argparse.Namespace) -> None:
+    """Print the 2v2 frontier: what loosening the guard buys in power and costs in size."""
+    small = tuple(design for design in designs if design.queries < 5000)
+    worst, power = frontier_study(small, rng, args.replicates, args.power_replicates, 0.25)
+    print(f"2 seeds against 2: worst size over {len(small)} designs (both nulls, directions, metrics; "
+          f"{args.replicates} replicates per cell) and power at alpha 0.05 (text→video, different recipes, B better "
+          f"by 0.25 logits, {args.power_replicates} replicates; R@1 / R@5 / R@10 / MnR / MRR) under each guard γ\n")
+    print("| γ | worst size @0.05 | worst size @0.01 | " + " | ".join(f"power: {name}" for name, _ in power) + " |")
+    print("|---" * (3 + len(power)) + "|")
+    names = [f"{quantile}" + (" (c2vbench)" if quantile == DF_QUANTILE else "") for quantile in FRONTIER_QUANTILES]
+    for row, name in enumerate([*names, "previous procedure (before issue 22)"]):
+        cells = [" / ".join(f"{value:.2f}" for value in hits[row]) for _, hits in power]
+        print(f"| {name} | {worst[row, 0]:.3f} | {worst[row, 1]:.3f} | {' | '.join(cells)} |", flush=True)
 
 
 def _pairs(rows: list[dict]) -> list[tuple[dict, dict]]:

@@ -15,7 +15,7 @@ from scipy import stats as scipy_stats
 from c2vbench.evaluation.metrics import metrics_from_ranks
 from c2vbench.results.leaderboard import render_leaderboard
 from c2vbench.results.rank_intervals import bootstrap_ranks, rank_intervals
-from c2vbench.results.seed_test import NoSeedLevelTest, mean_interval, seed_level_test
+from c2vbench.results.seed_test import ONE_SEED_P_FLOOR, NoSeedLevelTest, mean_interval, seed_level_test
 
 
 def constant_over_queries(seed_means: np.ndarray, n_queries: int = 12) -> np.ndarray:
@@ -53,6 +53,21 @@ def test_one_seed_against_several_is_the_pooled_t_test_of_a_new_observation():
     assert "equal seed variance" in outcome.assumption
     with pytest.raises(NoSeedLevelTest):
         seed_level_test(constant_over_queries(a_mean), constant_over_queries(b_means[:1]))
+
+
+def test_one_seed_p_is_not_resolved_below_the_floor():
+    """A single run far outside the other side's seeds: Student's p is far below 0.01, the test reports the floor
+    (and says so) while its interval stays Student's; with 2 seeds on each side no floor applies."""
+    b_means = np.array([41.0, 47.5, 44.0, 39.0])
+    a_mean = np.array([5.0])
+    outcome = seed_level_test(constant_over_queries(a_mean), constant_over_queries(b_means))
+    reference = scipy_stats.ttest_ind(b_means, a_mean, equal_var=True)
+    assert reference.pvalue < 0.005
+    assert outcome.p_value[0] == ONE_SEED_P_FLOOR and outcome.p_floor == ONE_SEED_P_FLOOR == 0.01
+    low, high = reference.confidence_interval(0.95)
+    assert outcome.interval[:, 0] == pytest.approx([low, high], rel=1e-9)
+    both = seed_level_test(constant_over_queries(np.array([5.0, 6.0])), constant_over_queries(b_means))
+    assert both.p_floor is None and both.p_value[0] < ONE_SEED_P_FLOOR
 
 
 def test_without_seed_variance_the_test_is_the_paired_t_test_over_queries():
@@ -107,7 +122,7 @@ def null_world(rng: np.random.Generator, replicates: int, seeds_a: int, seeds_b:
     return side(seeds_a), side(seeds_b)
 
 
-@pytest.mark.parametrize(("seeds_a", "seeds_b"), [(2, 10), (2, 2), (1, 5)])
+@pytest.mark.parametrize(("seeds_a", "seeds_b"), [(2, 10), (2, 2), (1, 5), (1, 10)])
 def test_size_holds_at_both_levels_with_unequal_seed_counts(seeds_a, seeds_b):
     rng = np.random.default_rng(20261127 + seeds_b)
     replicates = 3000
@@ -116,6 +131,28 @@ def test_size_holds_at_both_levels_with_unequal_seed_counts(seeds_a, seeds_b):
     # Monte-Carlo standard errors: 0.004 at 0.05, 0.0018 at 0.01. In this world the previous procedure (Satterthwaite
     # df from the raw estimates, query-level p for a 1-seed side) rejected 9% (2v10), 3% at 0.01 (2v2) and 43% (1v5)
     assert np.mean(p_values < 0.05) <= 0.062 and np.mean(p_values < 0.01) <= 0.0145
+
+
+def test_one_seed_against_ten_needs_its_floor_where_a_run_is_skewed():
+    """MnR of a single run is skewed (ranks have a long upper tail: a worse seed multiplies them): with 1 seed
+    against 10, Student's reference over-rejects at 0.01; the floor keeps the 1% level, the 5% level holds."""
+    rng = np.random.default_rng(20261207)
+    replicates, n_queries = 3000, 300
+    difficulty = rng.normal(-5.0, 1.0, (n_queries, replicates))  # logit of "a distractor outranks the ground truth"
+
+    def ranks(seeds: int) -> np.ndarray:
+        logits = (difficulty[None] + rng.normal(0.0, 0.5, (seeds, 1, replicates))
+                  + rng.normal(0.0, 0.3, (seeds, n_queries, replicates)))
+        return 1.0 + rng.binomial(999, 1.0 / (1.0 + np.exp(-logits)))  # rank among 1000 candidates
+
+    a, b = ranks(1), ranks(10)
+    outcome = seed_level_test(a, b)
+    deviation = a.mean(axis=1)[0] - b.mean(axis=(0, 1))
+    assert scipy_stats.skew(deviation) > 1.0  # the single run's MnR against the ten: skewed to the right
+    student = 2.0 * scipy_stats.t.sf(np.abs(outcome.difference) / outcome.standard_error,
+                                     outcome.degrees_of_freedom)
+    assert np.mean(student < 0.01) > 0.02  # without the floor (Monte-Carlo standard error 0.0018)
+    assert np.mean(outcome.p_value < 0.01) == 0.0 and np.mean(outcome.p_value < 0.05) <= 0.062
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -149,6 +149,7 @@ def test_compare_prints_the_test_behind_its_p_values(tmp_path, capsys):
     code, out, _ = run_cli(["compare", str(tmp_path / "a"), str(tmp_path / "b" / "0.json")], capsys)
     text = " ".join(out.split())
     assert code == 0 and "borrowing the other side's seed variance" in text and "Assumption: equal seed" in text
+    assert "p is not resolved below 0.01" in text and "A 1% claim needs 2 seeds on each side" in text
     code, out, _ = run_cli(["compare", str(tmp_path / "a" / "0.json"), str(tmp_path / "b" / "0.json")], capsys)
     text = " ".join(out.split())
     assert code == 0 and "No verdict" in text and "conditional on the trained seeds" in text

@@ -14,6 +14,12 @@ def _format_value(metric: str, value: float) -> str:
     return f"{value:.4f}" if metric == "MRR" else f"{value:.2f}"
 
 
+def _format_p(row: dict) -> str:
+    if row["p"] is None:
+        return "–"
+    return f"≤{row['p']:.4f}" if row.get("p_floor") is not None and row["p"] <= row["p_floor"] else f"{row['p']:.4f}"
+
+
 def load_side(path: Path) -> list[dict]:
     """A result file, or a folder holding the seeds of one configuration (grouped as ``leaderboard`` groups them:
     every run must share protocol, post-processing and config_key; a re-run of a seed is set aside, named on
@@ -40,7 +46,8 @@ def compare_command(result_a: Path, result_b: Path, n_resamples: int, seed: int,
 
     p and the interval are the verdict about the configurations, over training seeds and test queries: >= 2 seeds
     on both sides, the seed-level t test; 1 seed against several, the same test with the single run borrowing the
-    other side's seed variance (equal seed variance assumed, and printed); 1 against 1, no verdict (p is "–" and
+    other side's seed variance (equal seed variance assumed, and printed), p not resolved below 0.01 (shown as
+    "≤0.0100"); 1 against 1, no verdict (p is "–" and
     the interval is conditional on the trained seeds). "detectable" is the smallest difference the test would find
     with 80% power at alpha 0.05. p_query (sign-flip over queries) only says whether these trained models differ.
 
@@ -83,7 +90,7 @@ def compare_command(result_a: Path, result_b: Path, n_resamples: int, seed: int,
                 _format_value(metric, row["b"]),
                 difference(metric, row["diff"]),
                 f"[{_format_value(metric, low)}, {_format_value(metric, high)}]",
-                "–" if row["p"] is None else f"{row['p']:.4f}",
+                _format_p(row),
                 "±" + _format_value(metric, row["detectable"]),
                 f"{row['p_query']:.4f}",
             ])
@@ -104,6 +111,11 @@ def compare_command(result_a: Path, result_b: Path, n_resamples: int, seed: int,
     terminal.print_line(f"Seeds: A {seeds[0]}, B {seeds[1]}. {verdict}")
     if first_row["assumption"]:
         terminal.print_line(f"Assumption: {first_row['assumption']}.")
+    if first_row.get("p_floor") is not None:
+        terminal.print_line(
+            f"With one seed p is not resolved below {first_row['p_floor']:g} (≤{first_row['p_floor']:g} is shown): a "
+            "smaller p would rest on the tail of a single run's deviation, which the other side's seeds cannot "
+            "check. A 1% claim needs 2 seeds on each side.")
     terminal.print_line(
         "detectable (80%): the smallest difference this comparison would detect with 80% power at alpha 0.05, from "
         "the estimated variance components" + ("" if first_row["seed_level"] else " (query sampling only)")

@@ -42,7 +42,7 @@ from c2vbench.results.stats import (
 
 SEED_LEVEL_TEST = "seed-level t test (training noise + query sampling, guarded Satterthwaite df)"
 BORROWED_SEED_TEST = ("seed-level t test, the 1-seed side borrowing the other side's seed variance "
-                      "(equal seed variance assumed)")
+                      "(equal seed variance assumed; p not resolved below 0.01)")
 NO_SEED_LEVEL_TEST = "none: 1 seed on each side, so training noise cannot be estimated and there is no verdict"
 QUERY_LEVEL_TEST = "paired sign-flip test over queries, conditional on the trained seeds"
 PAIRED_POSTPROCESS_TEST = "paired sign-flip test over queries: post-processed vs the same runs' plain scores"
@@ -358,6 +358,8 @@ def compare_results(
           from the estimated variance components (conditional on the seeds when ``ci_conditional``);
         * ``df``, ``se``: the test's degrees of freedom and standard error (None without a verdict);
         * ``assumption``: what the test assumed beyond its model (the borrowed seed variance), or None;
+        * ``p_floor``: the p below which the test does not resolve (0.01 with one seed on a side: ``p`` equal to it
+          means "at most 0.01"), or None;
         * ``seeds``: ``[k_a, k_b]``.
 
     Raises:
@@ -420,6 +422,7 @@ def compare_results(
                 "se": None if verdict is None else float(verdict.standard_error[i]),
                 "detectable": float(detectable[i]),
                 "assumption": None if verdict is None else verdict.assumption,
+                "p_floor": None if verdict is None else verdict.p_floor,
                 "p_query": float(p_query[i]),
                 "seeds": [len(a_list), len(b_list)],
             }
