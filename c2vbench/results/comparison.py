@@ -42,7 +42,8 @@ from c2vbench.results.stats import (
 
 SEED_LEVEL_TEST = "seed-level t test (training noise + query sampling, guarded Satterthwaite df)"
 BORROWED_SEED_TEST = ("seed-level t test, the 1-seed side borrowing the other side's seed variance "
-                      "(equal seed variance assumed; p not resolved below 0.01)")
+                      "(equal seed variance assumed; a single run's tails widened, p not resolved "
+                      "below 0.01)")
 NO_SEED_LEVEL_TEST = "none: 1 seed on each side, so training noise cannot be estimated and there is no verdict"
 QUERY_LEVEL_TEST = "paired sign-flip test over queries, conditional on the trained seeds"
 PAIRED_POSTPROCESS_TEST = "paired sign-flip test over queries: post-processed vs the same runs' plain scores"
