@@ -15,7 +15,7 @@ configurations, ranks each query's ground truth for every seed, and scores R@1, 
 
 Two nulls: **same recipe** (B is A trained again: the same affinities and topic effects, other seeds) and
 **different recipes of equal skill** (independent affinities, B's topic effects a permutation of A's, so the
-population means are equal exactly). Seed splits 2v2 … 2v20 and 1v3, 1v5, 1v1; alpha 0.05 and 0.01 on the same
+population means are equal exactly). Seed splits 2v2 … 2v20 and 1v3 … 1v20, 1v1; alpha 0.05 and 0.01 on the same
 simulations; the procedure ``c2vbench compare`` uses now (:mod:`c2vbench.results.seed_test`) against the previous one
 (a frozen copy below, ``previous_p_values``) on the very same replicates. Power: balanced splits with B shifted by
 0.25 logits. Coverage: the leaderboard's entry intervals (``mean_interval``) against the configuration's true mean
@@ -23,6 +23,11 @@ simulations; the procedure ``c2vbench compare`` uses now (:mod:`c2vbench.results
 
     python benchmarks/bench_stats_calibration.py              # the grid of BENCHMARKS.md (about an hour, 2 busy cores)
     python benchmarks/bench_stats_calibration.py --replicates 200 --quick
+    python benchmarks/bench_stats_calibration.py --frontier   # 2v2: size and power under each guard γ
+    python benchmarks/bench_stats_calibration.py --one-seed-power   # 1 v k: power with and without the allowances
+
+For a 1-seed side the size table also gives the test without its two allowances (Student's reference on the
+sampling df, no 0.01 floor; see :mod:`c2vbench.results.seed_test`): the evidence for them.
 """
 
 from __future__ import annotations

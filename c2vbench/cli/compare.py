@@ -113,9 +113,9 @@ def compare_command(result_a: Path, result_b: Path, n_resamples: int, seed: int,
         terminal.print_line(f"Assumption: {first_row['assumption']}.")
     if first_row.get("p_floor") is not None:
         terminal.print_line(
-            f"With one seed p is not resolved below {first_row['p_floor']:g} (≤{first_row['p_floor']:g} is shown): a "
-            "smaller p would rest on the tail of a single run's deviation, which the other side's seeds cannot "
-            "check. A 1% claim needs 2 seeds on each side.")
+            "With one seed the reference has heavier tails (a single run's deviation may be skewed, and the other "
+            f"side's seeds cannot check its shape) and p is not resolved below {first_row['p_floor']:g} "
+            f"(≤{first_row['p_floor']:g} is shown). A 1% claim needs 2 seeds on each side.")
     terminal.print_line(
         "detectable (80%): the smallest difference this comparison would detect with 80% power at alpha 0.05, from "
         "the estimated variance components" + ("" if first_row["seed_level"] else " (query sampling only)")
