@@ -38,9 +38,9 @@ cannot push up by luck:
 be estimated, so it is *borrowed* from the other side under the stated assumption that both configurations have the
 same seed-to-seed variance: ``Var(D) = offsets_b · (1 + 1/k_b) + Q`` with ``k_b - 1`` df, guarded as above. Unlike a
 mean of several seeds, the single run's deviation is not averaged towards normality, and its shape cannot be checked
-from the other side's few seeds: the seed distributions of MnR and of R@10 near its ceiling are skewed (skewness
-about 1.3 under large training noise), and Student's reference then rejected 0.06-0.075 of true nulls at alpha =
-0.05 and 0.02-0.028 at 0.01, from 1v3 to 1v20. Two allowances follow:
+from the other side's few seeds: the seed distributions of MnR and of R@10 near its ceiling are skewed, and
+Student's reference then rejected up to 0.070 of true nulls at alpha = 0.05 and 0.035 at 0.01, from 1v3 to 1v20
+(BENCHMARKS.md). Two allowances follow:
 
 * **heavier tails**: the df are combined with :data:`ONE_SEED_SHAPE_DF` as ``1 / (1/ν + 1/12)``, as if a single
   run's deviation had the tails of a t with 12 df; the allowance stays however many seeds the other side has;
