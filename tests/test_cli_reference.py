@@ -98,3 +98,14 @@ def test_a_small_group_renders_usage_help_examples_and_sub_commands():
     headings = re.findall(r"^(#+) `([^`]+)`$", page, re.M)
     assert headings == [("##", "tool"), ("##", "tool db"), ("###", "tool db init"), ("##", "tool go")]  # click sorts
     assert "| `--fast` | Go \\*fast\\*, &lt;now&gt;. |" in page
+
+
+def test_the_generator_prints_its_usage_and_refuses_unknown_options_without_writing(tmp_path, monkeypatch, capsys):
+    """``--help`` once became the name of a file the generator wrote the page into."""
+    monkeypatch.chdir(tmp_path)
+    assert reference.SECTION.main(["--help"]) == 0
+    assert "usage: python -m c2vbench.cli.reference [PAGE] [--check]" in capsys.readouterr().out
+    assert reference.SECTION.main(["--verbose"]) == 2
+    assert "unknown option --verbose" in capsys.readouterr().err
+    assert reference.SECTION.main(["a.md", "b.md"]) == 2
+    assert list(tmp_path.iterdir()) == []

@@ -47,10 +47,20 @@ class GeneratedSection:
         return text.rstrip() + "\n\n" + self.render() + "\n"
 
     def main(self, argv: list[str] | None = None) -> int:
-        """``[PATH] [--check]``: rewrite the page in place, or exit 1 when it is not current."""
+        """``[PATH] [--check]``: rewrite the page in place, or exit 1 when it is not current; ``--help`` prints the
+        usage, and any other option or a second path is refused (exit 2) before anything is written."""
         args = list(sys.argv[1:] if argv is None else argv)
+        usage = f"usage: {self.command} [PAGE] [--check]   (PAGE defaults to {self.default_path})"
+        if "-h" in args or "--help" in args:
+            print(usage)
+            return 0
+        unknown = [arg for arg in args if arg.startswith("-") and arg != "--check"]
+        paths = [arg for arg in args if not arg.startswith("-")]
+        if unknown or len(paths) > 1:
+            problem = f"unknown option {unknown[0]}" if unknown else f"one page at a time, not {len(paths)}"
+            print(f"{problem}; {usage}", file=sys.stderr)
+            return 2
         check = "--check" in args
-        paths = [arg for arg in args if arg != "--check"]
         path = Path(paths[0]) if paths else self.default_path
         current = path.read_text(encoding="utf-8") if path.exists() else ""
         fresh = self.updated(current)
