@@ -46,10 +46,10 @@ def compare_command(result_a: Path, result_b: Path, n_resamples: int, seed: int,
 
     p and the interval are the verdict about the configurations, over training seeds and test queries: >= 2 seeds
     on both sides, the seed-level t test; 1 seed against several, the same test with the single run borrowing the
-    other side's seed variance (equal seed variance assumed, and printed), p not resolved below 0.01 (shown as
-    "≤0.0100"); 1 against 1, no verdict (p is "–" and
-    the interval is conditional on the trained seeds). "detectable" is the smallest difference the test would find
-    with 80% power at alpha 0.05. p_query (sign-flip over queries) only says whether these trained models differ.
+    other side's seed variance (equal seed variance assumed, and printed), its tails widened and p not resolved
+    below 0.01 (shown as "≤0.0100"); 1 against 1, no verdict (p is "–" and the interval is conditional on the
+    trained seeds). "detectable" is the smallest difference the test would find with 80% power at alpha 0.05.
+    p_query (sign-flip over queries) only says whether these trained models differ.
 
     Example: c2vbench compare results/meanp.json results/tdb.json
     """
