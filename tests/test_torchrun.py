@@ -87,10 +87,12 @@ def test_torchrun_resumes_an_interrupted_two_process_run_and_writes_one_result(t
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
          "-m", "c2vbench", "run", "--config", str(config_file), "--no-checkpoint", "--quiet", "--json"],
         env=environment, capture_output=True, text=True, timeout=400, cwd=tmp_path)
-    assert completed.returncode == 0, completed.stderr[-3000:]
+    # torchrun's stderr without the C++ stack frames c10d prints with its warnings: the ranks' Python tracebacks
+    stderr = "\n".join(line for line in completed.stderr.splitlines() if not line.startswith("frame #"))
+    assert completed.returncode == 0, stderr[-8000:]
 
     result_files = list(out.glob("*.json"))
-    assert len(result_files) == 1, (result_files, completed.stderr[-3000:])  # one writer
+    assert len(result_files) == 1, (result_files, stderr[-8000:])  # one writer
     result = json.loads(result_files[0].read_text())
     assert json.loads(completed.stdout.strip().splitlines()[-1])["run_id"] == result["run_id"]  # rank 0 printed it
     assert result["training"]["resumed_from_epoch"] == 0
