@@ -42,11 +42,9 @@ from scipy import stats as scipy_stats
 
 from c2vbench.results.seed_test import (
     DF_QUANTILE,
-    ONE_SEED_SHAPE_DF,
     NoSeedLevelTest,
     configuration_test,
     mean_interval,
-    seed_level_test,
     variance_components,
 )
 from c2vbench.results.stats import bootstrap_means, cluster_ids, cluster_totals, percentile_interval
@@ -205,23 +203,19 @@ def previous_p_values(a: np.ndarray, b: np.ndarray, clusters: np.ndarray | None)
         return 2.0 * scipy_stats.t.sf(np.abs(difference) / np.sqrt(variance), degrees)
 
 
-def new_p_values(a: np.ndarray, b: np.ndarray, clusters: np.ndarray | None) -> np.ndarray | None:
+def new_p_values(a: np.ndarray, b: np.ndarray, clusters: np.ndarray | None
+                 ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """``(p, p without the one-seed allowances)`` of c2vbench's test from one estimate of the variance components:
+    ``(None, None)`` with one seed on each side, and no second p with >= 2 seeds a side (the allowances are the
+    evidence for :data:`~c2vbench.results.seed_test.ONE_SEED_SHAPE_DF` and the 0.01 floor)."""
+    components = variance_components(a, b, clusters)
     try:
-        return seed_level_test(a, b, clusters).p_value
+        p_values = configuration_test(components).p_value
     except NoSeedLevelTest:
-        return None
-
-
-def unfloored_p_values(a: np.ndarray, b: np.ndarray, clusters: np.ndarray | None) -> np.ndarray | None:
-    """The one-seed test's p without its two allowances (Student's reference on the sampling df, no floor), or None
-    with >= 2 seeds a side or 1 against 1: the evidence for the allowances."""
-    if (a.shape[0] < 2) == (b.shape[0] < 2):
-        return None
-    outcome = seed_level_test(a, b, clusters)
-    sampling = 1.0 / (1.0 / outcome.degrees_of_freedom - 1.0 / ONE_SEED_SHAPE_DF)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        statistic = np.abs(outcome.difference) / outcome.standard_error
-    return np.where(outcome.standard_error > 0, 2.0 * scipy_stats.t.sf(statistic, sampling), outcome.p_value)
+        return None, None
+    if a.shape[0] >= 2 and b.shape[0] >= 2:
+        return p_values, None
+    return p_values, configuration_test(components, one_seed_allowances=False).p_value
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -242,10 +236,9 @@ def size_study(population: Population, rng: np.random.Generator, replicates: int
             for start in range(0, replicates, CHUNK):
                 count = min(CHUNK, replicates - start)
                 for a, b, clusters in simulate(population, rng, count, seeds_a, seeds_b, recipe).values():
-                    new = new_p_values(a, b, clusters)
+                    new, unfloored = new_p_values(a, b, clusters)
                     if new is not None:
                         rates["new"].append(rejection_rates(new, count) * count)
-                    unfloored = unfloored_p_values(a, b, clusters)
                     if unfloored is not None:
                         rates["unfloored"].append(rejection_rates(unfloored, count) * count)
                     rates["old"].append(rejection_rates(previous_p_values(a, b, clusters), count) * count)
@@ -267,7 +260,7 @@ def power_study(population: Population, rng: np.random.Generator, replicates: in
         for start in range(0, replicates, CHUNK):
             count = min(CHUNK, replicates - start)
             a, b, clusters = simulate(population, rng, count, seeds, seeds, "different", shift)["t2v"]
-            totals["new"] = totals["new"] + rejection_rates(new_p_values(a, b, clusters), count)[0] * count
+            totals["new"] = totals["new"] + rejection_rates(new_p_values(a, b, clusters)[0], count)[0] * count
             totals["old"] = totals["old"] + rejection_rates(previous_p_values(a, b, clusters), count)[0] * count
         rows.append({"split": f"{seeds}v{seeds}", **{name: value / replicates for name, value in totals.items()}})
     return rows
@@ -283,9 +276,9 @@ def one_seed_power_study(population: Population, rng: np.random.Generator, repli
         for start in range(0, replicates, CHUNK):
             count = min(CHUNK, replicates - start)
             a, b, clusters = simulate(population, rng, count, 1, seeds, "different", shift)["t2v"]
-            totals["new"] = totals["new"] + rejection_rates(new_p_values(a, b, clusters), count)[0] * count
-            totals["without"] = totals["without"] + rejection_rates(unfloored_p_values(a, b, clusters), count)[0] \
-                * count
+            new, without = new_p_values(a, b, clusters)
+            totals["new"] = totals["new"] + rejection_rates(new, count)[0] * count
+            totals["without"] = totals["without"] + rejection_rates(without, count)[0] * count
         rows.append({"split": f"1v{seeds}", **{name: value / replicates for name, value in totals.items()}})
     return rows
 

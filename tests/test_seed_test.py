@@ -19,8 +19,10 @@ from c2vbench.results.seed_test import (
     ONE_SEED_P_FLOOR,
     ONE_SEED_SHAPE_DF,
     NoSeedLevelTest,
+    configuration_test,
     mean_interval,
     seed_level_test,
+    variance_components,
 )
 
 
@@ -157,11 +159,11 @@ def test_one_seed_against_ten_needs_its_allowances_where_a_run_is_skewed():
         return 1.0 + rng.binomial(999, 1.0 / (1.0 + np.exp(-logits)))  # rank among 1000 candidates
 
     a, b = ranks(1), ranks(10)
-    outcome = seed_level_test(a, b)
+    components = variance_components(a, b)
+    outcome = configuration_test(components)
     deviation = a.mean(axis=1)[0] - b.mean(axis=(0, 1))
     assert scipy_stats.skew(deviation) > 1.0  # the single run's MnR against the ten: skewed to the right
-    sampling_df = 1.0 / (1.0 / outcome.degrees_of_freedom - 1.0 / ONE_SEED_SHAPE_DF)
-    student = 2.0 * scipy_stats.t.sf(np.abs(outcome.difference) / outcome.standard_error, sampling_df)
+    student = configuration_test(components, one_seed_allowances=False).p_value
     assert np.mean(student < 0.01) > 0.02  # without the allowances (Monte-Carlo standard error 0.0018)
     assert np.mean(outcome.p_value < 0.01) == 0.0 and np.mean(outcome.p_value < 0.05) <= 0.062
 

@@ -194,11 +194,11 @@ def _test_from(components: VarianceComponents, variance: np.ndarray, degrees: np
 
 
 def configuration_test(components: VarianceComponents, confidence: float = 0.95,
-                       df_quantile: float = DF_QUANTILE) -> SeedLevelTest:
+                       df_quantile: float = DF_QUANTILE, one_seed_allowances: bool = True) -> SeedLevelTest:
     """The configuration-level test and interval from estimated variance components (see the module docstring).
 
-    ``df_quantile`` is the guard's γ; other values are for measuring the guard (the benchmark's frontier), not for
-    verdicts.
+    ``df_quantile`` (the guard's γ) and ``one_seed_allowances=False`` (Student's reference on the sampling df and no
+    floor for a one-seed side) are for measuring the procedure (the calibration benchmark), not for verdicts.
 
     Raises:
         NoSeedLevelTest: one seed on both sides.
@@ -232,6 +232,8 @@ def configuration_test(components: VarianceComponents, confidence: float = 0.95,
     variance = scale * np.maximum(spread - noise, 0.0) + query_variance
     guarded = scale * upper_bound_factor(k - 1, df_quantile) * np.maximum(spread, noise)
     sampling = _satterthwaite([(guarded, scale * noise, k - 1)], query_variance, query_degrees)
+    if not one_seed_allowances:
+        return _test_from(components, variance, sampling, confidence, EQUAL_SEED_VARIANCE)
     degrees = 1.0 / (1.0 / sampling + 1.0 / ONE_SEED_SHAPE_DF)
     borrowed = _test_from(components, variance, degrees, confidence, EQUAL_SEED_VARIANCE)
     return dataclasses.replace(borrowed, p_value=np.maximum(borrowed.p_value, ONE_SEED_P_FLOOR),
